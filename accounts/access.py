@@ -1,0 +1,203 @@
+"""Who may see and change which records: the one choke point of DESIGN rule 1.
+
+A record model opts in with `@access.register("customer")` and a manager built from
+`ScopedQuerySet`; then every list, detail, edit, board, search, export, report and API
+asks the same questions:
+
+    Customer.objects.visible_to(user)          # what the user may see
+    Customer.objects.editable_by(user)         # what the user may change
+    get_object_for_user_or_404(user, Customer, pk=pk)   # 404 outside the scope
+    has_permission(user, "customer", "export")  # may the role do this at all
+
+A role grants actions per record type and a data scope: own records, own department,
+own department and its sub-departments, or all. A user always sees their own records
+(when the role may view that type at all); a record outside the scope is a 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import models
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
+
+from .models import DataScope, Department, User
+
+ACTIONS: dict[str, str] = {
+    "view": _("view"),
+    "add": _("add"),
+    "change": _("change"),
+    "delete": _("delete"),
+    "export": _("export"),
+    "import": _("import"),
+}
+# Actions on existing records are limited by the data scope; "add" is not.
+SCOPED_ACTIONS = frozenset(ACTIONS) - {"add"}
+
+
+@dataclass(frozen=True)
+class RecordType:
+    key: str
+    model: type[models.Model]
+    owner_field: str = "owner"
+    # Unowned records form a public pool (公海) that everyone who may view the type sees
+    # (seeing, not changing: taking a record from the pool is its own service).
+    pool: bool = False
+
+    @property
+    def label(self) -> str:
+        return str(self.model._meta.verbose_name_plural)
+
+
+_registry: dict[str, RecordType] = {}
+
+
+def register(key: str, *, owner_field: str = "owner", pool: bool = False):
+    """Class decorator that makes a model a scoped record type."""
+
+    def decorator(model: type[models.Model]) -> type[models.Model]:
+        _registry[key] = RecordType(key=key, model=model, owner_field=owner_field, pool=pool)
+        model.record_type = key
+        return model
+
+    return decorator
+
+
+def record_types() -> list[RecordType]:
+    return list(_registry.values())
+
+
+def record_type_for(model_or_obj) -> RecordType:
+    model = model_or_obj if isinstance(model_or_obj, type) else type(model_or_obj)
+    model = model._meta.concrete_model
+    for record_type in _registry.values():
+        if record_type.model is model:
+            return record_type
+    raise LookupError(f"{model.__name__} is not a registered record type")
+
+
+def permission_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Grouped choices for the role form: one group per record type."""
+    return [
+        (rt.label, [(f"{rt.key}.{action}", label) for action, label in ACTIONS.items()])
+        for rt in record_types()
+    ]
+
+
+def _active(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def has_permission(user, record_type: str, action: str) -> bool:
+    """May the user's role do `action` on records of `record_type` at all?"""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    if not _active(user):
+        return False
+    if user.is_superuser:
+        return True
+    role = user.role
+    return role is not None and f"{record_type}.{action}" in role.permission_set
+
+
+def data_scope(user) -> str:
+    if user.is_superuser:
+        return DataScope.ALL
+    return user.role.data_scope if user.role_id else DataScope.OWN
+
+
+def scope_department_ids(user) -> frozenset[int]:
+    """Departments whose members' records the user sees; cached on the user object."""
+    cached = getattr(user, "_scope_department_ids", None)
+    if cached is not None:
+        return cached
+    scope = data_scope(user)
+    if not user.department_id or scope == DataScope.OWN:
+        ids = frozenset()
+    elif scope == DataScope.DEPARTMENT:
+        ids = frozenset({user.department_id})
+    else:
+        ids = frozenset(Department.objects.subtree_ids(user.department_id))
+    user._scope_department_ids = ids
+    return ids
+
+
+def scope_q(user, record_type: RecordType, action: str = "view") -> Q:
+    """The filter for records inside the user's data scope."""
+    if data_scope(user) == DataScope.ALL:
+        return Q()
+    owner = record_type.owner_field
+    condition = Q(**{owner: user.pk})
+    department_ids = scope_department_ids(user)
+    if department_ids:
+        members = User.objects.filter(department_id__in=department_ids).values("pk")
+        condition |= Q(**{f"{owner}__in": members})
+    if record_type.pool and action == "view":
+        condition |= Q(**{f"{owner}__isnull": True})
+    return condition
+
+
+def scope_queryset(queryset: models.QuerySet, user, action: str = "view") -> models.QuerySet:
+    record_type = record_type_for(queryset.model)
+    if not has_permission(user, record_type.key, action):
+        return queryset.none()
+    if action not in SCOPED_ACTIONS:
+        return queryset
+    return queryset.filter(scope_q(user, record_type, action))
+
+
+class ScopedQuerySet(models.QuerySet):
+    """Base queryset for every record model with an owner."""
+
+    def visible_to(self, user) -> ScopedQuerySet:
+        return scope_queryset(self, user, "view")
+
+    def editable_by(self, user) -> ScopedQuerySet:
+        return scope_queryset(self, user, "change")
+
+    def deletable_by(self, user) -> ScopedQuerySet:
+        return scope_queryset(self, user, "delete")
+
+    def exportable_by(self, user) -> ScopedQuerySet:
+        return scope_queryset(self, user, "export")
+
+    def for_action(self, user, action: str) -> ScopedQuerySet:
+        return scope_queryset(self, user, action)
+
+
+def can(user, obj: models.Model, action: str) -> bool:
+    """May the user do `action` on this loaded record? Same rule as the querysets."""
+    record_type = record_type_for(obj)
+    if not has_permission(user, record_type.key, action):
+        return False
+    if action not in SCOPED_ACTIONS or data_scope(user) == DataScope.ALL:
+        return True
+    owner_id = getattr(obj, f"{record_type.owner_field}_id")
+    if owner_id is None:
+        return record_type.pool and action == "view"
+    if owner_id == user.pk:
+        return True
+    department_ids = scope_department_ids(user)
+    if not department_ids:
+        return False
+    owner = getattr(obj, record_type.owner_field)
+    return owner.department_id in department_ids
+
+
+def get_object_for_user_or_404(user, model_or_queryset, action: str = "view", **lookup):
+    """The record if the user may do `action` on it; 404 (never 403) otherwise."""
+    if isinstance(model_or_queryset, models.QuerySet):
+        queryset = model_or_queryset
+    else:
+        queryset = model_or_queryset._default_manager.all()
+    return get_object_or_404(scope_queryset(queryset, user, action), **lookup)
+
+
+def users_in_scope(user) -> models.QuerySet:
+    """Active people whose records fall inside the user's data scope, the user first."""
+    users = User.objects.filter(is_active=True).select_related("department", "role")
+    if data_scope(user) != DataScope.ALL:
+        users = users.filter(Q(pk=user.pk) | Q(department_id__in=scope_department_ids(user)))
+    return users

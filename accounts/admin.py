@@ -1,0 +1,164 @@
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
+
+from . import access
+from .models import Department, Role, SecurityNotice, User
+
+admin.site.site_header = _("CRM administration")
+admin.site.site_title = _("CRM administration")
+admin.site.index_title = _("Configuration")
+
+
+class MemberInline(admin.TabularInline):
+    model = User
+    fields = ("username", "name", "role", "is_active")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name = _("member")
+    verbose_name_plural = _("members")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Department)
+class DepartmentAdmin(admin.ModelAdmin):
+    list_display = ("tree_path", "parent", "sort_order", "member_count")
+    list_filter = ("parent",)
+    search_fields = ("name",)
+    ordering = ("sort_order", "name")
+    inlines = [MemberInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_members=Count("members"))
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # Resolve every row's ancestors from one query instead of one per level.
+        tree = Department.objects.tree_map()
+        for department in changelist.result_list:
+            if department.parent_id in tree:
+                department.parent = tree[department.parent_id]
+        return changelist
+
+    @admin.display(description=_("department"), ordering="name")
+    def tree_path(self, obj):
+        return obj.path_display
+
+    @admin.display(description=_("members"), ordering="_members")
+    def member_count(self, obj):
+        return obj._members
+
+
+class RoleForm(forms.ModelForm):
+    permissions = forms.MultipleChoiceField(
+        label=_("permissions"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("What this role may do with each record type, within its data scope."),
+    )
+
+    class Meta:
+        model = Role
+        fields = ("name", "description", "data_scope", "permissions")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["permissions"]
+        field.choices = access.permission_choices()
+        known = {value for _group, options in field.choices for value, _label in options}
+        # Grants for record types not installed here are kept, not silently dropped.
+        self._unknown = [p for p in (self.instance.permissions or []) if p not in known]
+        self.initial["permissions"] = [p for p in (self.instance.permissions or []) if p in known]
+
+    def clean_permissions(self):
+        return sorted(set(self.cleaned_data["permissions"]) | set(self._unknown))
+
+
+@admin.register(Role)
+class RoleAdmin(admin.ModelAdmin):
+    form = RoleForm
+    list_display = ("name", "data_scope", "user_count")
+    list_filter = ("data_scope",)
+    search_fields = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_users=Count("users"))
+
+    @admin.display(description=_("users"), ordering="_users")
+    def user_count(self, obj):
+        return obj._users
+
+
+class CrmUserCreationForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "name", "email", "department", "role")
+
+
+class CrmUserChangeForm(UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    form = CrmUserChangeForm
+    add_form = CrmUserCreationForm
+    list_display = ("username", "name", "department", "role", "phone", "is_active", "last_login")
+    list_filter = ("is_active", "is_staff", "role", "department")
+    list_select_related = ("department", "role")
+    search_fields = ("username", "name", "email", "phone")
+    ordering = ("username",)
+    autocomplete_fields = ("department", "role")
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        (_("Personal info"), {"fields": ("name", "email", "phone", "language")}),
+        (_("Organisation"), {"fields": ("department", "role")}),
+        (
+            _("Administration"),
+            {
+                "fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions"),
+                "classes": ("collapse",),
+            },
+        ),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": (
+                    "username",
+                    "name",
+                    "email",
+                    "department",
+                    "role",
+                    "password1",
+                    "password2",
+                ),
+            },
+        ),
+    )
+    readonly_fields = ("last_login", "date_joined")
+
+
+@admin.register(SecurityNotice)
+class SecurityNoticeAdmin(admin.ModelAdmin):
+    list_display = ("user", "kind", "created_at", "sent_at", "result")
+    list_filter = ("kind",)
+    list_select_related = ("user",)
+    search_fields = ("user__username", "user__name")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
