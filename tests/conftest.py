@@ -1,0 +1,67 @@
+"""Shared fixtures: a small organisation whose people test every rule.
+
+    销售部 (sales)
+    ├── 销售一部 (team1): owner, colleague
+    │   └── 销售一部-华东 (team1_east): sub_member
+    └── 销售二部 (team2): outsider
+"""
+
+from dataclasses import dataclass
+
+import pytest
+
+from accounts.models import DataScope, Department, Role, User
+
+from .factories import DepartmentFactory, RoleFactory, UserFactory
+
+PASSWORD = "pass-word-123"
+ALL_NOTE_ACTIONS = [f"note.{a}" for a in ("view", "add", "change", "delete", "export", "import")]
+
+
+@dataclass
+class Org:
+    sales: Department
+    team1: Department
+    team1_east: Department
+    team2: Department
+    rep_role: Role
+    owner: User
+    colleague: User
+    sub_member: User
+    outsider: User
+    admin: User
+
+    def set_scope(self, user: User, scope: str, permissions=None) -> User:
+        """Give `user` a fresh role with `scope`; returns a reloaded user."""
+        role = RoleFactory(
+            data_scope=scope,
+            permissions=ALL_NOTE_ACTIONS if permissions is None else permissions,
+        )
+        user.role = role
+        user.save(update_fields=["role"])
+        return User.objects.select_related("role", "department").get(pk=user.pk)
+
+
+@pytest.fixture
+def org(db) -> Org:
+    sales = DepartmentFactory(name="销售部")
+    team1 = DepartmentFactory(name="销售一部", parent=sales)
+    team1_east = DepartmentFactory(name="销售一部-华东", parent=team1)
+    team2 = DepartmentFactory(name="销售二部", parent=sales)
+    rep_role = RoleFactory(name="销售代表", data_scope=DataScope.OWN, permissions=ALL_NOTE_ACTIONS)
+    return Org(
+        sales=sales,
+        team1=team1,
+        team1_east=team1_east,
+        team2=team2,
+        rep_role=rep_role,
+        owner=UserFactory(username="owner", name="王芳", department=team1, role=rep_role),
+        colleague=UserFactory(username="colleague", name="李娜", department=team1, role=rep_role),
+        sub_member=UserFactory(
+            username="sub_member", name="赵强", department=team1_east, role=rep_role
+        ),
+        outsider=UserFactory(username="outsider", name="刘洋", department=team2, role=rep_role),
+        admin=UserFactory(
+            username="admin", name="管理员", is_staff=True, is_superuser=True, role=None
+        ),
+    )
