@@ -16,8 +16,14 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 AXES_COOLOFF_TIME = 0.25
 
-# A test-only record model (no migrations: created by the test runner's syncdb).
+# A test-only record model, to prove the access rules on.
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 # Serve static files through the finders; there is no collectstatic in tests.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+# Tests that start a real worker publish to their own queue (and, without Redis, their
+# own broker file), so a `make run` worker on the same machine never takes their tasks.
+CELERY_TASK_DEFAULT_QUEUE = "crm-test"
+if not REDIS_URL:  # noqa: F405
+    CELERY_BROKER_URL = f"sqla+sqlite:///{VAR_DIR / 'celery-broker-test.sqlite3'}"  # noqa: F405

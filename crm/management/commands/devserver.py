@@ -1,0 +1,45 @@
+"""What `make run` serves: runserver plus a Celery worker and beat, stopped together."""
+
+import os
+import signal
+import subprocess
+import sys
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Serve the CRM with background work: runserver, a Celery worker and Celery beat."
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+        parser.add_argument("--no-worker", action="store_true", help="Serve only.")
+
+    def handle(self, *args, addrport, no_worker, **options):
+        # runserver's autoreloader runs this command again in a child process
+        # (RUN_MAIN=true); only the outer process starts the background processes.
+        children: list[subprocess.Popen] = []
+        if not no_worker and os.environ.get("RUN_MAIN") != "true":
+            children = self._start_background()
+        try:
+            call_command("runserver", addrport)
+        finally:
+            for child in children:
+                child.send_signal(signal.SIGTERM)
+            for child in children:
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+    def _start_background(self) -> list[subprocess.Popen]:
+        celery = [sys.executable, "-m", "celery", "-A", "crm"]
+        broker = settings.CELERY_BROKER_URL.split("://", 1)[0]
+        self.stdout.write(f"Background work: Celery worker and beat on the {broker} broker.")
+        return [
+            # solo pool: one process, which SQLite (the default database) prefers.
+            subprocess.Popen([*celery, "worker", "--pool", "solo", "--loglevel", "INFO"]),
+            subprocess.Popen([*celery, "beat", "--loglevel", "INFO"]),
+        ]
