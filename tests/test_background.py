@@ -86,10 +86,11 @@ def test_password_change_notice_is_sent_by_a_worker_after_commit(worker, smtp_se
     user = UserFactory(email="wangfang@example.com", language="zh-hans", name="王芳")
     client.force_login(user)
 
+    new = "Spring-Tea-2026"
     response = client.post(
         "/accounts/password/",
-        {"old_password": PASSWORD, "new_password1": "Spring-Tea-2026", "new_password2": "Spring-Tea-2026"},
-    )  # fmt: skip
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
 
     assert response.status_code == 302
     notice = SecurityNotice.objects.get(user=user)
@@ -97,7 +98,7 @@ def test_password_change_notice_is_sent_by_a_worker_after_commit(worker, smtp_se
     notice.refresh_from_db()
     assert notice.sent_at is not None
     assert notice.result == "sent"
-    [(sender, recipients, message)] = smtp_server.sink
+    [(_sender, recipients, message)] = smtp_server.sink
     assert recipients == ["wangfang@example.com"]
     assert "王芳" in message.get_content()
     assert user.username in message.get_content()
