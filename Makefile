@@ -6,7 +6,7 @@ RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 ADDR ?= 127.0.0.1:8000
 
-.PHONY: run test install lint format messages vendor clean
+.PHONY: run test install install-dev lint format messages vendor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,8 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(RUN_STAMP)
 
 install: $(RUN_STAMP)
+
+install-dev: $(DEV_STAMP)
 
 ## make run: install, migrate, load the demo company, serve with background work.
 run: $(RUN_STAMP)
@@ -51,6 +53,9 @@ vendor:
 	cd var/vendor && npm init -y >/dev/null && npm install --no-audit --no-fund @tabler/core@1.6.1 @tabler/icons@3.48.0
 	cp var/vendor/node_modules/@tabler/core/dist/css/tabler.min.css static/vendor/tabler/css/
 	cp var/vendor/node_modules/@tabler/core/dist/js/tabler.min.js static/vendor/tabler/js/
+	# No source maps are vendored; their references would break the hashed static files.
+	sed -i 's#/\*\# sourceMappingURL=[^*]*\*/##' static/vendor/tabler/css/tabler.min.css
+	sed -i 's#^//\# sourceMappingURL=.*$$##' static/vendor/tabler/js/tabler.min.js
 	for f in static/vendor/tabler-icons/*.svg; do cp var/vendor/node_modules/@tabler/icons/icons/outline/$$(basename $$f) $$f; done
 
 clean:
