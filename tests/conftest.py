@@ -1,9 +1,9 @@
 """Shared fixtures: a small organisation whose people test every rule.
 
-    销售部 (sales)
-    ├── 销售一部 (team1): owner, colleague
-    │   └── 销售一部-华东 (team1_east): sub_member
-    └── 销售二部 (team2): outsider
+销售部 (sales)
+├── 销售一部 (team1): owner, colleague
+│   └── 销售一部-华东 (team1_east): sub_member
+└── 销售二部 (team2): outsider
 """
 
 from dataclasses import dataclass

@@ -1,6 +1,6 @@
 import factory
 
-from accounts.models import DataScope, Department, Role, User
+from accounts.models import DataScope, Department, Role, SecurityNotice, User
 
 
 class DepartmentFactory(factory.django.DjangoModelFactory):
@@ -33,3 +33,28 @@ class UserFactory(factory.django.DjangoModelFactory):
     def save_password(obj, create, extracted, **kwargs):
         if create:
             obj.save(update_fields=["password"])
+
+
+class NoteFactory(factory.django.DjangoModelFactory):
+    """A test-only owned record (tests/testapp): stands in for customers, deals, ..."""
+
+    class Meta:
+        model = "testapp.Note"
+
+    title = factory.Sequence(lambda n: f"记录{n}")
+    owner = factory.SubFactory(UserFactory)
+
+
+class PooledNoteFactory(NoteFactory):
+    """A record type whose unowned rows form a public pool (公海), like customers."""
+
+    class Meta:
+        model = "testapp.PooledNote"
+
+
+class SecurityNoticeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SecurityNotice
+
+    user = factory.SubFactory(UserFactory)
+    kind = SecurityNotice.Kind.PASSWORD_CHANGED
