@@ -13,6 +13,10 @@ admin.site.site_title = _("CRM administration")
 admin.site.index_title = _("Configuration")
 
 
+def tree_sort_key(department: Department) -> list[tuple[int, str]]:
+    return [(d.sort_order, d.name) for d in [*department.ancestors(), department]]
+
+
 class MemberInline(admin.TabularInline):
     model = User
     fields = ("username", "name", "role", "is_active")
@@ -40,11 +44,15 @@ class DepartmentAdmin(admin.ModelAdmin):
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
-        # Resolve every row's ancestors from one query instead of one per level.
+        # Resolve every row's ancestors from one query instead of one per level, and
+        # show the rows in tree order unless the admin sorted by a column.
         tree = Department.objects.tree_map()
-        for department in changelist.result_list:
+        rows = changelist.result_list
+        for department in rows:
             if department.parent_id in tree:
                 department.parent = tree[department.parent_id]
+        if "o" not in request.GET:
+            changelist.result_list = sorted(rows, key=tree_sort_key)
         return changelist
 
     @admin.display(description=_("department"), ordering="name")
@@ -72,6 +80,8 @@ class RoleForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         field = self.fields["permissions"]
         field.choices = access.permission_choices()
+        if not field.choices:
+            field.help_text = _("No record types are installed yet.")
         known = {value for _group, options in field.choices for value, _label in options}
         # Grants for record types not installed here are kept, not silently dropped.
         self._unknown = [p for p in (self.instance.permissions or []) if p not in known]
