@@ -1,11 +1,12 @@
 """The account pages: sign in and out, the dashboard, password change, language switch.
 
-The zh-Hans catalogue for our own strings is still being written, so Chinese pages are
-checked through `<html lang>`, the Content-Language header and strings Django itself
-translates; messages of our own are compared with `in_chinese(...)`, which is the
-English text until the catalogue lands and the Chinese text after.
+Chinese pages are checked through `<html lang>` and the Content-Language header; our own
+messages are compared with `in_chinese(...)` (what the zh-Hans catalogue says) and checked
+to be Chinese with `has_chinese(...)`, so rewording a translation breaks no test but a
+missing one does.
 """
 
+import re
 from datetime import timedelta
 from html.parser import HTMLParser
 
@@ -36,6 +37,10 @@ def in_chinese(message) -> str:
     """`message` (a msgid or lazy string) as a zh-hans user reads it."""
     with translation.override("zh-hans"):
         return gettext(str(message)) if isinstance(message, str) else str(message)
+
+
+def has_chinese(text: str) -> bool:
+    return re.search(r"[\u4e00-\u9fff]", text) is not None
 
 
 def sign_in(client, username, password=PASSWORD, **extra):
@@ -91,7 +96,9 @@ def test_the_sign_in_page_is_chinese_by_default(client, db, accept_language):
     assert page_language(response) == "zh-hans"
     html = response.content.decode()
     assert '<html lang="zh-Hans">' in html
-    assert "密码" in html  # "Password", from Django's own catalogue
+    assert "用户名" in html
+    assert "密码" in html
+    assert in_chinese("Sign in to your account") in html
 
 
 def test_the_sign_in_page_follows_an_english_browser(client, db):
@@ -124,6 +131,7 @@ def test_bad_credentials_show_an_error_in_chinese_and_stay_on_the_page(client, o
     expected = in_chinese(SignInForm.error_messages["invalid_login"]) % {
         "limit": settings.AXES_FAILURE_LIMIT
     }
+    assert has_chinese(expected)
     assert response.context["form"].non_field_errors() == [expected]
     assert 'role="alert"' in response.content.decode()
 
@@ -148,6 +156,9 @@ def test_after_too_many_failures_even_the_right_password_is_locked_out(client, o
     assert "accounts/locked_out.html" in [t.name for t in response.templates]
     assert response.context["failure_limit"] == 5
     assert response.context["minutes"] == 15
+    title = in_chinese("Too many failed sign-ins")
+    assert has_chinese(title)
+    assert title in response.content.decode()
     assert signed_in_user_id(client) is None
 
 
@@ -214,6 +225,15 @@ def test_a_rep_who_sees_only_own_records_gets_the_empty_state(client, org):
     assert text_of(response, "team") is None
     assert "Only your own records" in response.content.decode()
     assert text_of(response, "my-scope") == "Own records only"
+
+
+def test_the_dashboard_is_in_chinese_for_a_chinese_user(client, org):
+    client.force_login(org.owner)
+    response = client.get("/", HTTP_ACCEPT_LANGUAGE="en")
+    assert page_language(response) == "zh-hans"
+    scope = text_of(response, "my-scope")
+    assert scope == in_chinese(DataScope.OWN.label)
+    assert has_chinese(scope)
 
 
 def test_a_superuser_without_a_role_sees_the_whole_company(client, org):
@@ -338,6 +358,7 @@ def test_the_success_message_follows_the_users_language(client, org):
     response = _change_password(client)
     messages = [str(m) for m in get_messages(response.wsgi_request)]
     assert messages == [in_chinese("Your password has been changed.")]
+    assert has_chinese(messages[0])
 
 
 # --- Delivering the security notice --------------------------------------------------
@@ -370,6 +391,7 @@ def test_the_notice_is_mailed_in_chinese_to_a_chinese_user(db):
 
     assert len(mail.outbox) == 1
     expected = in_chinese(SUBJECT_MSGID) % {"brand_name": settings.CRM_SITE_NAME}
+    assert has_chinese(expected)
     assert mail.outbox[0].subject == expected
 
 
@@ -536,7 +558,9 @@ def test_an_unknown_url_gets_our_404_page(client, db):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert "404.html" in [t.name for t in response.templates]
-    assert '<html lang="zh-Hans">' in response.content.decode()
+    html = response.content.decode()
+    assert '<html lang="zh-Hans">' in html
+    assert in_chinese("This page does not exist, or you may not open it.") in html
 
 
 @pytest.fixture

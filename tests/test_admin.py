@@ -1,7 +1,10 @@
 """The admin for users, departments, roles and security notices, used as a superuser."""
 
+import re
+
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from accounts.models import DataScope, Department, Role, User
 
@@ -42,6 +45,15 @@ def admin_change_data(response) -> dict:
         for form in formset.forms:
             data.update(form_data(form))
     return data
+
+
+def has_chinese(text: str) -> bool:
+    return re.search(r"[\u4e00-\u9fff]", text) is not None
+
+
+def errors_in_chinese(response, field) -> list[str]:
+    with translation.override("zh-hans"):
+        return [str(e) for e in response.context["adminform"].form.errors[field]]
 
 
 def change_url(obj) -> str:
@@ -164,8 +176,9 @@ def test_a_department_cannot_be_moved_under_its_own_descendant(admin_client, org
     response = admin_client.post(change_url(org.sales), data)
 
     assert response.status_code == 200
-    assert "parent" in response.context["adminform"].form.errors
-    assert 'class="errorlist' in response.content.decode()
+    [error] = errors_in_chinese(response, "parent")
+    assert has_chinese(error)
+    assert error in response.content.decode()
     org.sales.refresh_from_db()
     assert org.sales.parent is None
 
@@ -225,7 +238,9 @@ def test_a_phone_number_is_stored_in_international_form(admin_client, org):
 def test_a_bad_phone_number_is_a_form_error(admin_client, org):
     response = _post_user_change(admin_client, org.owner, phone="abc")
     assert response.status_code == 200
-    assert "phone" in response.context["adminform"].form.errors
+    [error] = errors_in_chinese(response, "phone")
+    assert has_chinese(error)
+    assert "“abc”" in error
     org.owner.refresh_from_db()
     assert org.owner.phone == ""
 
