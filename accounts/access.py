@@ -35,6 +35,8 @@ ACTIONS: dict[str, str] = {
 }
 # Actions on existing records are limited by the data scope; "add" is not.
 SCOPED_ACTIONS = frozenset(ACTIONS) - {"add"}
+# One cannot change, delete or export what one may not see.
+NEEDS_VIEW = frozenset({"change", "delete", "export"})
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,17 @@ def has_permission(user, record_type: str, action: str) -> bool:
     if user.is_superuser:
         return True
     role = user.role
-    return role is not None and f"{record_type}.{action}" in role.permission_set
+    if role is None:
+        return False
+    granted = role.permission_set
+    if action in NEEDS_VIEW and f"{record_type}.view" not in granted:
+        return False
+    return f"{record_type}.{action}" in granted
 
 
 def data_scope(user) -> str:
+    if not _active(user):
+        return DataScope.OWN
     if user.is_superuser:
         return DataScope.ALL
     return user.role.data_scope if user.role_id else DataScope.OWN
@@ -196,7 +205,9 @@ def get_object_for_user_or_404(user, model_or_queryset, action: str = "view", **
 
 
 def users_in_scope(user) -> models.QuerySet:
-    """Active people whose records fall inside the user's data scope, the user first."""
+    """Active people whose records fall inside the user's data scope (the user included)."""
+    if not _active(user):
+        return User.objects.none()
     users = User.objects.filter(is_active=True).select_related("department", "role")
     if data_scope(user) != DataScope.ALL:
         users = users.filter(Q(pk=user.pk) | Q(department_id__in=scope_department_ids(user)))

@@ -88,7 +88,18 @@ class RoleForm(forms.ModelForm):
         self.initial["permissions"] = [p for p in (self.instance.permissions or []) if p in known]
 
     def clean_permissions(self):
-        return sorted(set(self.cleaned_data["permissions"]) | set(self._unknown))
+        chosen = set(self.cleaned_data["permissions"])
+        missing_view = sorted(
+            {p.split(".")[0] for p in chosen if p.split(".")[1] in access.NEEDS_VIEW}
+            - {p.split(".")[0] for p in chosen if p.endswith(".view")}
+        )
+        if missing_view:
+            labels = {rt.key: rt.label for rt in access.record_types()}
+            raise forms.ValidationError(
+                _("Changing, deleting or exporting needs “view” too: %(types)s."),
+                params={"types": "、".join(labels.get(k, k) for k in missing_view)},
+            )
+        return sorted(chosen | set(self._unknown))
 
 
 @admin.register(Role)

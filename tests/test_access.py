@@ -126,6 +126,19 @@ def test_each_action_needs_its_own_permission(org, notes):
     assert not Note.objects.editable_by(viewer).exists()
 
 
+@pytest.mark.parametrize("action", ["change", "delete", "export"])
+def test_changing_deleting_or_exporting_needs_view_too(org, notes, action):
+    blind = org.set_scope(org.owner, DataScope.ALL, permissions=[f"note.{action}"])
+    assert not access.has_permission(blind, "note", action)
+    assert not Note.objects.for_action(blind, action).exists()
+    assert not access.can(blind, notes["owner"], action)
+
+
+def test_adding_does_not_need_view(org, notes):
+    blind = org.set_scope(org.owner, DataScope.OWN, permissions=["note.add"])
+    assert access.has_permission(blind, "note", "add")
+
+
 # --- Who sees nothing, and who sees everything ---------------------------------------
 
 

@@ -140,6 +140,22 @@ def test_creating_a_role_stores_the_ticked_permissions_sorted(admin_client, org)
     assert role.data_scope == DataScope.DEPARTMENT
 
 
+def test_a_role_that_may_change_but_not_view_is_refused_with_a_clear_message(admin_client, org):
+    response = admin_client.post(
+        reverse("admin:accounts_role_add"),
+        {
+            "name": "只改不看",
+            "description": "",
+            "data_scope": DataScope.OWN,
+            "permissions": ["note.change", "pooled.view", "pooled.export"],
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["permissions"]
+    assert errors == ["修改、删除或导出也需要“查看”权限：notes。"]
+    assert not Role.objects.filter(name="只改不看").exists()
+
+
 def test_a_role_with_an_unknown_permission_is_refused(admin_client, org):
     response = admin_client.post(
         reverse("admin:accounts_role_add"),
