@@ -1,4 +1,4 @@
-"""A record model that exists only in tests, to prove the access rules before real
+"""Record models that exist only in tests, to prove the access rules before real
 record models (customers, deals, ...) land on them."""
 
 from django.conf import settings
@@ -7,41 +7,33 @@ from django.db import models
 from accounts import access
 
 
-class NoteQuerySet(access.ScopedQuerySet):
-    pass
-
-
-@access.register("note")
-class Note(models.Model):
+class OwnedRecord(models.Model):
     title = models.CharField(max_length=100)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
     )
 
-    objects = NoteQuerySet.as_manager()
+    objects = access.ScopedQuerySet.as_manager()
 
+    class Meta:
+        abstract = True
+        app_label = "testapp"
+
+    def __str__(self) -> str:
+        return self.title
+
+
+@access.register("note")
+class Note(OwnedRecord):
     class Meta:
         app_label = "testapp"
         verbose_name = "note"
         verbose_name_plural = "notes"
 
-    def __str__(self) -> str:
-        return self.title
-
 
 @access.register("pooled", pool=True)
-class PooledNote(models.Model):
+class PooledNote(OwnedRecord):
     """Like a customer: unowned rows are a public pool everyone may see."""
-
-    title = models.CharField(max_length=100)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
-    )
-
-    objects = NoteQuerySet.as_manager()
 
     class Meta:
         app_label = "testapp"
-
-    def __str__(self) -> str:
-        return self.title
