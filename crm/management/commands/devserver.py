@@ -21,8 +21,12 @@ class Command(BaseCommand):
         # runserver's autoreloader runs this command again in a child process
         # (RUN_MAIN=true); only the outer process starts the background processes.
         children: list[subprocess.Popen] = []
-        if not no_worker and os.environ.get("RUN_MAIN") != "true":
-            children = self._start_background()
+        if os.environ.get("RUN_MAIN") != "true":
+            # A plain `kill` stops everything as Ctrl-C does: the reloader kills the
+            # serving child on the way out and `finally` stops worker and beat.
+            signal.signal(signal.SIGTERM, _interrupt)
+            if not no_worker:
+                children = self._start_background()
         try:
             call_command("runserver", addrport)
         finally:
@@ -43,3 +47,7 @@ class Command(BaseCommand):
             subprocess.Popen([*celery, "worker", "--pool", "solo", "--loglevel", "INFO"]),
             subprocess.Popen([*celery, "beat", "--loglevel", "INFO"]),
         ]
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
