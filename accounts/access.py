@@ -43,9 +43,11 @@ NEEDS_VIEW = frozenset({"change", "delete", "export"})
 class RecordType:
     key: str
     model: type[models.Model]
-    owner_field: str = "owner"
-    # Unowned records form a public pool (公海) that everyone who may view the type sees
-    # (seeing, not changing: taking a record from the pool is its own service).
+    # Paths from the record to the user(s) whose scope decides, e.g. ("owner",) or, for
+    # a contact, ("customer__owner",); a record is in scope if any path is.
+    owner_paths: tuple[str, ...] = ("owner",)
+    # Records whose first owner path is empty form a public pool (公海) that everyone
+    # who may view the type sees (seeing, not changing: claiming is its own service).
     pool: bool = False
 
     @property
@@ -56,11 +58,12 @@ class RecordType:
 _registry: dict[str, RecordType] = {}
 
 
-def register(key: str, *, owner_field: str = "owner", pool: bool = False):
+def register(key: str, *, owner: str | tuple[str, ...] = "owner", pool: bool = False):
     """Class decorator that makes a model a scoped record type."""
+    paths = (owner,) if isinstance(owner, str) else tuple(owner)
 
     def decorator(model: type[models.Model]) -> type[models.Model]:
-        _registry[key] = RecordType(key=key, model=model, owner_field=owner_field, pool=pool)
+        _registry[key] = RecordType(key=key, model=model, owner_paths=paths, pool=pool)
         model.record_type = key
         return model
 
@@ -133,18 +136,32 @@ def scope_department_ids(user) -> frozenset[int]:
     return ids
 
 
+def _pool_q(path: str) -> Q:
+    """The last step of `path` is empty while every step before it exists."""
+    parts = path.split("__")
+    condition = Q(**{f"{path}__isnull": True})
+    for i in range(1, len(parts)):
+        condition &= Q(**{f"{'__'.join(parts[:i])}__isnull": False})
+    return condition
+
+
 def scope_q(user, record_type: RecordType, action: str = "view") -> Q:
     """The filter for records inside the user's data scope."""
     if data_scope(user) == DataScope.ALL:
         return Q()
-    owner = record_type.owner_field
-    condition = Q(**{owner: user.pk})
     department_ids = scope_department_ids(user)
-    if department_ids:
-        members = User.objects.filter(department_id__in=department_ids).values("pk")
-        condition |= Q(**{f"{owner}__in": members})
+    members = (
+        User.objects.filter(department_id__in=department_ids).values("pk")
+        if department_ids
+        else None
+    )
+    condition = Q()
+    for path in record_type.owner_paths:
+        condition |= Q(**{path: user.pk})
+        if members is not None:
+            condition |= Q(**{f"{path}__in": members})
     if record_type.pool and action == "view":
-        condition |= Q(**{f"{owner}__isnull": True})
+        condition |= _pool_q(record_type.owner_paths[0])
     return condition
 
 
@@ -176,6 +193,17 @@ class ScopedQuerySet(models.QuerySet):
         return scope_queryset(self, user, action)
 
 
+def _owner_id(obj: models.Model, path: str) -> tuple[bool, int | None]:
+    """Follow `path` on a loaded record: (whether every step before the last exists, id)."""
+    *steps, last = path.split("__")
+    target = obj
+    for step in steps:
+        target = getattr(target, step)
+        if target is None:
+            return False, None
+    return True, getattr(target, f"{last}_id")
+
+
 def can(user, obj: models.Model, action: str) -> bool:
     """May the user do `action` on this loaded record? Same rule as the querysets."""
     record_type = record_type_for(obj)
@@ -183,16 +211,20 @@ def can(user, obj: models.Model, action: str) -> bool:
         return False
     if action not in SCOPED_ACTIONS or data_scope(user) == DataScope.ALL:
         return True
-    owner_id = getattr(obj, f"{record_type.owner_field}_id")
-    if owner_id is None:
-        return record_type.pool and action == "view"
-    if owner_id == user.pk:
-        return True
+    owner_ids = []
+    for index, path in enumerate(record_type.owner_paths):
+        reached, owner_id = _owner_id(obj, path)
+        if owner_id is None:
+            if index == 0 and reached and record_type.pool and action == "view":
+                return True
+            continue
+        if owner_id == user.pk:
+            return True
+        owner_ids.append(owner_id)
     department_ids = scope_department_ids(user)
-    if not department_ids:
+    if not department_ids or not owner_ids:
         return False
-    owner = getattr(obj, record_type.owner_field)
-    return owner.department_id in department_ids
+    return User.objects.filter(pk__in=owner_ids, department_id__in=department_ids).exists()
 
 
 def get_object_for_user_or_404(user, model_or_queryset, action: str = "view", **lookup):
