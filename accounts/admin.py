@@ -74,7 +74,7 @@ class RoleForm(forms.ModelForm):
 
     class Meta:
         model = Role
-        fields = ("name", "description", "data_scope", "permissions")
+        fields = ("name", "description", "data_scope", "permissions", "max_customers")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -105,7 +105,7 @@ class RoleForm(forms.ModelForm):
 @admin.register(Role)
 class RoleAdmin(admin.ModelAdmin):
     form = RoleForm
-    list_display = ("name", "data_scope", "user_count")
+    list_display = ("name", "data_scope", "max_customers", "user_count")
     list_filter = ("data_scope",)
     search_fields = ("name",)
 

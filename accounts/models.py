@@ -107,6 +107,15 @@ class Role(models.Model):
     )
     # "record_type.action" strings, e.g. "customer.view"; see accounts.access.
     permissions = models.JSONField(_("permissions"), default=list, blank=True)
+    max_customers = models.PositiveIntegerField(
+        _("customer limit"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "How many customers one person with this role may own; claiming from the "
+            "public pool stops at the limit. Empty: no limit."
+        ),
+    )
 
     class Meta:
         verbose_name = _("role")

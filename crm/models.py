@@ -1,0 +1,445 @@
+"""The core records: customers, contacts, activities, tasks, tags, saved views,
+data dictionaries and the change history."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Upper
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from accounts import access
+from accounts.phones import normalize_phone
+
+USER = settings.AUTH_USER_MODEL
+
+
+# --- Data dictionaries ----------------------------------------------------------------
+
+
+class Dictionary(models.Model):
+    """A picklist admins maintain, e.g. customer source. `code` never changes."""
+
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+
+    class Meta:
+        verbose_name = _("data dictionary")
+        verbose_name_plural = _("data dictionaries")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DictionaryItemQuerySet(models.QuerySet):
+    def of(self, code: str) -> DictionaryItemQuerySet:
+        return self.filter(dictionary__code=code)
+
+    def active(self) -> DictionaryItemQuerySet:
+        return self.filter(is_active=True)
+
+
+class DictionaryItem(models.Model):
+    """One choice of a dictionary. Used items are deactivated, never deleted."""
+
+    dictionary = models.ForeignKey(
+        Dictionary, verbose_name=_("dictionary"), on_delete=models.PROTECT, related_name="items"
+    )
+    code = models.SlugField(_("code"), max_length=50)
+    label = models.CharField(_("label (Chinese)"), max_length=100)
+    label_en = models.CharField(_("label (English)"), max_length=100, blank=True)
+    order = models.PositiveIntegerField(_("order"), default=0)
+    color = models.CharField(_("colour"), max_length=20, blank=True)
+    is_default = models.BooleanField(_("default"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    objects = DictionaryItemQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("dictionary item")
+        verbose_name_plural = _("dictionary items")
+        ordering = ["dictionary", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dictionary", "code"], name="dictionaryitem_unique_code"
+            )
+        ]
+
+    def __str__(self) -> str:
+        if self.label_en and not (get_language() or "").startswith("zh"):
+            return self.label_en
+        return self.label
+
+
+def dictionary_field(code: str, verbose_name, **kwargs) -> models.ForeignKey:
+    """A reference to an item of the dictionary `code`."""
+    return models.ForeignKey(
+        DictionaryItem,
+        verbose_name=verbose_name,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        limit_choices_to={"dictionary__code": code},
+        **kwargs,
+    )
+
+
+# --- Tags -----------------------------------------------------------------------------
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+    color = models.CharField(_("colour"), max_length=20, blank=True, default="blue")
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- Customers and contacts -----------------------------------------------------------
+
+
+class RecordQuerySet(access.ScopedQuerySet):
+    pass
+
+
+def validate_phone_field(instance: models.Model, *fields: str) -> None:
+    """Normalise the named phone fields to E.164; errors name the field."""
+    errors = {}
+    for field in fields:
+        try:
+            setattr(instance, field, normalize_phone(getattr(instance, field)))
+        except ValidationError as exc:
+            errors[field] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+
+
+@access.register("customer", pool=True)
+class Customer(models.Model):
+    """A company or a person we sell to. No owner means it is in the public pool (公海)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    owner = models.ForeignKey(
+        USER,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="customers",
+    )
+    type = dictionary_field("customer_type", _("type"))
+    source = dictionary_field("customer_source", _("source"))
+    level = dictionary_field("customer_level", _("level"))
+    industry = dictionary_field("industry", _("industry"))
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    website = models.URLField(_("website"), blank=True)
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="customers")
+    custom = models.JSONField(_("custom fields"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        USER, verbose_name=_("created by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
+    next_follow_up_at = models.DateTimeField(_("next follow-up"), null=True, blank=True)
+    released_at = models.DateTimeField(_("returned to pool"), null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self", verbose_name=_("merged into"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+
+    objects = RecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="customer_owner_created"),
+            models.Index(fields=["next_follow_up_at"], name="customer_follow_up"),
+            models.Index(fields=["last_activity_at"], name="customer_last_activity"),
+            models.Index(fields=["phone"], name="customer_phone"),
+            models.Index(Upper("email"), name="customer_email_upper"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        self.name = (self.name or "").strip()
+        validate_phone_field(self, "phone")
+
+    @property
+    def in_pool(self) -> bool:
+        return self.owner_id is None
+
+
+@access.register("contact", owner="customer__owner", pool=True)
+class Contact(models.Model):
+    """A person at a customer. Who may see it follows the customer."""
+
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="contacts"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    title = models.CharField(_("job title"), max_length=100, blank=True)
+    mobile = models.CharField(_("mobile"), max_length=32, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    wechat = models.CharField(_("WeChat"), max_length=100, blank=True)
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    is_primary = models.BooleanField(_("primary contact"), default=False)
+    do_not_contact = models.BooleanField(_("do not contact"), default=False)
+    custom = models.JSONField(_("custom fields"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        USER, verbose_name=_("created by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = RecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        ordering = ["-is_primary", "name", "id"]
+        indexes = [
+            models.Index(fields=["mobile"], name="contact_mobile"),
+            models.Index(fields=["phone"], name="contact_phone"),
+            models.Index(Upper("email"), name="contact_email_upper"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=models.Q(is_primary=True),
+                name="contact_one_primary_per_customer",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        self.name = (self.name or "").strip()
+        validate_phone_field(self, "mobile", "phone")
+
+
+# --- Activities and tasks -------------------------------------------------------------
+
+
+@access.register("activity", owner="customer__owner", pool=True)
+class Activity(models.Model):
+    """A follow-up that happened (跟进记录): a call, a visit, a meeting..."""
+
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="activities"
+    )
+    contact = models.ForeignKey(
+        Contact, verbose_name=_("contact"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="activities",
+    )  # fmt: skip
+    kind = dictionary_field("activity_kind", _("kind"))
+    content = models.TextField(_("content"))
+    occurred_at = models.DateTimeField(_("when"), default=timezone.now)
+    author = models.ForeignKey(
+        USER, verbose_name=_("by"), null=True, on_delete=models.SET_NULL, related_name="activities"
+    )
+    next_follow_up_at = models.DateTimeField(_("next follow-up"), null=True, blank=True)
+    # What it is about beyond the customer (later: a lead or a deal).
+    subject_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+    subject = GenericForeignKey("subject_type", "subject_id")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = RecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("activity")
+        verbose_name_plural = _("activities")
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "-occurred_at"], name="activity_timeline"),
+            models.Index(fields=["author", "-occurred_at"], name="activity_author"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind or ''} {self.occurred_at:%Y-%m-%d}".strip()
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+@access.register("task", owner=("assignee", "customer__owner"))
+class Task(models.Model):
+    """Something someone has to do by a time (待办), often a follow-up of a customer."""
+
+    title = models.CharField(_("title"), max_length=200)
+    notes = models.TextField(_("notes"), blank=True)
+    due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    assignee = models.ForeignKey(
+        USER, verbose_name=_("assignee"), on_delete=models.PROTECT, related_name="tasks"
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=TaskStatus.choices, default=TaskStatus.OPEN
+    )
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), null=True, blank=True,
+        on_delete=models.CASCADE, related_name="tasks",
+    )  # fmt: skip
+    subject_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+    subject = GenericForeignKey("subject_type", "subject_id")
+    activity = models.ForeignKey(
+        Activity, verbose_name=_("follow-up of"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="follow_up_tasks",
+    )  # fmt: skip
+    created_by = models.ForeignKey(
+        USER, verbose_name=_("created by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = RecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("task")
+        verbose_name_plural = _("tasks")
+        ordering = ["due_at", "id"]
+        indexes = [
+            models.Index(fields=["assignee", "status", "due_at"], name="task_assignee_due"),
+            models.Index(fields=["customer", "status"], name="task_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == TaskStatus.OPEN
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.is_open and self.due_at is not None and self.due_at < timezone.now()
+
+
+# --- Saved views ----------------------------------------------------------------------
+
+
+class SavedView(models.Model):
+    """A named list filter: a person's own, or shared with everyone."""
+
+    name = models.CharField(_("name"), max_length=100)
+    record_type = models.CharField(_("record type"), max_length=30)
+    owner = models.ForeignKey(
+        USER, verbose_name=_("owner"), on_delete=models.CASCADE, related_name="saved_views"
+    )
+    shared = models.BooleanField(_("shared with everyone"), default=False)
+    # The list's query string without paging, e.g. "level=3&sort=-last_activity_at".
+    query = models.CharField(_("filters"), max_length=2000, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("saved view")
+        verbose_name_plural = _("saved views")
+        ordering = ["name"]
+        indexes = [models.Index(fields=["record_type", "owner"], name="savedview_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- History --------------------------------------------------------------------------
+
+
+class ChangeAction(models.TextChoices):
+    CREATED = "created", _("created")
+    UPDATED = "updated", _("updated")
+    TRANSFERRED = "transferred", _("transferred")
+    CLAIMED = "claimed", _("claimed from the pool")
+    RELEASED = "released", _("returned to the pool")
+    TAGGED = "tagged", _("tagged")
+    MERGED = "merged", _("merged")
+
+
+class Change(models.Model):
+    """Who changed which fields of a record, from what to what.
+
+    `changes` is a list of {"field", "old", "new"} with values as people read them at
+    the time, so a later rename of a dictionary item does not rewrite history.
+    """
+
+    record_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    record_id = models.PositiveBigIntegerField()
+    record = GenericForeignKey("record_type", "record_id")
+    # The customer whose history this belongs to (its own changes and its contacts').
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="changes"
+    )
+    action = models.CharField(_("action"), max_length=20, choices=ChangeAction.choices)
+    changes = models.JSONField(_("changes"), default=list, blank=True)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    user = models.ForeignKey(
+        USER, verbose_name=_("by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("change")
+        verbose_name_plural = _("changes")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["record_type", "record_id", "-created_at"], name="change_record"),
+            models.Index(fields=["customer", "-created_at"], name="change_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class PoolEvent(models.Model):
+    """A claim from or a return to the public pool: reports count them."""
+
+    class Action(models.TextChoices):
+        CLAIM = "claim", _("claimed")
+        RELEASE = "release", _("returned")
+
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="pool_events"
+    )
+    user = models.ForeignKey(USER, verbose_name=_("by"), on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("pool event")
+        verbose_name_plural = _("pool events")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "action", "created_at"], name="poolevent_user")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.customer_id}"
