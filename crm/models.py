@@ -150,18 +150,18 @@ class Customer(models.Model):
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="customers")
     custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     created_by = models.ForeignKey(
-        USER, verbose_name=_("created by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
-    )  # fmt: skip
+        USER,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
     next_follow_up_at = models.DateTimeField(_("next follow-up"), null=True, blank=True)
     released_at = models.DateTimeField(_("returned to pool"), null=True, blank=True)
-    merged_into = models.ForeignKey(
-        "self", verbose_name=_("merged into"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
-    )  # fmt: skip
 
     objects = RecordQuerySet.as_manager()
 
@@ -207,9 +207,13 @@ class Contact(models.Model):
     do_not_contact = models.BooleanField(_("do not contact"), default=False)
     custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     created_by = models.ForeignKey(
-        USER, verbose_name=_("created by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
-    )  # fmt: skip
+        USER,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -251,9 +255,13 @@ class Activity(models.Model):
         Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="activities"
     )
     contact = models.ForeignKey(
-        Contact, verbose_name=_("contact"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="activities",
-    )  # fmt: skip
+        Contact,
+        verbose_name=_("contact"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="activities",
+    )
     kind = dictionary_field("activity_kind", _("kind"))
     content = models.TextField(_("content"))
     occurred_at = models.DateTimeField(_("when"), default=timezone.now)
@@ -305,22 +313,34 @@ class Task(models.Model):
     )
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
     customer = models.ForeignKey(
-        Customer, verbose_name=_("customer"), null=True, blank=True,
-        on_delete=models.CASCADE, related_name="tasks",
-    )  # fmt: skip
+        Customer,
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="tasks",
+    )
     subject_type = models.ForeignKey(
         ContentType, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     subject_id = models.PositiveBigIntegerField(null=True, blank=True)
     subject = GenericForeignKey("subject_type", "subject_id")
     activity = models.ForeignKey(
-        Activity, verbose_name=_("follow-up of"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="follow_up_tasks",
-    )  # fmt: skip
+        Activity,
+        verbose_name=_("follow-up of"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="follow_up_tasks",
+    )
     created_by = models.ForeignKey(
-        USER, verbose_name=_("created by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
-    )  # fmt: skip
+        USER,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     objects = RecordQuerySet.as_manager()

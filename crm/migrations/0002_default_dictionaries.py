@@ -43,7 +43,7 @@ DEFAULTS = [
         ("wechat", "微信", "WeChat", "teal"),
         ("note", "备注", "Note", "secondary"),
     ]),
-]  # fmt: skip
+]
 
 
 def create(apps, schema_editor):

@@ -1,0 +1,77 @@
+"""Logging follow-ups (跟进记录) and the tasks they plan."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts import access
+from accounts.models import User
+
+from ..models import Activity, Contact, Customer, DictionaryItem, Task
+
+
+@transaction.atomic
+def log_activity(
+    *,
+    customer: Customer,
+    by: User,
+    kind: DictionaryItem | None,
+    content: str,
+    occurred_at: datetime | None = None,
+    contact: Contact | None = None,
+    next_follow_up_at: datetime | None = None,
+) -> Activity:
+    """Record a follow-up on a customer (optionally with one of its contacts).
+
+    The customer's last activity moves forward; its next follow-up becomes the one
+    planned here (a follow-up done without a new plan clears it), and a planned
+    follow-up becomes a task for the customer's owner (or the author, for the pool).
+    """
+    if not access.has_permission(by, "activity", "add") or not access.can(by, customer, "view"):
+        raise PermissionDenied
+    if contact is not None and contact.customer_id != customer.pk:
+        raise PermissionDenied
+    activity = Activity(
+        customer=customer,
+        contact=contact,
+        kind=kind,
+        content=content,
+        occurred_at=occurred_at or timezone.now(),
+        author=by,
+        next_follow_up_at=next_follow_up_at,
+    )
+    if contact is not None:
+        activity.subject = contact
+    activity.full_clean()
+    activity.save()
+    # A back-dated entry never moves last_activity_at backwards nor drops the plan.
+    updates = {}
+    if _is_latest(customer, activity):
+        updates = {"last_activity_at": activity.occurred_at, "next_follow_up_at": next_follow_up_at}
+    elif next_follow_up_at is not None:
+        updates = {"next_follow_up_at": next_follow_up_at}
+    if updates:
+        Customer.objects.filter(pk=customer.pk).update(**updates)
+    if next_follow_up_at is not None:
+        Task.objects.create(
+            title=_("Follow up with %(name)s") % {"name": customer.name},
+            due_at=next_follow_up_at,
+            assignee=customer.owner or by,
+            customer=customer,
+            activity=activity,
+            created_by=by,
+        )
+    customer.refresh_from_db(fields=["last_activity_at", "next_follow_up_at"])
+    return activity
+
+
+def _is_latest(customer: Customer, activity: Activity) -> bool:
+    return not Customer.objects.filter(
+        Q(last_activity_at__gt=activity.occurred_at), pk=customer.pk
+    ).exists()

@@ -1,0 +1,332 @@
+"""Writes to customers: create, edit, transfer, tag, the public pool, duplicates, merge.
+
+Views, imports, the API and automation all call these, so each rule lives once. Each
+service re-checks access: callers pass what the user picked, the service keeps only
+what the user may change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts import access
+from accounts.models import User
+from accounts.phones import normalize_phone
+
+from ..models import (
+    Activity,
+    Change,
+    ChangeAction,
+    Contact,
+    Customer,
+    PoolEvent,
+    Tag,
+    Task,
+    TaskStatus,
+)
+from .history import diff, record_change, snapshot
+
+
+class PoolError(Exception):
+    """A claim the pool refuses; the message is for the user."""
+
+
+def _require(user: User, obj, action: str) -> None:
+    if not access.can(user, obj, action):
+        raise PermissionDenied
+
+
+@transaction.atomic
+def create_customer(*, customer: Customer, by: User, tags: Iterable[Tag] = ()) -> Customer:
+    """Save a new customer (owner as given: None puts it in the pool)."""
+    if not access.has_permission(by, "customer", "add"):
+        raise PermissionDenied
+    customer.created_by = by
+    customer.full_clean()
+    customer.save()
+    customer.tags.set(tags)
+    record_change(customer, by=by, action=ChangeAction.CREATED)
+    return customer
+
+
+@transaction.atomic
+def update_customer(*, customer: Customer, by: User, tags: Iterable[Tag] | None = None) -> Customer:
+    """Save edits to a customer and keep what changed in its history."""
+    stored = Customer.objects.select_related("owner", "type", "source", "level", "industry").get(
+        pk=customer.pk
+    )
+    _require(by, stored, "change")
+    before = snapshot(stored)
+    customer.full_clean()
+    customer.save()
+    if tags is not None:
+        customer.tags.set(tags)
+    record_change(customer, by=by, changes=diff(before, snapshot(customer)))
+    return customer
+
+
+def _bulk_changes(
+    customers: list[Customer], *, by: User, action: str, field: str, old_new, note=""
+):
+    record_type = ContentType.objects.get_for_model(Customer)
+    Change.objects.bulk_create(
+        Change(
+            record_type=record_type,
+            record_id=c.pk,
+            customer=c,
+            action=action,
+            changes=[{"field": field, "old": old, "new": new}] if field else [],
+            note=note[:300],
+            user=by,
+        )
+        for c, (old, new) in zip(customers, old_new, strict=True)
+    )
+
+
+@transaction.atomic
+def transfer_customers(*, customers: QuerySet[Customer], to: User, by: User) -> int:
+    """Give customers to another owner; their open tasks of the old owner follow."""
+    if not access.users_in_scope(by).filter(pk=to.pk).exists():
+        raise PermissionDenied
+    rows = list(customers.editable_by(by).exclude(owner=to).select_related("owner"))
+    if not rows:
+        return 0
+    ids = [c.pk for c in rows]
+    for old_owner_id in {c.owner_id for c in rows if c.owner_id}:
+        Task.objects.filter(
+            customer_id__in=ids, assignee_id=old_owner_id, status=TaskStatus.OPEN
+        ).update(assignee=to)
+    Customer.objects.filter(pk__in=ids).update(
+        owner=to, released_at=None, updated_at=timezone.now()
+    )
+    _bulk_changes(
+        rows,
+        by=by,
+        action=ChangeAction.TRANSFERRED,
+        field="owner",
+        old_new=[(str(c.owner or ""), str(to)) for c in rows],
+    )
+    return len(rows)
+
+
+@transaction.atomic
+def tag_customers(*, customers: QuerySet[Customer], tag: Tag, by: User) -> int:
+    rows = list(customers.editable_by(by).exclude(tags=tag))
+    if not rows:
+        return 0
+    Customer.tags.through.objects.bulk_create(
+        [Customer.tags.through(customer_id=c.pk, tag_id=tag.pk) for c in rows],
+        ignore_conflicts=True,
+    )
+    _bulk_changes(
+        rows,
+        by=by,
+        action=ChangeAction.TAGGED,
+        field="tags",
+        old_new=[("", tag.name)] * len(rows),
+    )
+    return len(rows)
+
+
+@transaction.atomic
+def release_customers(*, customers: QuerySet[Customer], by: User, reason: str = "") -> int:
+    """Return customers to the public pool; each return is recorded."""
+    rows = list(customers.editable_by(by).filter(owner__isnull=False).select_related("owner"))
+    if not rows:
+        return 0
+    now = timezone.now()
+    ids = [c.pk for c in rows]
+    Customer.objects.filter(pk__in=ids).update(owner=None, released_at=now, updated_at=now)
+    PoolEvent.objects.bulk_create(
+        PoolEvent(customer=c, user=by, action=PoolEvent.Action.RELEASE, reason=reason[:300])
+        for c in rows
+    )
+    _bulk_changes(
+        rows,
+        by=by,
+        action=ChangeAction.RELEASED,
+        field="owner",
+        old_new=[(str(c.owner), "") for c in rows],
+        note=reason,
+    )
+    return len(rows)
+
+
+def owned_count(user: User) -> int:
+    return Customer.objects.filter(owner=user).count()
+
+
+@transaction.atomic
+def claim_customer(*, customer_id: int, by: User) -> Customer:
+    """Take a customer from the pool, within the role's limit of owned customers."""
+    customer = access.get_object_for_user_or_404(by, Customer, pk=customer_id)
+    if not access.has_permission(by, "customer", "change"):
+        raise PermissionDenied
+    # Serialise one person's claims so two at once cannot both pass the limit.
+    User.objects.select_for_update().filter(pk=by.pk).first()
+    limit = by.role.max_customers if by.role_id else None
+    if limit is not None and not by.is_superuser:
+        owned = owned_count(by)
+        if owned >= limit:
+            raise PoolError(
+                _("You own %(owned)s customers; your role allows %(limit)s. Release some first.")
+                % {"owned": owned, "limit": limit}
+            )
+    taken = Customer.objects.filter(pk=customer.pk, owner__isnull=True).update(
+        owner=by, released_at=None, updated_at=timezone.now()
+    )
+    if not taken:
+        raise PoolError(_("Someone else has just claimed this customer."))
+    customer.refresh_from_db()
+    PoolEvent.objects.create(customer=customer, user=by, action=PoolEvent.Action.CLAIM)
+    record_change(
+        customer,
+        by=by,
+        action=ChangeAction.CLAIMED,
+        changes=[{"field": "owner", "old": "", "new": str(by)}],
+    )
+    return customer
+
+
+# --- Duplicates -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A record that looks like the one being entered. `visible` says if the user may
+    open it; if not, the page says only that it exists and who owns it."""
+
+    record: Customer | Contact
+    matched_on: str
+    visible: bool
+
+    @property
+    def owner(self) -> User | None:
+        customer = self.record if isinstance(self.record, Customer) else self.record.customer
+        return customer.owner
+
+
+def _safe_phone(value: str) -> str:
+    try:
+        return normalize_phone(value)
+    except ValidationError:
+        return ""
+
+
+def find_duplicates(
+    *,
+    user: User,
+    name: str = "",
+    phones: Iterable[str] = (),
+    email: str = "",
+    exclude_customer: int | None = None,
+    exclude_contact: int | None = None,
+    limit: int = 10,
+) -> list[Duplicate]:
+    """Customers and contacts with the same name, phone or email, across the company.
+
+    Deliberately not scoped: a rep must learn that a customer already exists even if a
+    colleague owns it. What the user may not open is reported without a link.
+    """
+    name = (name or "").strip()
+    numbers = [n for n in (_safe_phone(p) for p in phones) if n]
+    email = (email or "").strip()
+    found: dict[tuple[str, int], Duplicate] = {}
+
+    def add(records, matched_on, kind):
+        for record in records[:limit]:
+            key = (kind, record.pk)
+            if key not in found:
+                found[key] = Duplicate(record, matched_on, access.can(user, record, "view"))
+
+    customer_q = []
+    if name:
+        customer_q.append((Q(name__iexact=name), _("name")))
+    if numbers:
+        customer_q.append((Q(phone__in=numbers), _("phone")))
+    if email:
+        customer_q.append((Q(email__iexact=email), _("email")))
+    customers = Customer.objects.select_related("owner").exclude(pk=exclude_customer)
+    for condition, label in customer_q:
+        add(customers.filter(condition), label, "customer")
+    contact_q = []
+    if name:
+        contact_q.append((Q(name__iexact=name), _("name")))
+    if numbers:
+        contact_q.append((Q(mobile__in=numbers) | Q(phone__in=numbers), _("phone")))
+    if email:
+        contact_q.append((Q(email__iexact=email), _("email")))
+    contacts = Contact.objects.select_related("customer__owner").exclude(pk=exclude_contact)
+    for condition, label in contact_q:
+        add(contacts.filter(condition), label, "contact")
+    return list(found.values())[:limit]
+
+
+# --- Merge ----------------------------------------------------------------------------
+
+MERGEABLE_FIELDS = (
+    "name",
+    "type",
+    "source",
+    "level",
+    "industry",
+    "phone",
+    "email",
+    "address",
+    "website",
+    "next_follow_up_at",
+)
+
+
+@transaction.atomic
+def merge_customers(
+    *, survivor: Customer, others: list[Customer], by: User, take: dict[str, int] | None = None
+) -> Customer:
+    """Fold `others` into `survivor`: their contacts, activities, tasks, history and pool
+    events move over; `take` says, per field, which customer's value to keep."""
+    records = [survivor, *others]
+    for record in records:
+        _require(by, record, "change")
+    for record in others:
+        _require(by, record, "delete")
+    by_id = {r.pk: r for r in records}
+    before = snapshot(survivor)
+    for field, source_id in (take or {}).items():
+        if field not in MERGEABLE_FIELDS or source_id not in by_id:
+            raise ValidationError(_("Cannot take “%(field)s” from that record.") % {"field": field})
+        field_name = survivor._meta.get_field(field).attname
+        setattr(survivor, field_name, getattr(by_id[source_id], field_name))
+    survivor.last_activity_at = max(
+        (r.last_activity_at for r in records if r.last_activity_at), default=None
+    )
+    for record in others:
+        survivor.custom = {**record.custom, **survivor.custom}
+    survivor.full_clean()
+    survivor.save()
+    other_ids = [r.pk for r in others]
+    survivor.tags.add(*Tag.objects.filter(customers__in=other_ids).distinct())
+    if survivor.contacts.filter(is_primary=True).exists():
+        Contact.objects.filter(customer_id__in=other_ids).update(is_primary=False)
+    Contact.objects.filter(customer_id__in=other_ids).update(customer=survivor)
+    Activity.objects.filter(customer_id__in=other_ids).update(customer=survivor)
+    Task.objects.filter(customer_id__in=other_ids).update(customer=survivor)
+    Change.objects.filter(customer_id__in=other_ids).update(customer=survivor)
+    PoolEvent.objects.filter(customer_id__in=other_ids).update(customer=survivor)
+    names = "、".join(r.name for r in others)
+    record_change(
+        survivor,
+        by=by,
+        action=ChangeAction.MERGED,
+        changes=diff(before, snapshot(survivor)),
+        note=_("Merged in: %(names)s") % {"names": names},
+    )
+    Customer.objects.filter(pk__in=other_ids).delete()
+    return survivor

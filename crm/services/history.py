@@ -1,0 +1,92 @@
+"""Change history: snapshot a record's fields before and after a write, keep the diff."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+
+from ..models import Change, ChangeAction, Customer
+
+# Fields nobody edits by hand: never part of a diff.
+UNTRACKED = {"id", "created_at", "updated_at", "created_by", "custom"}
+
+
+def _display(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return "✓" if value else "✗"
+    if isinstance(value, datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple, set)):
+        return "、".join(sorted(str(v) for v in value))
+    return str(value)
+
+
+def snapshot(instance: models.Model) -> dict[str, str]:
+    """The record's editable values as people read them, keyed by field (custom.<key>)."""
+    values: dict[str, str] = {}
+    for field in instance._meta.get_fields():
+        if field.name in UNTRACKED or field.auto_created or not field.concrete:
+            continue
+        if field.many_to_many:
+            if instance.pk:
+                values[field.name] = _display([str(o) for o in getattr(instance, field.name).all()])
+            continue
+        if field.is_relation:
+            related_id = getattr(instance, field.attname)
+            values[field.name] = _display(getattr(instance, field.name) if related_id else None)
+        elif field.choices:
+            values[field.name] = _display(getattr(instance, f"get_{field.name}_display")())
+        else:
+            values[field.name] = _display(getattr(instance, field.attname))
+    for key, value in (getattr(instance, "custom", None) or {}).items():
+        values[f"custom.{key}"] = _display(value)
+    return values
+
+
+def diff(before: dict[str, str], after: dict[str, str]) -> list[dict[str, str]]:
+    return [
+        {"field": key, "old": before.get(key, ""), "new": after.get(key, "")}
+        for key in dict.fromkeys([*before, *after])
+        if before.get(key, "") != after.get(key, "")
+    ]
+
+
+def record_change(
+    instance: models.Model,
+    *,
+    by,
+    action: str = ChangeAction.UPDATED,
+    changes: list[dict[str, str]] | None = None,
+    note: str = "",
+) -> Change | None:
+    """Write one history entry; an update that changed nothing writes nothing."""
+    if action == ChangeAction.UPDATED and not changes:
+        return None
+    customer = instance if isinstance(instance, Customer) else getattr(instance, "customer", None)
+    return Change.objects.create(
+        record_type=ContentType.objects.get_for_model(instance),
+        record_id=instance.pk,
+        customer=customer,
+        action=action,
+        changes=changes or [],
+        note=note[:300],
+        user=by,
+    )
+
+
+def field_label(model: type[models.Model], key: str) -> str:
+    """The label of a history key, in the reader's language."""
+    if key.startswith("custom."):
+        return key.removeprefix("custom.")
+    try:
+        return str(model._meta.get_field(key).verbose_name)
+    except Exception:
+        return key

@@ -1,0 +1,83 @@
+"""Tasks (待办): create, edit, complete, reopen."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import access
+from accounts.models import User
+
+from ..models import ChangeAction, Customer, Task, TaskStatus
+from .history import diff, record_change, snapshot
+
+
+@transaction.atomic
+def create_task(*, task: Task, by: User) -> Task:
+    if not access.has_permission(by, "task", "add"):
+        raise PermissionDenied
+    if task.customer_id and not access.can(by, task.customer, "view"):
+        raise PermissionDenied
+    if not access.users_in_scope(by).filter(pk=task.assignee_id).exists():
+        raise PermissionDenied
+    task.created_by = by
+    task.full_clean()
+    task.save()
+    record_change(task, by=by, action=ChangeAction.CREATED)
+    return task
+
+
+@transaction.atomic
+def update_task(*, task: Task, by: User) -> Task:
+    stored = Task.objects.select_related("assignee", "customer").get(pk=task.pk)
+    if not access.can(by, stored, "change"):
+        raise PermissionDenied
+    if task.assignee_id != stored.assignee_id and not (
+        access.users_in_scope(by).filter(pk=task.assignee_id).exists()
+    ):
+        raise PermissionDenied
+    before = snapshot(stored)
+    task.full_clean()
+    task.save()
+    record_change(task, by=by, changes=diff(before, snapshot(task)))
+    return task
+
+
+@transaction.atomic
+def complete_task(*, task: Task, by: User) -> Task:
+    """Mark a task done. Completing a planned follow-up clears the customer's plan."""
+    if not access.can(by, task, "change"):
+        raise PermissionDenied
+    now = timezone.now()
+    done = Task.objects.filter(pk=task.pk, status=TaskStatus.OPEN).update(
+        status=TaskStatus.DONE, completed_at=now
+    )
+    task.refresh_from_db()
+    if done:
+        if task.activity_id and task.customer_id and task.due_at:
+            Customer.objects.filter(pk=task.customer_id, next_follow_up_at=task.due_at).update(
+                next_follow_up_at=None
+            )
+        _record_status(task, by=by, old=TaskStatus.OPEN)
+    return task
+
+
+@transaction.atomic
+def reopen_task(*, task: Task, by: User) -> Task:
+    if not access.can(by, task, "change"):
+        raise PermissionDenied
+    reopened = (
+        Task.objects.filter(pk=task.pk)
+        .exclude(status=TaskStatus.OPEN)
+        .update(status=TaskStatus.OPEN, completed_at=None)
+    )
+    task.refresh_from_db()
+    if reopened:
+        _record_status(task, by=by, old=TaskStatus.DONE)
+    return task
+
+
+def _record_status(task: Task, *, by: User, old: TaskStatus) -> None:
+    change = {"field": "status", "old": str(old.label), "new": task.get_status_display()}
+    record_change(task, by=by, changes=[change])
