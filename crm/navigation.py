@@ -29,6 +29,7 @@ class NavItem:
 
 NAV_ITEMS: list[NavItem] = [
     NavItem(_("Dashboard"), "dashboard", "home"),
+    NavItem(_("Customers"), "customers:list", "building", permission="customer.view"),
     NavItem(_("Administration"), "admin:index", "settings", staff_only=True),
 ]
 

@@ -1,11 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from . import views
+from .views import dashboard
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", dashboard.dashboard, name="dashboard"),
+    path("customers/", include("crm.urls_customers")),
+    path("contacts/", include("crm.urls_contacts")),
+    path("tasks/", include("crm.urls_tasks")),
+    path("", include("crm.urls_search")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", dashboard.healthz, name="healthz"),
 ]

@@ -35,3 +35,30 @@ def icon(name: str, css: str = "") -> str:
 def phone(value: str) -> str:
     """A stored E.164 number as people read it: 138 0013 8000."""
     return format_phone(value)
+
+
+@register.simple_tag(takes_context=True)
+def sort_link(context, key: str) -> str:
+    """The list URL sorted by `key`, toggling direction when it is already the sort."""
+    current = context.get("sort", "")
+    target = f"-{key}" if current == key else key
+    base = context.get("query_without_sort", "")
+    return "?" + (f"{base}&" if base else "") + f"sort={target}"
+
+
+@register.simple_tag(takes_context=True)
+def page_link(context, number: int) -> str:
+    query = context.get("query", "")
+    per_page = context["request"].GET.get("per_page")
+    extra = f"&per_page={per_page}" if per_page else ""
+    return "?" + (f"{query}&" if query else "") + f"page={number}{extra}"
+
+
+@register.filter
+def sort_state(sort: str, key: str) -> str:
+    """'asc', 'desc' or '' for a column header."""
+    if sort == key:
+        return "asc"
+    if sort == f"-{key}":
+        return "desc"
+    return ""

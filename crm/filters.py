@@ -1,0 +1,226 @@
+"""List filters (django-filter). Choices are limited to what the user may see, and
+relative values ("me", "today", "30 days") keep saved views meaningful over time."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import django_filters as filters
+from django import forms
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts import access
+from accounts.models import Department
+
+from .models import Contact, Customer, DictionaryItem, Tag, Task, TaskStatus
+
+ME, POOL = "me", "pool"
+
+
+def end_of_today() -> datetime:
+    today = timezone.localdate()
+    return timezone.make_aware(datetime.combine(today + timedelta(days=1), time.min))
+
+
+def start_of_today() -> datetime:
+    return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
+
+
+def owner_choices(request, *, pool: bool) -> list[tuple[str, str]]:
+    choices = [(ME, _("Me"))]
+    if pool:
+        choices.append((POOL, _("Public pool (no owner)")))
+    people = access.users_in_scope(request.user).order_by("name", "username")
+    choices += [(str(u.pk), u.get_full_name()) for u in people if u.pk != request.user.pk]
+    return choices
+
+
+def dictionary_filter(code: str, label) -> filters.ModelChoiceFilter:
+    return filters.ModelChoiceFilter(
+        label=label,
+        queryset=DictionaryItem.objects.of(code).order_by("order", "id"),
+    )
+
+
+class DateRangeWidget(filters.widgets.DateRangeWidget):
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"type": "date", **(attrs or {})})
+
+
+class SearchFilter(filters.CharFilter):
+    """Free text over several fields (names, phones, emails)."""
+
+    def __init__(self, *args, fields=(), phone_fields=(), **kwargs):
+        self.search_fields, self.phone_fields = fields, phone_fields
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        value = (value or "").strip()
+        if not value:
+            return qs
+        condition = Q()
+        for field in self.search_fields:
+            condition |= Q(**{f"{field}__icontains": value})
+        digits = "".join(ch for ch in value if ch.isdigit())
+        if len(digits) >= 4:
+            for field in self.phone_fields:
+                condition |= Q(**{f"{field}__contains": digits})
+        return qs.filter(condition)
+
+
+class OwnerFilter(filters.ChoiceFilter):
+    def __init__(self, *args, path: str = "owner", **kwargs):
+        self.path = path
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if value in ("", None):
+            return qs
+        if value == ME:
+            return qs.filter(**{self.path: self.parent.request.user})
+        if value == POOL:
+            return qs.filter(**{f"{self.path}__isnull": True})
+        return qs.filter(**{f"{self.path}_id": int(value)})
+
+
+class DepartmentFilter(filters.ModelChoiceFilter):
+    """Records owned by members of a department or any department below it."""
+
+    def __init__(self, *args, path: str = "owner", **kwargs):
+        self.path = path
+        kwargs.setdefault("queryset", Department.objects.all())
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        ids = Department.objects.subtree_ids(value.pk)
+        return qs.filter(**{f"{self.path}__department_id__in": ids})
+
+
+class CustomerFilter(filters.FilterSet):
+    q = SearchFilter(
+        label=_("Search"),
+        fields=("name", "email"),
+        phone_fields=("phone",),
+        widget=forms.TextInput(attrs={"placeholder": _("Name, phone or email")}),
+    )
+    owner = OwnerFilter(label=_("Owner"), choices=())
+    department = DepartmentFilter(label=_("Department"))
+    type = dictionary_filter("customer_type", _("Type"))
+    source = dictionary_filter("customer_source", _("Source"))
+    level = dictionary_filter("customer_level", _("Level"))
+    industry = dictionary_filter("industry", _("Industry"))
+    tag = filters.ModelChoiceFilter(label=_("Tag"), field_name="tags", queryset=Tag.objects.all())
+    created = filters.DateFromToRangeFilter(
+        label=_("Created"), field_name="created_at", widget=DateRangeWidget
+    )
+    last_activity = filters.DateFromToRangeFilter(
+        label=_("Last activity"), field_name="last_activity_at", widget=DateRangeWidget
+    )
+    follow_up = filters.ChoiceFilter(
+        label=_("Follow-up"),
+        choices=[
+            ("due", _("Due by end of today")),
+            ("overdue", _("Overdue")),
+            ("week", _("In the next 7 days")),
+            ("none", _("None planned")),
+        ],
+        method="filter_follow_up",
+    )
+    stale = filters.NumberFilter(
+        label=_("No follow-up for (days)"), method="filter_stale", min_value=1
+    )
+
+    class Meta:
+        model = Customer
+        fields: list[str] = []
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        self.filters["owner"].extra["choices"] = owner_choices(request, pool=True)
+
+    def filter_follow_up(self, qs, name, value):
+        now = timezone.now()
+        if value == "due":
+            return qs.filter(next_follow_up_at__lt=end_of_today())
+        if value == "overdue":
+            return qs.filter(next_follow_up_at__lt=now)
+        if value == "week":
+            return qs.filter(next_follow_up_at__gte=now, next_follow_up_at__lt=now + timedelta(7))
+        if value == "none":
+            return qs.filter(next_follow_up_at__isnull=True)
+        return qs
+
+    def filter_stale(self, qs, name, value):
+        cutoff = timezone.now() - timedelta(days=int(value))
+        return qs.filter(
+            Q(last_activity_at__lt=cutoff) | Q(last_activity_at__isnull=True, created_at__lt=cutoff)
+        )
+
+
+class ContactFilter(filters.FilterSet):
+    q = SearchFilter(
+        label=_("Search"),
+        fields=("name", "email", "customer__name", "wechat"),
+        phone_fields=("mobile", "phone"),
+        widget=forms.TextInput(attrs={"placeholder": _("Name, phone, email or customer")}),
+    )
+    owner = OwnerFilter(label=_("Owner"), choices=(), path="customer__owner")
+    department = DepartmentFilter(label=_("Department"), path="customer__owner")
+    primary = filters.BooleanFilter(label=_("Primary contact"), field_name="is_primary")
+    do_not_contact = filters.BooleanFilter(label=_("Do not contact"))
+    created = filters.DateFromToRangeFilter(
+        label=_("Created"), field_name="created_at", widget=DateRangeWidget
+    )
+
+    class Meta:
+        model = Contact
+        fields: list[str] = []
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        self.filters["owner"].extra["choices"] = owner_choices(request, pool=True)
+
+
+class TaskFilter(filters.FilterSet):
+    q = SearchFilter(
+        label=_("Search"),
+        fields=("title", "customer__name"),
+        widget=forms.TextInput(attrs={"placeholder": _("Title or customer")}),
+    )
+    assignee = OwnerFilter(label=_("Assignee"), choices=(), path="assignee")
+    department = DepartmentFilter(label=_("Department"), path="assignee")
+    status = filters.ChoiceFilter(label=_("Status"), choices=TaskStatus.choices)
+    due = filters.ChoiceFilter(
+        label=_("Due"),
+        choices=[
+            ("today", _("Today")),
+            ("overdue", _("Overdue")),
+            ("upcoming", _("Upcoming")),
+            ("none", _("No due time")),
+        ],
+        method="filter_due",
+    )
+
+    class Meta:
+        model = Task
+        fields: list[str] = []
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        self.filters["assignee"].extra["choices"] = owner_choices(request, pool=False)
+
+    def filter_due(self, qs, name, value):
+        now = timezone.now()
+        if value == "today":
+            return qs.filter(due_at__gte=start_of_today(), due_at__lt=end_of_today())
+        if value == "overdue":
+            return qs.filter(due_at__lt=now, status=TaskStatus.OPEN)
+        if value == "upcoming":
+            return qs.filter(due_at__gte=end_of_today())
+        if value == "none":
+            return qs.filter(due_at__isnull=True)
+        return qs

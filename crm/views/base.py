@@ -1,0 +1,290 @@
+"""Base views that enforce access, so each page view is a short declaration.
+
+- RecordListView: visible records only, django-filter filters, sorting, pagination,
+  saved views (built-in, own, shared) and bulk actions on the selected rows.
+- RecordDetailView / RecordUpdateView / RecordDeleteView: the object comes from the
+  access module: outside the user's scope it is a 404; visible but not changeable, 403.
+- RecordCreateView: needs the role's "add" permission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpResponseRedirect, QueryDict
+from django.shortcuts import get_object_or_404
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import CreateView, DetailView, ListView, UpdateView
+
+from accounts import access
+
+from ..forms import style
+from ..models import SavedView
+
+PAGE_SIZES = (25, 50, 100)
+# Query parameters that are not filters: left out of saved views and active-view matching.
+NON_FILTER_PARAMS = {"page", "per_page"}
+
+
+@dataclass(frozen=True)
+class BuiltinView:
+    key: str
+    label: str
+    query: str
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    """An action on the selected rows. `run(queryset, user, request)` returns a message;
+    the queryset holds only rows the user can see, the service keeps those it may change."""
+
+    key: str
+    label: str
+    run: Callable
+    permission: str = "change"
+    confirm: str = ""
+
+
+class RecordMixin(LoginRequiredMixin):
+    model = None
+
+    @property
+    def record_type(self) -> str:
+        return self.model.record_type
+
+    def require(self, action: str) -> None:
+        if not access.has_permission(self.request.user, self.record_type, action):
+            raise PermissionDenied
+
+    def visible(self):
+        return self.model.objects.visible_to(self.request.user)
+
+    def safe_next(self, default: str) -> str:
+        target = self.request.POST.get("next") or self.request.GET.get("next") or ""
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={self.request.get_host()}, require_https=self.request.is_secure()
+        ):
+            return target
+        return default
+
+
+class RecordListView(RecordMixin, ListView):
+    filterset_class = None
+    # URL sort key -> ORM ordering; "-key" sorts descending.
+    sort_fields: dict[str, str] = {}
+    default_sort = "-created"
+    builtin_views: tuple[BuiltinView, ...] = ()
+    bulk_actions: tuple[BulkAction, ...] = ()
+    select_related: tuple[str, ...] = ()
+    prefetch_related: tuple[str, ...] = ()
+    paginate_by = PAGE_SIZES[0]
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            self.require("view")
+        return super().dispatch(request, *args, **kwargs)
+
+    # --- query ---------------------------------------------------------------------
+    def filter_params(self) -> QueryDict:
+        params = self.request.GET.copy()
+        for key in NON_FILTER_PARAMS:
+            params.pop(key, None)
+        return params
+
+    def get_queryset(self):
+        queryset = self.visible()
+        if self.filterset_class is not None:
+            self.filterset = self.filterset_class(
+                self.request.GET or None, queryset=queryset, request=self.request
+            )
+            style(self.filterset.form)
+            queryset = self.filterset.qs if self.filterset.is_bound else queryset
+        else:
+            self.filterset = None
+        queryset = queryset.order_by(*self.ordering_for(self.current_sort()))
+        if self.select_related:
+            queryset = queryset.select_related(*self.select_related)
+        if self.prefetch_related:
+            queryset = queryset.prefetch_related(*self.prefetch_related)
+        return queryset
+
+    def current_sort(self) -> str:
+        sort = self.request.GET.get("sort", "")
+        return sort if sort.lstrip("-") in self.sort_fields else self.default_sort
+
+    def ordering_for(self, sort: str) -> list[str]:
+        field = self.sort_fields[sort.lstrip("-")]
+        descending = sort.startswith("-")
+        # A unique last key keeps pages stable when many rows share a value.
+        return [f"-{field}" if descending else field, "-pk" if descending else "pk"]
+
+    def get_paginate_by(self, queryset):
+        try:
+            size = int(self.request.GET.get("per_page", self.paginate_by))
+        except ValueError:
+            size = self.paginate_by
+        return size if size in PAGE_SIZES else self.paginate_by
+
+    def paginate_queryset(self, queryset, page_size):
+        paginator = Paginator(queryset, page_size)
+        number = self.request.GET.get("page") or 1
+        # An out-of-range page shows the last page rather than an error page.
+        page = paginator.get_page(number)
+        return paginator, page, page.object_list, page.has_other_pages()
+
+    # --- saved views ---------------------------------------------------------------
+    def saved_views(self):
+        user = self.request.user
+        return SavedView.objects.filter(
+            Q(owner=user) | Q(shared=True), record_type=self.record_type
+        ).select_related("owner")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        params = self.filter_params()
+        current = params.urlencode()
+        canonical = _canonical(current)
+        saved = list(self.saved_views())
+        context.update(
+            filterset=self.filterset,
+            sort=self.current_sort(),
+            sort_fields=self.sort_fields,
+            page_sizes=PAGE_SIZES,
+            query=current,
+            query_without_sort=_without(params, "sort"),
+            builtin_views=[
+                (view, _canonical(view.query) == canonical) for view in self.builtin_views
+            ],
+            saved_views=[(view, _canonical(view.query) == canonical) for view in saved],
+            bulk_actions=[
+                a
+                for a in self.bulk_actions
+                if access.has_permission(self.request.user, self.record_type, a.permission)
+            ],
+            can_add=access.has_permission(self.request.user, self.record_type, "add"),
+            can_export=access.has_permission(self.request.user, self.record_type, "export"),
+            filters_active=any(k != "sort" for k in params),
+        )
+        return context
+
+    # --- bulk actions and saving views ---------------------------------------------
+    def post(self, request, *args, **kwargs):
+        back = request.path + ("?" + request.POST["query"] if request.POST.get("query") else "")
+        if "save_view" in request.POST:
+            self.save_view(request)
+            return HttpResponseRedirect(back)
+        if "delete_view" in request.POST:
+            view = get_object_or_404(
+                SavedView,
+                pk=request.POST["delete_view"],
+                owner=request.user,
+                record_type=self.record_type,
+            )
+            view.delete()
+            messages.success(request, _("The view “%(name)s” was deleted.") % {"name": view.name})
+            return HttpResponseRedirect(request.path)
+        actions = {a.key: a for a in self.bulk_actions}
+        action = actions.get(request.POST.get("action", ""))
+        if action is None:
+            messages.error(request, _("Choose an action."))
+            return HttpResponseRedirect(back)
+        self.require(action.permission)
+        ids = [int(pk) for pk in request.POST.getlist("selected") if pk.isdigit()]
+        if not ids:
+            messages.error(request, _("Select at least one row first."))
+            return HttpResponseRedirect(back)
+        selected = self.visible().filter(pk__in=ids)
+        result = action.run(selected, request.user, request)
+        if result:
+            level, text = result if isinstance(result, tuple) else (messages.SUCCESS, result)
+            messages.add_message(request, level, text)
+        return HttpResponseRedirect(back)
+
+    def save_view(self, request) -> None:
+        name = (request.POST.get("name") or "").strip()[:100]
+        if not name:
+            messages.error(request, _("Give the view a name."))
+            return
+        query = _canonical(request.POST.get("query", ""))
+        shared = bool(request.POST.get("shared"))
+        SavedView.objects.update_or_create(
+            owner=request.user,
+            record_type=self.record_type,
+            name=name,
+            defaults={"query": query, "shared": shared},
+        )
+        messages.success(request, _("Saved the view “%(name)s”.") % {"name": name})
+
+
+def _without(params: QueryDict, *keys: str) -> str:
+    params = params.copy()
+    for key in keys:
+        params.pop(key, None)
+    return params.urlencode()
+
+
+def _canonical(query: str) -> str:
+    """A query string with paging dropped and keys sorted, for comparing views."""
+    params = QueryDict(query, mutable=True)
+    for key in NON_FILTER_PARAMS:
+        params.pop(key, None)
+    pairs = sorted((k, v) for k in params for v in params.getlist(k) if v != "")
+    return urlencode(pairs)
+
+
+class RecordDetailView(RecordMixin, DetailView):
+    context_object_name = "record"
+
+    def get_object(self, queryset=None):
+        return access.get_object_for_user_or_404(
+            self.request.user,
+            queryset if queryset is not None else self.get_queryset(),
+            pk=self.kwargs["pk"],
+        )
+
+    def get_queryset(self):
+        return self.model.objects.all()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user, record = self.request.user, self.object
+        context.update(
+            can_change=access.can(user, record, "change"),
+            can_delete=access.can(user, record, "delete"),
+        )
+        return context
+
+
+class RecordCreateView(RecordMixin, CreateView):
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            self.require("add")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["user"] = self.request.user
+        return kwargs
+
+
+class RecordUpdateView(RecordMixin, UpdateView):
+    def get_object(self, queryset=None):
+        record = access.get_object_for_user_or_404(
+            self.request.user, self.model.objects.all(), pk=self.kwargs["pk"]
+        )
+        if not access.can(self.request.user, record, "change"):
+            raise PermissionDenied
+        return record
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["user"] = self.request.user
+        return kwargs
