@@ -97,8 +97,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 20,
         }
     )
-    # A file, not memory, so a worker process can share the test database.
-    _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # A file, not memory, so a worker process can share the test database. Two test
+    # runs in one checkout at once each need their own: TEST_DB_SUFFIX=-b make test.
+    _db["TEST"] = {"NAME": str(VAR_DIR / f"test{env('TEST_DB_SUFFIX', default='')}.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     _db["CONN_HEALTH_CHECKS"] = True
