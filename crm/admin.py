@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from .models import Dictionary, DictionaryItem, SavedView, Tag
@@ -21,15 +22,18 @@ class DictionaryAdmin(admin.ModelAdmin):
     search_fields = ("name", "code")
     inlines = [DictionaryItemInline]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_items=Count("items"))
+
     def get_readonly_fields(self, request, obj=None):
         return ("code",) if obj else ()
 
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description=_("items"))
+    @admin.display(description=_("items"), ordering="_items")
     def item_count(self, obj):
-        return obj.items.count()
+        return obj._items
 
 
 @admin.register(Tag)
