@@ -58,3 +58,46 @@ class SecurityNoticeFactory(factory.django.DjangoModelFactory):
 
     user = factory.SubFactory(UserFactory)
     kind = SecurityNotice.Kind.PASSWORD_CHANGED
+
+
+# --- CRM records ----------------------------------------------------------------------
+
+CRM_RECORD_TYPES = ("customer", "contact", "activity", "task")
+
+
+def crm_permissions(actions=("view", "add", "change"), types=CRM_RECORD_TYPES) -> list[str]:
+    """Role permissions over the CRM records, e.g. for org.set_scope(user, scope, ...)."""
+    return [f"{t}.{a}" for t in types for a in actions]
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "crm.Customer"
+
+    name = factory.Sequence(lambda n: f"客户{n}有限公司")
+    owner = factory.SubFactory(UserFactory)
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "crm.Contact"
+
+    customer = factory.SubFactory(CustomerFactory)
+    name = factory.Sequence(lambda n: f"联系人{n}")
+
+
+class ActivityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "crm.Activity"
+
+    customer = factory.SubFactory(CustomerFactory)
+    content = factory.Sequence(lambda n: f"跟进内容{n}")
+    author = factory.LazyAttribute(lambda a: a.customer.owner)
+
+
+class TaskFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "crm.Task"
+
+    title = factory.Sequence(lambda n: f"待办{n}")
+    assignee = factory.SubFactory(UserFactory)
