@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts import access
-from accounts.management.commands.seed_demo import DEMO_PASSWORD
+from accounts.demo import DEMO_PASSWORD
 from accounts.models import DataScope, Department, Role, User
 
 DEMO_USERNAMES = {"admin", "zhangwei", "wangfang", "lina", "liuyang", "chenjing", "zhaomin"}
