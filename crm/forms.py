@@ -37,3 +37,298 @@ class StyledFormMixin:
                 widget = self.fields[name].widget
                 if "is-invalid" not in widget.attrs.get("class", ""):
                     widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
+
+
+# --- Contacts and tasks ---------------------------------------------------------------
+
+from django.db.models import Case, IntegerField, Q, Value, When  # noqa: E402
+
+from accounts import access  # noqa: E402
+from accounts.models import User  # noqa: E402
+from accounts.phones import format_phone  # noqa: E402
+
+from .models import Contact, Customer, Task  # noqa: E402
+
+# A select never lists more records than this; any record the field's queryset allows is
+# still accepted (e.g. preselected from ?customer=).
+SHORTLIST_SIZE = 300
+
+
+def shortlist(form: forms.BaseForm, name: str, records) -> None:
+    """Show `records` (a slice of what the field accepts) plus the current value as the
+    choices of a ModelChoiceField, instead of every record the user may pick."""
+    field = form.fields[name]
+    rows = list(records[:SHORTLIST_SIZE])
+    current = form.data.get(form.add_prefix(name)) if form.is_bound else form.initial.get(name)
+    current = getattr(current, "pk", current)
+    if current and str(current).isdigit() and all(str(r.pk) != str(current) for r in rows):
+        rows = [*field.queryset.filter(pk=current), *rows]
+    empty = [("", field.empty_label)] if field.empty_label is not None else []
+    field.widget.choices = empty + [(r.pk, str(r)) for r in rows]
+
+
+def _mine_first(queryset, user):
+    return queryset.order_by(
+        Case(When(owner=user, then=Value(0)), default=Value(1), output_field=IntegerField()),
+        "name",
+        "pk",
+    )
+
+
+class ContactForm(StyledFormMixin, forms.ModelForm):
+    class Meta:
+        model = Contact
+        fields = [
+            "customer",
+            "name",
+            "title",
+            "mobile",
+            "phone",
+            "email",
+            "wechat",
+            "birthday",
+            "is_primary",
+            "do_not_contact",
+        ]
+        widgets = {
+            "mobile": forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+            "phone": forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+            "email": forms.EmailInput(attrs={"autocomplete": "off"}),
+            "birthday": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        editable = Customer.objects.editable_by(user)
+        self.fields["customer"].queryset = editable
+        shortlist(self, "customer", _mine_first(editable, user))
+        if self.instance.pk and not self.is_bound:
+            for name in ("mobile", "phone"):
+                self.initial[name] = format_phone(getattr(self.instance, name))
+
+    def _get_validation_exclusions(self):
+        # One primary contact per customer: the contact service demotes the previous
+        # primary contact, so the model's constraint is no reason to reject the form.
+        # (The customer itself is validated by its form field.)
+        exclude = super()._get_validation_exclusions()
+        exclude.add("customer")
+        return exclude
+
+
+class TaskForm(StyledFormMixin, forms.ModelForm):
+    class Meta:
+        model = Task
+        fields = ["title", "notes", "due_at", "assignee", "customer"]
+        widgets = {
+            "notes": forms.Textarea(attrs={"rows": 3}),
+            "due_at": forms.DateTimeInput(
+                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+            ),
+        }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        people = access.users_in_scope(user).values("pk")
+        assignee = self.fields["assignee"]
+        assignee.queryset = User.objects.filter(
+            Q(pk__in=people) | Q(pk=self.instance.assignee_id or 0)
+        ).order_by("name", "username")
+        assignee.label_from_instance = lambda u: u.get_full_name() or u.get_username()
+        if not self.instance.pk:
+            self.initial.setdefault("assignee", user.pk)
+        visible = Customer.objects.visible_to(user)
+        self.fields["customer"].queryset = visible
+        self.fields["customer"].required = False
+        shortlist(self, "customer", _mine_first(visible, user))
+
+
+# --- Customers and follow-ups -----------------------------------------------------------
+
+import re  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+from django.db.models import Q  # noqa: E402, F811
+from django.utils import timezone as _timezone  # noqa: E402
+from django.utils.translation import gettext_lazy as _  # noqa: E402
+
+from .models import Contact, Customer, DictionaryItem, Tag  # noqa: E402, F811
+
+# The dictionary each customer field picks from.
+CUSTOMER_DICTIONARIES = {
+    "type": "customer_type",
+    "source": "customer_source",
+    "level": "customer_level",
+    "industry": "industry",
+}
+TAG_SEPARATORS = re.compile(r"[,，、;；]+")
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+
+
+def dictionary_choices(form: forms.BaseForm, name: str, code: str, current_id=None) -> None:
+    """Offer the active items of dictionary `code`, plus the record's current item even if
+    it has been deactivated since (editing must not silently drop it)."""
+    field = form.fields[name]
+    condition = Q(is_active=True)
+    if current_id:
+        condition |= Q(pk=current_id)
+    field.queryset = DictionaryItem.objects.of(code).filter(condition).order_by("order", "id")
+
+
+def person_label(user) -> str:
+    department = getattr(user, "department", None)
+    name = user.get_full_name() or user.get_username()
+    return f"{name} · {department}" if department else name
+
+
+class CustomerForm(StyledFormMixin, forms.ModelForm):
+    """Create and edit a customer. The owner is chosen only on create (a transfer is its
+    own action); tags are picked from the existing ones or typed as new names."""
+
+    new_tags = forms.CharField(
+        label=_("New tags"),
+        required=False,
+        max_length=300,
+        help_text=_("Separate several with commas."),
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. 华东, 年度大单")}),
+    )
+    confirm_duplicate = forms.BooleanField(
+        label=_("Create it anyway: this is a different customer"), required=False
+    )
+
+    class Meta:
+        model = Customer
+        fields = [
+            "name",
+            "type",
+            "level",
+            "source",
+            "industry",
+            "phone",
+            "email",
+            "website",
+            "address",
+            "tags",
+            "owner",
+        ]
+        widgets = {
+            "name": forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
+            "phone": forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+            "email": forms.EmailInput(attrs={"autocomplete": "off"}),
+            "website": forms.URLInput(attrs={"placeholder": "https://"}),
+            "tags": forms.CheckboxSelectMultiple,
+        }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        creating = self.instance.pk is None
+        for name, code in CUSTOMER_DICTIONARIES.items():
+            dictionary_choices(self, name, code, getattr(self.instance, f"{name}_id"))
+        self.fields["tags"].queryset = Tag.objects.order_by("name")
+        self.fields["tags"].required = False
+        if creating:
+            owner = self.fields["owner"]
+            owner.queryset = access.users_in_scope(user).order_by("name", "username")
+            owner.empty_label = _("Public pool (no owner)")
+            owner.label_from_instance = person_label
+            self.initial.setdefault("owner", user.pk)
+            defaults = DictionaryItem.objects.filter(
+                dictionary__code__in=CUSTOMER_DICTIONARIES.values(), is_default=True, is_active=True
+            ).values_list("dictionary__code", "pk")
+            by_code = dict(defaults)
+            for name, code in CUSTOMER_DICTIONARIES.items():
+                if code in by_code:
+                    self.initial.setdefault(name, by_code[code])
+        else:
+            del self.fields["owner"]
+            if not self.is_bound:
+                self.initial["phone"] = format_phone(self.instance.phone)
+        self.fields["confirm_duplicate"].widget.attrs["class"] = "form-check-input"
+
+    def clean_name(self):
+        name = (self.cleaned_data.get("name") or "").strip()
+        if not name:
+            raise forms.ValidationError(_("Enter the customer's name."))
+        return name
+
+    def clean_new_tags(self) -> list[str]:
+        names = []
+        for part in TAG_SEPARATORS.split(self.cleaned_data.get("new_tags") or ""):
+            name = part.strip()
+            if not name:
+                continue
+            if len(name) > 50:
+                raise forms.ValidationError(
+                    _("“%(name)s” is too long for a tag (50 characters at most).") % {"name": name}
+                )
+            if name not in names:
+                names.append(name)
+        return names
+
+    def chosen_tags(self) -> list:
+        """Picked tags plus typed new names (created by the service on save)."""
+        return [*self.cleaned_data.get("tags", ()), *self.cleaned_data.get("new_tags", ())]
+
+
+class ActivityForm(StyledFormMixin, forms.Form):
+    """Log a follow-up (跟进记录) on a customer, optionally planning the next one."""
+
+    kind = forms.ModelChoiceField(
+        label=_("Kind"), queryset=DictionaryItem.objects.none(), empty_label=None
+    )
+    contact = forms.ModelChoiceField(
+        label=_("Contact"),
+        queryset=Contact.objects.none(),
+        required=False,
+        empty_label=_("— none —"),
+    )
+    content = forms.CharField(
+        label=_("What happened"),
+        max_length=5000,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": _("Who you spoke to, what was agreed, next steps…")}
+        ),
+        error_messages={"required": _("Write what happened.")},
+    )
+    occurred_at = forms.DateTimeField(
+        label=_("When"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
+    )
+    next_follow_up_at = forms.DateTimeField(
+        label=_("Next follow-up"),
+        required=False,
+        help_text=_("Creates a task for the owner."),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
+    )
+
+    def __init__(self, *args, customer, user, contacts=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.customer = customer
+        kinds = self.fields["kind"]
+        kinds.queryset = DictionaryItem.objects.of("activity_kind").active().order_by("order", "id")
+        contact = self.fields["contact"]
+        contact.queryset = Contact.objects.visible_to(user).filter(customer=customer)
+        if contacts is not None:
+            # The page has the contacts loaded already: no second query to render them.
+            contact.widget.choices = [("", contact.empty_label)] + [
+                (c.pk, str(c)) for c in contacts
+            ]
+        if not self.is_bound:
+            self.initial.setdefault(
+                "occurred_at", _timezone.localtime().replace(second=0, microsecond=0)
+            )
+
+    def clean(self):
+        data = super().clean()
+        when, follow_up = data.get("occurred_at"), data.get("next_follow_up_at")
+        if when and follow_up and follow_up <= when:
+            self.add_error(
+                "next_follow_up_at", _("The next follow-up must be later than this one.")
+            )
+        if when and when > _timezone.now() + timedelta(minutes=5):
+            self.add_error(
+                "occurred_at", _("A follow-up that has happened cannot be in the future.")
+            )
+        return data

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import access
 from accounts.models import User
 
-from ..models import ChangeAction, Customer, Task, TaskStatus
+from ..models import Change, ChangeAction, Customer, Task, TaskStatus
 from .history import diff, record_change, snapshot
 
 
@@ -81,3 +83,34 @@ def reopen_task(*, task: Task, by: User) -> Task:
 def _record_status(task: Task, *, by: User, old: TaskStatus) -> None:
     change = {"field": "status", "old": str(old.label), "new": task.get_status_display()}
     record_change(task, by=by, changes=[change])
+
+
+@transaction.atomic
+def complete_tasks(*, tasks: QuerySet[Task], by: User) -> int:
+    """Complete the open tasks among `tasks` that the user may change; returns how many."""
+    rows = tasks.editable_by(by).filter(status=TaskStatus.OPEN).select_related("customer")
+    return sum(1 for task in rows if complete_task(task=task, by=by).status == TaskStatus.DONE)
+
+
+@transaction.atomic
+def reassign_tasks(*, tasks: QuerySet[Task], to: User, by: User) -> int:
+    """Give tasks to another person in the user's scope; returns how many moved."""
+    if not access.users_in_scope(by).filter(pk=to.pk).exists():
+        raise PermissionDenied
+    rows = list(tasks.editable_by(by).exclude(assignee=to).select_related("assignee", "customer"))
+    if not rows:
+        return 0
+    Task.objects.filter(pk__in=[t.pk for t in rows]).update(assignee=to)
+    record_type = ContentType.objects.get_for_model(Task)
+    Change.objects.bulk_create(
+        Change(
+            record_type=record_type,
+            record_id=task.pk,
+            customer_id=task.customer_id,
+            action=ChangeAction.UPDATED,
+            changes=[{"field": "assignee", "old": str(task.assignee), "new": str(to)}],
+            user=by,
+        )
+        for task in rows
+    )
+    return len(rows)
