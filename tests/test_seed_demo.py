@@ -1,13 +1,31 @@
-"""`manage.py seed_demo`: the demo company, and running it again converges."""
+"""`manage.py seed_demo`: the demo company and its customers; running it again converges."""
 
+import random
+from collections import Counter
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import Count, Max, Q
+from django.utils import timezone
 
 from accounts import access
 from accounts.demo import DEMO_PASSWORD
 from accounts.models import DataScope, Department, Role, User
+from accounts.phones import normalize_phone
+from crm.management.commands import seed_demo
+from crm.models import (
+    Activity,
+    Change,
+    ChangeAction,
+    Contact,
+    Customer,
+    PoolEvent,
+    Tag,
+    Task,
+    TaskStatus,
+)
 
 DEMO_USERNAMES = {"admin", "zhangwei", "wangfang", "lina", "liuyang", "chenjing", "zhaomin"}
 
@@ -131,3 +149,201 @@ def test_without_force_it_refuses_to_run_when_debug_is_off(db, settings):
     with pytest.raises(CommandError, match="--force"):
         call_command("seed_demo", stdout=StringIO())
     assert counts() == (0, 0, 0)
+
+
+# --- The demo customers -------------------------------------------------------------
+
+REPS = ("wangfang", "lina", "liuyang", "chenjing")
+
+
+def record_counts() -> dict[str, int]:
+    models = (Customer, Contact, Activity, Task, PoolEvent, Change, Tag)
+    return {model.__name__: model.objects.count() for model in models}
+
+
+def local_date(moment):
+    return timezone.localtime(moment).date()
+
+
+def test_a_few_hundred_customers_spread_over_the_reps_and_their_manager(db):
+    seed()
+
+    customers = Customer.objects.all()
+    assert 200 <= customers.count() <= 500
+    owned = Counter(customers.values_list("owner__username", flat=True))
+    for rep in REPS:
+        assert owned[rep] >= 30, rep
+    assert owned["zhangwei"] >= 10
+    assert set(owned) <= {*REPS, "zhangwei", None}
+
+
+def test_about_fifteen_percent_sit_in_the_public_pool_some_returned_with_a_reason(db):
+    seed()
+
+    total = Customer.objects.count()
+    pool = Customer.objects.filter(owner__isnull=True)
+    assert 0.10 <= pool.count() / total <= 0.20
+    returned = pool.filter(released_at__isnull=False)
+    assert returned.exists()
+    for customer in returned:
+        event = customer.pool_events.get(action=PoolEvent.Action.RELEASE)
+        assert event.user.username in REPS
+        assert event.reason
+        assert customer.changes.filter(action=ChangeAction.RELEASED, user=event.user).exists()
+    claimed = PoolEvent.objects.filter(action=PoolEvent.Action.CLAIM)
+    assert claimed.exists()
+    assert all(e.customer.owner_id == e.user_id for e in claimed.select_related("customer"))
+
+
+def test_records_refer_to_items_of_the_right_dictionaries(db):
+    seed()
+
+    for field, code in [
+        ("type", "customer_type"),
+        ("source", "customer_source"),
+        ("level", "customer_level"),
+        ("industry", "industry"),
+    ]:
+        codes = set(
+            Customer.objects.exclude(**{field: None}).values_list(
+                f"{field}__dictionary__code", flat=True
+            )
+        )
+        assert codes == {code}, field
+    assert not Customer.objects.filter(type=None).exists()
+    assert not Customer.objects.filter(level=None).exists()
+    assert set(Activity.objects.values_list("kind__dictionary__code", flat=True)) == {
+        "activity_kind"
+    }
+    assert Tag.objects.filter(customers__isnull=False).distinct().count() >= 4
+
+
+def test_companies_have_full_chinese_contact_details_and_normalised_phones(db):
+    seed()
+
+    companies = Customer.objects.filter(type__code="company")
+    assert companies.count() > Customer.objects.filter(type__code="individual").count() > 0
+    for customer in companies:
+        assert customer.name.endswith("公司")
+        assert customer.phone.startswith("+86")
+        assert normalize_phone(customer.phone) == customer.phone
+        assert "@" in customer.email
+        assert "市" in customer.address
+    assert companies.exclude(website="").count() > companies.count() // 2
+    for mobile in Contact.objects.values_list("mobile", flat=True):
+        assert normalize_phone(mobile) == mobile
+
+
+def test_every_customer_has_one_to_three_contacts_exactly_one_primary(db):
+    seed()
+
+    per_customer = Customer.objects.annotate(
+        contacts_count=Count("contacts"),
+        primary_count=Count("contacts", filter=Q(contacts__is_primary=True)),
+    )
+    assert {c.contacts_count for c in per_customer} <= {1, 2, 3}
+    assert {c.primary_count for c in per_customer} == {1}
+
+
+def test_activities_of_the_last_90_days_match_the_customers_dates(db):
+    seed()
+    now = timezone.now()
+
+    assert Activity.objects.count() >= Customer.objects.count()
+    assert not Activity.objects.filter(occurred_at__lt=now - timedelta(days=91)).exists()
+    assert not Activity.objects.filter(occurred_at__gt=now).exists()
+    assert Activity.objects.filter(author__username="zhaomin").exists()
+    for customer in Customer.objects.annotate(latest=Max("activities__occurred_at")):
+        assert customer.last_activity_at == customer.latest
+        open_follow_ups = customer.tasks.filter(status=TaskStatus.OPEN, activity__isnull=False)
+        if customer.next_follow_up_at is None:
+            assert not open_follow_ups.exists()
+        else:
+            assert customer.owner is not None
+            follow_up = open_follow_ups.get()
+            assert follow_up.due_at == customer.next_follow_up_at
+            assert follow_up.assignee == customer.owner
+            assert follow_up.activity.next_follow_up_at == customer.next_follow_up_at
+            assert follow_up.activity.occurred_at == customer.last_activity_at
+    stale = Customer.objects.filter(last_activity_at__lt=now - timedelta(days=30))
+    assert stale.exists()
+
+
+def test_every_rep_has_tasks_due_today_overdue_upcoming_and_done(db):
+    seed()
+    today = timezone.localdate()
+
+    for username in (*REPS, "zhangwei"):
+        tasks = list(Task.objects.filter(assignee__username=username))
+        open_due = [local_date(t.due_at) for t in tasks if t.status == TaskStatus.OPEN]
+        assert sum(d == today for d in open_due) >= 3, username
+        assert sum(d < today for d in open_due) >= 3, username
+        assert sum(d > today for d in open_due) >= 4, username
+        done = [t for t in tasks if t.status == TaskStatus.DONE]
+        assert done, username
+        assert all(t.completed_at and t.completed_at <= timezone.now() for t in done)
+
+
+def test_a_rep_sees_own_customers_and_the_pool_but_not_the_other_team(db):
+    seed()
+    wangfang, liuyang = user("wangfang"), user("liuyang")
+
+    visible = Customer.objects.visible_to(wangfang)
+    assert visible.filter(owner=wangfang).count() == Customer.objects.filter(owner=wangfang).count()
+    assert visible.filter(owner=None).count() == Customer.objects.filter(owner=None).count()
+    assert not visible.filter(owner=liuyang).exists()
+    assert not Task.objects.visible_to(wangfang).filter(assignee=liuyang).exists()
+
+
+def test_roles_may_work_every_record_type(db):
+    seed()
+    rep, manager, service = user("wangfang"), user("zhangwei"), user("zhaomin")
+
+    for record_type in ("customer", "contact", "activity", "task"):
+        assert access.has_permission(rep, record_type, "change")
+        assert not access.has_permission(rep, record_type, "delete")
+        assert access.has_permission(manager, record_type, "export")
+        assert access.has_permission(service, record_type, "view")
+    assert access.has_permission(service, "activity", "add")
+    assert not access.has_permission(service, "customer", "change")
+    assert rep.role.max_customers == 200
+    assert manager.role.max_customers is None
+
+
+def test_a_second_run_adds_no_records(db):
+    output = seed()
+    before = record_counts()
+
+    again = seed()
+
+    assert record_counts() == before
+    assert "customers" in output
+    assert "nothing added" in again
+
+
+def test_a_deleted_demo_customer_comes_back_and_nothing_else_doubles(db):
+    seed()
+    before = record_counts()
+    gone = Customer.objects.filter(owner__username="lina").first()
+    name = gone.name
+    gone.delete()
+
+    seed()
+
+    assert record_counts() == before
+    assert Customer.objects.get(name=name).owner.username == "lina"
+
+
+def test_the_same_customers_are_planned_every_time(db):
+    seed()
+    users = {u.username: u for u in User.objects.all()}
+    items = seed_demo._dictionary_items()
+
+    def names():
+        rng = random.Random(seed_demo.SEED)
+        return [
+            p.customer.name for p in seed_demo.plan_customers(rng, users, items, timezone.now())
+        ]
+
+    assert names() == names()
+    assert set(names()) == set(Customer.objects.values_list("name", flat=True))
