@@ -3,8 +3,9 @@
 from django import forms
 
 
-def style(form: forms.BaseForm) -> forms.BaseForm:
-    """Give each widget the CSS class of its kind; mark invalid fields."""
+def style(form: forms.BaseForm, *, mark_errors: bool = True) -> forms.BaseForm:
+    """Give each widget the CSS class of its kind; mark invalid fields (which validates a
+    bound form: pass mark_errors=False before its fields are final)."""
     for name, field in form.fields.items():
         widget = field.widget
         if isinstance(widget, forms.CheckboxInput):
@@ -19,7 +20,7 @@ def style(form: forms.BaseForm) -> forms.BaseForm:
             continue
         else:
             css = "form-control"
-        if form.is_bound and name in form.errors:
+        if mark_errors and form.is_bound and name in form.errors:
             css += " is-invalid"
         widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
     return form
@@ -28,7 +29,9 @@ def style(form: forms.BaseForm) -> forms.BaseForm:
 class StyledFormMixin:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        style(self)
+        # Not form.errors yet: subclasses narrow querysets after this; validating now
+        # would check choices against the unrestricted ones. full_clean marks errors.
+        style(self, mark_errors=False)
 
     def full_clean(self):
         super().full_clean()
