@@ -288,6 +288,11 @@ def plan_customers(
         owners += [rep] * per_rep
     owners += [reps[0]] * (CUSTOMER_COUNT - len(owners))
     rng.shuffle(owners)
+    # Who the customers are comes from `rng` alone; their story (dates, activities,
+    # tasks) from a second generator, because some draws depend on the weekday of a
+    # date: otherwise the names, by which a second run recognises the customers,
+    # would change with the day the seed runs.
+    timeline = random.Random(rng.getrandbits(64))
 
     names: set[str] = set()
     plans: list[Plan] = []
@@ -312,24 +317,24 @@ def plan_customers(
         # The follow-up planned now: owners get at least a few of each kind.
         due_at = None
         if owner is not None:
-            kind = _follow_up_kind(rng, follow_ups_planned, owner)
-            due_at = _due_at(rng, kind, now, today)
+            kind = _follow_up_kind(timeline, follow_ups_planned, owner)
+            due_at = _due_at(timeline, kind, now, today)
         if due_at is not None:
             end = min(now - timedelta(hours=1), due_at - timedelta(hours=20))
         elif released:
-            end = now - timedelta(days=rng.randint(10, 45))
+            end = now - timedelta(days=timeline.randint(10, 45))
         else:
-            end = now - timedelta(days=rng.choice((0, 1, 3, 7, 20, 35, 50, 70)))
+            end = now - timedelta(days=timeline.choice((0, 1, 3, 7, 20, 35, 50, 70)))
         start = max(customer.created_at, now - timedelta(days=ACTIVITY_DAYS))
         if start >= end - timedelta(hours=2):
-            start = end - timedelta(days=rng.randint(3, 20))
+            start = end - timedelta(days=timeline.randint(3, 20))
             customer.created_at = min(customer.created_at, start - timedelta(days=1))
         if claimed:
-            start = demo_data.moment_between(rng, start, start + (end - start) / 3)
+            start = demo_data.moment_between(timeline, start, start + (end - start) / 3)
         for contact in plan.contacts:
             contact.created_by = customer.created_by
         low, high = ACTIVITIES_BY_LEVEL[level]
-        count = rng.randint(low, high) if worker else 0
+        count = timeline.randint(low, high) if worker else 0
         if claimed:
             plan.pool_events.append(
                 PoolEvent(
@@ -345,28 +350,28 @@ def plan_customers(
                     "",
                 )
             )
-        times = sorted(demo_data.moment_between(rng, start, end) for _ in range(count))
-        _plan_activities(rng, plan, worker or admin, times, items, due_at)
-        if worker is not None and rng.random() < 0.08:
+        times = sorted(demo_data.moment_between(timeline, start, end) for _ in range(count))
+        _plan_activities(timeline, plan, worker or admin, times, items, due_at)
+        if worker is not None and timeline.random() < 0.08:
             # Customer service logged a call too.
             # Before the owner's latest entry, which planned the current follow-up.
             latest = customer.last_activity_at or end
-            when = demo_data.moment_between(rng, start, latest - timedelta(hours=1))
+            when = demo_data.moment_between(timeline, start, latest - timedelta(hours=1))
             plan.activities.append(
                 Activity(
                     customer=customer,
                     kind=items["activity_kind"]["call"],
-                    content=rng.choice(SERVICE_NOTES),
+                    content=timeline.choice(SERVICE_NOTES),
                     occurred_at=when,
                     author=service,
                 )
             )
         if released:
             released_at = (customer.last_activity_at or end) + timedelta(
-                days=rng.randint(1, 5), hours=rng.randint(1, 6)
+                days=timeline.randint(1, 5), hours=timeline.randint(1, 6)
             )
             released_at = min(released_at, now - timedelta(days=1))
-            reason = rng.choice(RELEASE_REASONS)
+            reason = timeline.choice(RELEASE_REASONS)
             customer.released_at = released_at
             plan.pool_events.append(
                 PoolEvent(
@@ -390,7 +395,9 @@ def plan_customers(
         plans.append(plan)
 
     for person in [*reps, manager]:
-        _plan_standalone_tasks(rng, [p for p in plans if p.customer.owner == person], manager, now)
+        _plan_standalone_tasks(
+            timeline, [p for p in plans if p.customer.owner == person], manager, now
+        )
     return plans
 
 
@@ -409,8 +416,8 @@ def _plan_customer(rng, owner, names, items, now) -> Plan:
     level = _weighted(rng, LEVEL_WEIGHTS)
     source = _weighted(rng, SOURCE_WEIGHTS)
     age_days = rng.randint(5, ACTIVITY_DAYS) if rng.random() < 0.3 else rng.randint(90, 900)
-    created_at = demo_data.moment_between(
-        rng, now - timedelta(days=age_days), now - timedelta(days=age_days - 1)
+    created_at = (now - timedelta(days=age_days)).replace(
+        hour=rng.randint(9, 18), minute=rng.randrange(60), second=rng.randrange(60)
     )
     customer = Customer(
         name=name,
