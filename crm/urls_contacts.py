@@ -1,5 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from .views import contacts
 
 app_name = "contacts"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", contacts.ContactListView.as_view(), name="list"),
+    path("new/", contacts.ContactCreateView.as_view(), name="create"),
+    path("<int:pk>/", contacts.ContactDetailView.as_view(), name="detail"),
+    path("<int:pk>/edit/", contacts.ContactUpdateView.as_view(), name="edit"),
+]

@@ -1,5 +1,14 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from .views import tasks
 
 app_name = "tasks"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", tasks.TaskListView.as_view(), name="list"),
+    path("new/", tasks.TaskCreateView.as_view(), name="create"),
+    path("<int:pk>/", tasks.TaskDetailView.as_view(), name="detail"),
+    path("<int:pk>/edit/", tasks.TaskUpdateView.as_view(), name="edit"),
+    path("<int:pk>/complete/", tasks.complete, name="complete"),
+    path("<int:pk>/reopen/", tasks.reopen, name="reopen"),
+]

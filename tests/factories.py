@@ -101,3 +101,11 @@ class TaskFactory(factory.django.DjangoModelFactory):
 
     title = factory.Sequence(lambda n: f"待办{n}")
     assignee = factory.SubFactory(UserFactory)
+
+
+def give_crm_roles(org, scope="own", actions=("view", "add", "change")):
+    """Give the org's four reps (owner, colleague, sub_member, outsider) roles over the CRM
+    records with `scope`; the org's attributes are replaced by the reloaded users."""
+    for name in ("owner", "colleague", "sub_member", "outsider"):
+        setattr(org, name, org.set_scope(getattr(org, name), scope, crm_permissions(actions)))
+    return org

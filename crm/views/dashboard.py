@@ -1,27 +1,112 @@
+"""The start page (/): the signed-in user's work first — tasks due today, overdue tasks,
+customers to follow up — then their account, and for managers the team's overdue tasks."""
+
 from django.contrib.auth.decorators import login_required
 from django.db import connection
+from django.db.models import Count, Q
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from accounts import access
 from accounts.models import DataScope
 
+from ..filters import end_of_today
+from ..models import Customer, Task, TaskStatus
+
 TEAM_LIMIT = 50
+# Each card lists at most this many rows; its header shows the full count.
+CARD_LIMIT = 20
+TEAM_OVERDUE_LIMIT = 10
+
+
+def _my_open_tasks(user):
+    return (
+        Task.objects.visible_to(user)
+        .filter(assignee=user, status=TaskStatus.OPEN)
+        .select_related("customer")
+    )
+
+
+def task_counts(user, now=None) -> dict:
+    """How many of the user's open tasks are due later today and how many are overdue
+    (due before now): one query."""
+    now = now or timezone.now()
+    counts = _my_open_tasks(user).aggregate(
+        today=Count("pk", filter=Q(due_at__gte=now, due_at__lt=end_of_today())),
+        overdue=Count("pk", filter=Q(due_at__lt=now)),
+    )
+    return {"today_count": counts["today"], "overdue_count": counts["overdue"]}
+
+
+def follow_ups(user) -> dict:
+    """Customers the user owns whose next follow-up is due by the end of today."""
+    due = (
+        Customer.objects.visible_to(user)
+        .filter(owner=user, next_follow_up_at__lt=end_of_today())
+        .order_by("next_follow_up_at", "pk")
+    )
+    rows = list(due[: CARD_LIMIT + 1])
+    count = len(rows) if len(rows) <= CARD_LIMIT else due.count()
+    return {"follow_ups": rows[:CARD_LIMIT], "follow_up_count": count, "now": timezone.now()}
+
+
+def my_work(user) -> dict:
+    now = timezone.now()
+    mine = _my_open_tasks(user)
+    return {
+        **task_counts(user, now),
+        "today_tasks": list(
+            mine.filter(due_at__gte=now, due_at__lt=end_of_today()).order_by("due_at", "pk")[
+                :CARD_LIMIT
+            ]
+        ),
+        # The most recently missed first: those are the ones still worth doing today.
+        "overdue_tasks": list(mine.filter(due_at__lt=now).order_by("-due_at", "-pk")[:CARD_LIMIT]),
+        **follow_ups(user),
+        "card_limit": CARD_LIMIT,
+    }
+
+
+def team_overdue(user) -> list:
+    """People in a manager's scope with their number of overdue open tasks: one query."""
+    now = timezone.now()
+    return list(
+        access.users_in_scope(user)
+        .annotate(
+            overdue=Count(
+                "tasks",
+                filter=Q(tasks__status=TaskStatus.OPEN, tasks__due_at__lt=now),
+            )
+        )
+        .filter(overdue__gt=0)
+        .order_by("-overdue", "name", "pk")[:TEAM_OVERDUE_LIMIT]
+    )
 
 
 @login_required
 def dashboard(request):
-    """The signed-in user's start page: who they are, what they see, their team."""
+    """The signed-in user's start page: their work, who they are, what they see."""
     user = request.user
+    scope = DataScope(access.data_scope(user))
     team = (
         access.users_in_scope(user).exclude(pk=user.pk).order_by("department__sort_order", "name")
     )
+    can_view_tasks = access.has_permission(user, "task", "view")
+    is_manager = scope != DataScope.OWN and can_view_tasks
     context = {
-        "scope": DataScope(access.data_scope(user)),
+        "scope": scope,
         "team": team[:TEAM_LIMIT],
         "team_count": team.count(),
         "team_limit": TEAM_LIMIT,
+        "can_view_tasks": can_view_tasks,
+        "can_add_task": access.has_permission(user, "task", "add"),
+        "can_change_tasks": access.has_permission(user, "task", "change"),
+        "can_view_customers": access.has_permission(user, "customer", "view"),
+        "is_manager": is_manager,
+        "team_overdue": team_overdue(user) if is_manager else [],
+        **my_work(user),
     }
     return render(request, "crm/dashboard.html", context)
 

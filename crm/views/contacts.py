@@ -1,0 +1,140 @@
+"""Contact pages: the list, the detail with the contact's activities, create and edit."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from ..filters import ContactFilter
+from ..forms import ContactForm
+from ..models import Activity, Contact
+from ..services import contacts as services
+from ..services.customers import find_duplicates
+from .base import (
+    BuiltinView,
+    RecordCreateView,
+    RecordDetailView,
+    RecordListView,
+    RecordUpdateView,
+)
+
+# The detail page lists this many of the contact's activities, newest first.
+ACTIVITY_LIMIT = 50
+
+
+class ContactListView(RecordListView):
+    model = Contact
+    filterset_class = ContactFilter
+    template_name = "crm/contacts/list.html"
+    select_related = ("customer", "customer__owner")
+    sort_fields = {
+        "name": "name",
+        "created": "created_at",
+        "customer": "customer__name",
+    }
+    default_sort = "name"
+    builtin_views = (
+        BuiltinView("mine", gettext_lazy("My contacts"), "owner=me"),
+        BuiltinView("primary", gettext_lazy("Primary contacts"), "primary=true"),
+    )
+
+
+class ContactDetailView(RecordDetailView):
+    model = Contact
+    template_name = "crm/contacts/detail.html"
+
+    def get_queryset(self):
+        return Contact.objects.select_related("customer__owner", "created_by")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        activities = (
+            Activity.objects.visible_to(self.request.user)
+            .filter(contact=self.object)
+            .select_related("kind", "author")
+            .order_by("-occurred_at", "-pk")
+        )
+        context["activities"] = list(activities[: ACTIVITY_LIMIT + 1])
+        context["more_activities"] = len(context["activities"]) > ACTIVITY_LIMIT
+        context["activities"] = context["activities"][:ACTIVITY_LIMIT]
+        return context
+
+
+def _customer_return(request, customer_id: int) -> str | None:
+    """The customer's page when the form was opened from it (?customer=<pk>)."""
+    if request.GET.get("customer") == str(customer_id):
+        return reverse("customers:detail", args=[customer_id])
+    return None
+
+
+class ContactCreateView(RecordCreateView):
+    model = Contact
+    form_class = ContactForm
+    template_name = "crm/contacts/form.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        customer = self.request.GET.get("customer", "")
+        default = (
+            _customer_return(self.request, int(customer))
+            if customer.isdigit()
+            else reverse("contacts:list")
+        )
+        context["cancel_url"] = self.safe_next(default)
+        return context
+
+    def get_initial(self):
+        initial = super().get_initial()
+        customer = self.request.GET.get("customer", "")
+        if customer.isdigit():
+            initial["customer"] = int(customer)
+        return initial
+
+    def form_valid(self, form):
+        contact = form.instance
+        if self.request.POST.get("confirm_duplicate") != "1":
+            duplicates = find_duplicates(
+                user=self.request.user,
+                name=contact.name,
+                phones=[contact.mobile, contact.phone],
+                email=contact.email,
+            )
+            if duplicates:
+                return self.render_to_response(
+                    self.get_context_data(form=form, duplicates=duplicates)
+                )
+        try:
+            services.create_contact(contact=contact, by=self.request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        self.object = contact
+        messages.success(self.request, _("Contact “%(name)s” added.") % {"name": contact.name})
+        default = _customer_return(self.request, contact.customer_id) or reverse(
+            "contacts:detail", args=[contact.pk]
+        )
+        return HttpResponseRedirect(self.safe_next(default))
+
+
+class ContactUpdateView(RecordUpdateView):
+    model = Contact
+    form_class = ContactForm
+    template_name = "crm/contacts/form.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["cancel_url"] = self.safe_next(reverse("contacts:detail", args=[self.object.pk]))
+        return context
+
+    def form_valid(self, form):
+        try:
+            services.update_contact(contact=form.instance, by=self.request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, _("Contact “%(name)s” saved.") % {"name": form.instance})
+        return HttpResponseRedirect(
+            self.safe_next(reverse("contacts:detail", args=[form.instance.pk]))
+        )

@@ -1,0 +1,208 @@
+"""Task pages: my tasks (today, overdue, upcoming), create, edit, detail, and completing
+or reopening a task, in place when asked by htmx (the list and the dashboard)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import F
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from accounts import access
+
+from ..filters import TaskFilter
+from ..forms import TaskForm
+from ..models import Task
+from ..services import tasks as services
+from . import dashboard
+from .base import (
+    BuiltinView,
+    BulkAction,
+    RecordCreateView,
+    RecordDetailView,
+    RecordListView,
+    RecordUpdateView,
+)
+
+
+def complete_selected(queryset, user, request):
+    count = services.complete_tasks(tasks=queryset, by=user)
+    return _("%(count)s tasks completed.") % {"count": count}
+
+
+def reassign(queryset, user, request):
+    choice = request.POST.get("to_assignee", "")
+    target = access.users_in_scope(user).filter(pk=choice).first() if choice.isdigit() else None
+    if target is None:
+        return messages.ERROR, _("Choose who takes over the tasks.")
+    count = services.reassign_tasks(tasks=queryset, to=target, by=user)
+    return _("%(count)s tasks reassigned to %(name)s.") % {"count": count, "name": target}
+
+
+class TaskListView(RecordListView):
+    model = Task
+    filterset_class = TaskFilter
+    template_name = "crm/tasks/list.html"
+    select_related = ("assignee", "customer")
+    sort_fields = {"due": "due_at", "created": "created_at"}
+    default_sort = "due"
+    builtin_views = (
+        BuiltinView("today", gettext_lazy("Today"), "assignee=me&status=open&due=today"),
+        BuiltinView("overdue", gettext_lazy("Overdue"), "assignee=me&due=overdue"),
+        BuiltinView("upcoming", gettext_lazy("Upcoming"), "assignee=me&status=open&due=upcoming"),
+        BuiltinView("done", gettext_lazy("Completed"), "assignee=me&status=done"),
+    )
+    bulk_actions = (
+        BulkAction("complete", gettext_lazy("Mark as done"), complete_selected),
+        BulkAction("reassign", gettext_lazy("Reassign to…"), reassign),
+    )
+
+    def ordering_for(self, sort: str) -> list:
+        field = self.sort_fields[sort.lstrip("-")]
+        if sort.startswith("-"):
+            return [F(field).desc(nulls_last=True), "-pk"]
+        # Tasks without a due time come after those with one.
+        return [F(field).asc(nulls_last=True), "pk"]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["assignees"] = (
+            access.users_in_scope(self.request.user).order_by("name", "username")
+            if context["bulk_actions"]
+            else []
+        )
+        context["next"] = self.request.get_full_path()
+        return context
+
+
+class TaskDetailView(RecordDetailView):
+    model = Task
+    template_name = "crm/tasks/detail.html"
+
+    def get_queryset(self):
+        return Task.objects.select_related(
+            "assignee", "customer__owner", "created_by", "activity__kind"
+        )
+
+
+def _customer_return(request, customer_id) -> str | None:
+    if customer_id and request.GET.get("customer") == str(customer_id):
+        return reverse("customers:detail", args=[customer_id])
+    return None
+
+
+class TaskCreateView(RecordCreateView):
+    model = Task
+    form_class = TaskForm
+    template_name = "crm/tasks/form.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        customer = self.request.GET.get("customer", "")
+        default = _customer_return(self.request, customer) if customer.isdigit() else None
+        context["cancel_url"] = self.safe_next(default or reverse("tasks:list"))
+        return context
+
+    def get_initial(self):
+        initial = super().get_initial()
+        customer = self.request.GET.get("customer", "")
+        if customer.isdigit():
+            initial["customer"] = int(customer)
+        return initial
+
+    def form_valid(self, form):
+        task = form.instance
+        try:
+            services.create_task(task=task, by=self.request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        self.object = task
+        messages.success(self.request, _("Task “%(title)s” added.") % {"title": task.title})
+        default = _customer_return(self.request, task.customer_id) or reverse(
+            "tasks:detail", args=[task.pk]
+        )
+        return HttpResponseRedirect(self.safe_next(default))
+
+
+class TaskUpdateView(RecordUpdateView):
+    model = Task
+    form_class = TaskForm
+    template_name = "crm/tasks/form.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["cancel_url"] = self.safe_next(reverse("tasks:detail", args=[self.object.pk]))
+        return context
+
+    def form_valid(self, form):
+        try:
+            services.update_task(task=form.instance, by=self.request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, _("Task “%(title)s” saved.") % {"title": form.instance})
+        return HttpResponseRedirect(
+            self.safe_next(reverse("tasks:detail", args=[form.instance.pk]))
+        )
+
+
+# --- Completing and reopening ---------------------------------------------------------
+
+# What an htmx request asks back: a row of the task list or an item of the dashboard.
+PARTIALS = {
+    "row": "crm/tasks/partials/row.html",
+    "item": "crm/tasks/partials/item.html",
+}
+
+
+def _safe_next(request) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""
+
+
+def _set_status(request, pk: int, change, done_message: str):
+    task = access.get_object_for_user_or_404(
+        request.user, Task.objects.select_related("customer"), pk=pk
+    )
+    task = change(task=task, by=request.user)
+    next_url = _safe_next(request)
+    if request.htmx:
+        variant = request.POST.get("variant", "")
+        template = PARTIALS.get(variant, PARTIALS["item"])
+        context = {
+            "task": Task.objects.select_related("assignee", "customer").get(pk=task.pk),
+            "next": next_url or reverse("tasks:list"),
+            "show_select": access.has_permission(request.user, "task", "change"),
+            "swapped": True,
+        }
+        if template == PARTIALS["item"]:
+            # The dashboard's counts and follow-ups change too (out-of-band swaps).
+            context.update(
+                dashboard.task_counts(request.user), **dashboard.follow_ups(request.user)
+            )
+            context["can_change_tasks"] = context["show_select"]
+        return render(request, template, context)
+    messages.success(request, done_message % {"title": task.title})
+    return HttpResponseRedirect(next_url or reverse("tasks:detail", args=[task.pk]))
+
+
+@login_required
+@require_POST
+def complete(request, pk: int):
+    return _set_status(request, pk, services.complete_task, _("Task “%(title)s” done."))
+
+
+@login_required
+@require_POST
+def reopen(request, pk: int):
+    return _set_status(request, pk, services.reopen_task, _("Task “%(title)s” reopened."))
