@@ -21,6 +21,8 @@ from crm.models import (
     ChangeAction,
     Contact,
     Customer,
+    Dictionary,
+    DictionaryItem,
     PoolEvent,
     Tag,
     Task,
@@ -347,3 +349,15 @@ def test_the_same_customers_are_planned_whatever_the_day(db):
     today = names(0)
     assert all(names(days) == today for days in range(1, 8))
     assert set(today) == set(Customer.objects.values_list("name", flat=True))
+
+
+def test_missing_default_dictionaries_are_restored_first(db):
+    # A live-server test database is flushed between tests: no migration data is left.
+    DictionaryItem.objects.all().delete()
+    Dictionary.objects.all().delete()
+
+    seed()
+
+    assert Dictionary.objects.filter(code="customer_level").exists()
+    assert not Customer.objects.filter(level=None).exists()
+    assert not Activity.objects.filter(kind=None).exists()

@@ -9,11 +9,13 @@ follow-ups due today, overdue and upcoming.
 
 from __future__ import annotations
 
+import importlib
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError
@@ -215,7 +217,11 @@ def seed_records(now: datetime | None = None) -> Counter:
 
 
 def _dictionary_items() -> dict[str, dict[str, DictionaryItem]]:
-    found: dict[str, dict[str, DictionaryItem]] = {}
+    """Active items by dictionary and item code, after restoring missing default
+    dictionaries (a test database flushed between tests has none)."""
+    defaults = importlib.import_module("crm.migrations.0002_default_dictionaries")
+    defaults.create(django_apps, None)
+    found: dict[str, dict[str, DictionaryItem]] = defaultdict(dict)
     for item in DictionaryItem.objects.select_related("dictionary").active():
         found.setdefault(item.dictionary.code, {})[item.code] = item
     return found
@@ -360,7 +366,7 @@ def plan_customers(
             plan.activities.append(
                 Activity(
                     customer=customer,
-                    kind=items["activity_kind"]["call"],
+                    kind=items["activity_kind"].get("call"),
                     content=timeline.choice(SERVICE_NOTES),
                     occurred_at=when,
                     author=service,
@@ -422,9 +428,9 @@ def _plan_customer(rng, owner, names, items, now) -> Plan:
     customer = Customer(
         name=name,
         owner=owner,
-        type=items["customer_type"]["company" if is_company else "individual"],
-        source=items["customer_source"][source],
-        level=items["customer_level"][level],
+        type=items["customer_type"].get("company" if is_company else "individual"),
+        source=items["customer_source"].get(source),
+        level=items["customer_level"].get(level),
         created_at=created_at,
     )
     plan = Plan(customer=customer)
@@ -531,7 +537,7 @@ def _plan_activities(rng, plan: Plan, author: User, times, items, due_at) -> Non
         activity = Activity(
             customer=customer,
             contact=contact,
-            kind=kinds[kind],
+            kind=kinds.get(kind),
             content=demo_data.activity_content(rng, kind, contact.name if contact else ""),
             occurred_at=when,
             author=author,
