@@ -516,7 +516,11 @@ def _follow_up_kind(rng, planned: Counter, owner: User) -> str:
 def _due_at(rng, kind, now, today) -> datetime | None:
     hour, minute = rng.randint(9, 17), rng.choice((0, 0, 15, 30, 30, 45))
     if kind == "today":
-        return today.replace(hour=hour, minute=minute)
+        # Later today while there is time left, so the dashboard's "today" card has work.
+        first = max(9, now.hour + 1)
+        if first > 22:
+            return today.replace(hour=23, minute=59)
+        return today.replace(hour=rng.randint(first, max(first, 18)), minute=minute)
     if kind == "overdue":
         return (today - timedelta(days=rng.randint(1, 12))).replace(hour=hour, minute=minute)
     if kind == "upcoming":
