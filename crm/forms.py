@@ -45,6 +45,7 @@ class StyledFormMixin:
 # --- Contacts and tasks ---------------------------------------------------------------
 
 from django.db.models import Case, IntegerField, Q, Value, When  # noqa: E402
+from django.utils.translation import gettext_lazy  # noqa: E402
 
 from accounts import access  # noqa: E402
 from accounts.models import User  # noqa: E402
@@ -105,6 +106,7 @@ class ContactForm(StyledFormMixin, forms.ModelForm):
         self.user = user
         editable = Customer.objects.editable_by(user)
         self.fields["customer"].queryset = editable
+        self.fields["customer"].empty_label = gettext_lazy("Choose a customer…")
         shortlist(self, "customer", _mine_first(editable, user))
         if self.instance.pk and not self.is_bound:
             for name in ("mobile", "phone"):
@@ -144,6 +146,7 @@ class TaskForm(StyledFormMixin, forms.ModelForm):
         visible = Customer.objects.visible_to(user)
         self.fields["customer"].queryset = visible
         self.fields["customer"].required = False
+        self.fields["customer"].empty_label = gettext_lazy("No customer")
         shortlist(self, "customer", _mine_first(visible, user))
 
 

@@ -17,7 +17,13 @@ from accounts.models import DataScope
 from crm.filters import end_of_today, start_of_today
 from crm.models import Change, Task, TaskStatus
 
-from .factories import CustomerFactory, TaskFactory, crm_permissions, give_crm_roles
+from .factories import (
+    ActivityFactory,
+    CustomerFactory,
+    TaskFactory,
+    crm_permissions,
+    give_crm_roles,
+)
 
 LIST_URL = reverse("tasks:list")
 CREATE_URL = reverse("tasks:create")
@@ -110,14 +116,26 @@ def test_builtin_views_show_exactly_my_tasks_of_each_kind(client, crm, tasks):
     ]
 
 
-def test_list_sorts_by_due_with_undated_tasks_last(client, crm, tasks):
+def test_list_sorts_open_tasks_first_by_due_with_undated_ones_last(client, crm, tasks):
     c = client_for(client, crm.owner)
     ordered = [t.title for t in c.get(LIST_URL).context["object_list"]]
-    assert ordered[0] == "昨天没做完"
-    assert ordered[-1] == "有空再做"
+    assert ordered == [
+        "昨天没做完",
+        "今天上午发报价",
+        "今天下午回电",
+        "明天去拜访",
+        "有空再做",
+        "今天已完成",
+    ]
     newest_due_first = [t.title for t in c.get(LIST_URL + "?sort=-due").context["object_list"]]
-    assert newest_due_first[0] == "明天去拜访"
-    assert newest_due_first[-1] == "有空再做"
+    assert newest_due_first == [
+        "明天去拜访",
+        "今天下午回电",
+        "今天上午发报价",
+        "昨天没做完",
+        "有空再做",
+        "今天已完成",
+    ]
     assert c.get(LIST_URL + "?sort=created").status_code == 200
 
 
@@ -463,3 +481,20 @@ def test_sign_in_required_everywhere(client, tasks):
         assert response["Location"].startswith(reverse("accounts:login"))
     task.refresh_from_db()
     assert task.status == TaskStatus.OPEN
+
+
+def test_completing_a_planned_follow_up_clears_the_plan_and_reopening_restores_it(
+    client, crm, customer
+):
+    due = moments().later_today
+    customer.next_follow_up_at = due
+    customer.save()
+    activity = ActivityFactory(customer=customer, next_follow_up_at=due)
+    task = TaskFactory(assignee=crm.owner, customer=customer, activity=activity, due_at=due)
+    c = client_for(client, crm.owner)
+    c.post(url("complete", task))
+    customer.refresh_from_db()
+    assert customer.next_follow_up_at is None
+    c.post(url("reopen", task))
+    customer.refresh_from_db()
+    assert customer.next_follow_up_at == due

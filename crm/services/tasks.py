@@ -76,6 +76,12 @@ def reopen_task(*, task: Task, by: User) -> Task:
     )
     task.refresh_from_db()
     if reopened:
+        # Undoing a planned follow-up puts the plan back on the customer (unless a newer
+        # plan has been made since).
+        if task.activity_id and task.customer_id and task.due_at:
+            Customer.objects.filter(pk=task.customer_id, next_follow_up_at__isnull=True).update(
+                next_follow_up_at=task.due_at
+            )
         _record_status(task, by=by, old=TaskStatus.DONE)
     return task
 

@@ -7,6 +7,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts import access
+
 from ..filters import ContactFilter
 from ..forms import ContactForm
 from ..models import Activity, Contact
@@ -59,6 +61,7 @@ class ContactDetailView(RecordDetailView):
         context["activities"] = list(activities[: ACTIVITY_LIMIT + 1])
         context["more_activities"] = len(context["activities"]) > ACTIVITY_LIMIT
         context["activities"] = context["activities"][:ACTIVITY_LIMIT]
+        context["can_add_task"] = access.has_permission(self.request.user, "task", "add")
         return context
 
 

@@ -4,7 +4,7 @@ or reopening a task, in place when asked by htmx (the list and the dashboard).""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, Value, When
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -17,7 +17,7 @@ from accounts import access
 
 from ..filters import TaskFilter
 from ..forms import TaskForm
-from ..models import Task
+from ..models import Task, TaskStatus
 from ..services import tasks as services
 from . import dashboard
 from .base import (
@@ -63,11 +63,16 @@ class TaskListView(RecordListView):
     )
 
     def ordering_for(self, sort: str) -> list:
+        # Open tasks before done or cancelled ones; tasks without a due time last.
+        open_first = Case(
+            When(status=TaskStatus.OPEN, then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        )
         field = self.sort_fields[sort.lstrip("-")]
         if sort.startswith("-"):
-            return [F(field).desc(nulls_last=True), "-pk"]
-        # Tasks without a due time come after those with one.
-        return [F(field).asc(nulls_last=True), "pk"]
+            return [open_first, F(field).desc(nulls_last=True), "-pk"]
+        return [open_first, F(field).asc(nulls_last=True), "pk"]
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
