@@ -44,21 +44,38 @@ def _require(user: User, obj, action: str) -> None:
         raise PermissionDenied
 
 
+def resolve_tags(tags: Iterable[Tag | str]) -> list[Tag]:
+    """Tag rows for a mix of tags and names; a name nobody used yet becomes a new tag."""
+    resolved: list[Tag] = []
+    for tag in tags:
+        if isinstance(tag, str):
+            name = tag.strip()[:50]
+            if not name:
+                continue
+            tag, _created = Tag.objects.get_or_create(name=name)
+        if tag not in resolved:
+            resolved.append(tag)
+    return resolved
+
+
 @transaction.atomic
-def create_customer(*, customer: Customer, by: User, tags: Iterable[Tag] = ()) -> Customer:
-    """Save a new customer (owner as given: None puts it in the pool)."""
+def create_customer(*, customer: Customer, by: User, tags: Iterable[Tag | str] = ()) -> Customer:
+    """Save a new customer (owner as given: None puts it in the pool). `tags` may mix
+    Tag rows and names of tags to create."""
     if not access.has_permission(by, "customer", "add"):
         raise PermissionDenied
     customer.created_by = by
     customer.full_clean()
     customer.save()
-    customer.tags.set(tags)
+    customer.tags.set(resolve_tags(tags))
     record_change(customer, by=by, action=ChangeAction.CREATED)
     return customer
 
 
 @transaction.atomic
-def update_customer(*, customer: Customer, by: User, tags: Iterable[Tag] | None = None) -> Customer:
+def update_customer(
+    *, customer: Customer, by: User, tags: Iterable[Tag | str] | None = None
+) -> Customer:
     """Save edits to a customer and keep what changed in its history."""
     stored = Customer.objects.select_related("owner", "type", "source", "level", "industry").get(
         pk=customer.pk
@@ -68,7 +85,7 @@ def update_customer(*, customer: Customer, by: User, tags: Iterable[Tag] | None 
     customer.full_clean()
     customer.save()
     if tags is not None:
-        customer.tags.set(tags)
+        customer.tags.set(resolve_tags(tags))
     record_change(customer, by=by, changes=diff(before, snapshot(customer)))
     return customer
 
@@ -212,6 +229,10 @@ class Duplicate:
     def owner(self) -> User | None:
         customer = self.record if isinstance(self.record, Customer) else self.record.customer
         return customer.owner
+
+    @property
+    def is_contact(self) -> bool:
+        return isinstance(self.record, Contact)
 
 
 def _safe_phone(value: str) -> str:
