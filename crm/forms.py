@@ -156,6 +156,7 @@ import re  # noqa: E402
 from datetime import timedelta  # noqa: E402
 
 from django.db.models import Q  # noqa: E402, F811
+from django.forms.models import ModelChoiceIteratorValue  # noqa: E402
 from django.utils import timezone as _timezone  # noqa: E402
 from django.utils.translation import gettext_lazy as _  # noqa: E402
 
@@ -180,6 +181,7 @@ def dictionary_choices(form: forms.BaseForm, name: str, code: str, current_id=No
     if current_id:
         condition |= Q(pk=current_id)
     field.queryset = DictionaryItem.objects.of(code).filter(condition).order_by("order", "id")
+    field.empty_label = _("— not set —")
 
 
 def person_label(user) -> str:
@@ -202,6 +204,13 @@ class CustomerForm(StyledFormMixin, forms.ModelForm):
     confirm_duplicate = forms.BooleanField(
         label=_("Create it anyway: this is a different customer"), required=False
     )
+    website = forms.URLField(
+        label=Customer._meta.get_field("website").verbose_name,
+        required=False,
+        max_length=200,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://"}),
+    )
 
     class Meta:
         model = Customer
@@ -222,7 +231,6 @@ class CustomerForm(StyledFormMixin, forms.ModelForm):
             "name": forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
             "phone": forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
             "email": forms.EmailInput(attrs={"autocomplete": "off"}),
-            "website": forms.URLInput(attrs={"placeholder": "https://"}),
             "tags": forms.CheckboxSelectMultiple,
         }
 
@@ -252,6 +260,7 @@ class CustomerForm(StyledFormMixin, forms.ModelForm):
             if not self.is_bound:
                 self.initial["phone"] = format_phone(self.instance.phone)
         self.fields["confirm_duplicate"].widget.attrs["class"] = "form-check-input"
+        self.fields["tags"].widget.attrs["class"] = "form-selectgroup-input"
 
     def clean_name(self):
         name = (self.cleaned_data.get("name") or "").strip()
@@ -314,6 +323,8 @@ class ActivityForm(StyledFormMixin, forms.Form):
         self.customer = customer
         kinds = self.fields["kind"]
         kinds.queryset = DictionaryItem.objects.of("activity_kind").active().order_by("order", "id")
+        # Rendered as icon buttons: load the kinds once, keep each item for its icon.
+        kinds.widget.choices = [(ModelChoiceIteratorValue(k.pk, k), str(k)) for k in kinds.queryset]
         contact = self.fields["contact"]
         contact.queryset = Contact.objects.visible_to(user).filter(customer=customer)
         if contacts is not None:

@@ -62,3 +62,21 @@ def sort_state(sort: str, key: str) -> str:
     if sort == f"-{key}":
         return "desc"
     return ""
+
+
+# Icons of the default follow-up kinds (activity_kind dictionary codes).
+KIND_ICONS = {
+    "call": "phone-call",
+    "visit": "map-pin",
+    "meeting": "users",
+    "email": "mail",
+    "wechat": "brand-wechat",
+    "note": "notes",
+}
+
+
+@register.filter
+def kind_icon(kind) -> str:
+    """The icon name for an activity kind (a DictionaryItem or its code)."""
+    code = getattr(kind, "code", kind) or ""
+    return KIND_ICONS.get(code, "message-circle")

@@ -1,16 +1,41 @@
-"""Customer pages: the list (filters, saved views, bulk actions)."""
+"""Customer pages: the list (filters, saved views, bulk actions), create and edit with the
+duplicate warning, the detail page (timeline, contacts, tasks, history), the public pool
+(claim, release), transfer and merge. Every record comes through the access module."""
+
+from datetime import datetime
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+from django.views.generic import TemplateView
 
 from accounts import access
 from accounts.models import User
+from accounts.phones import format_phone
 
 from ..filters import CustomerFilter
-from ..models import Customer, Tag
+from ..forms import ActivityForm, CustomerForm
+from ..models import Activity, Change, Contact, Customer, Tag, Task, TaskStatus
+from ..services import activities as activity_services
 from ..services import customers as services
-from .base import BuiltinView, BulkAction, RecordListView
+from ..services.history import field_label
+from .base import (
+    BuiltinView,
+    BulkAction,
+    RecordCreateView,
+    RecordDetailView,
+    RecordListView,
+    RecordUpdateView,
+)
 
 
 def transfer(queryset, user, request):
@@ -86,3 +111,511 @@ class CustomerListView(RecordListView):
         )
         context["tags"] = Tag.objects.all()
         return context
+
+
+# --- Create, edit, duplicates ---------------------------------------------------------
+
+TIMELINE_PAGE = 20
+HISTORY_PAGE = 30
+MERGE_CANDIDATES = 20
+
+
+def _int_or_none(value) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+@login_required
+def duplicates(request):
+    """The duplicate warning while a customer or contact is typed (htmx partial)."""
+    user = request.user
+    if not (
+        access.has_permission(user, "customer", "add")
+        or access.has_permission(user, "contact", "add")
+        or access.has_permission(user, "customer", "change")
+        or access.has_permission(user, "contact", "change")
+    ):
+        raise PermissionDenied
+    params = request.GET
+    name = params.get("name", "")[:200]
+    email = params.get("email", "")[:254]
+    phones = [p[:40] for p in (*params.getlist("phone"), *params.getlist("mobile")) if p.strip()]
+    found = []
+    if name.strip() or email.strip() or phones:
+        found = services.find_duplicates(
+            user=user,
+            name=name,
+            phones=phones[:4],
+            email=email,
+            exclude_customer=_int_or_none(params.get("exclude_customer")),
+            exclude_contact=_int_or_none(params.get("exclude_contact")),
+        )
+    return render(request, "crm/partials/duplicates.html", {"duplicates": found, "framed": True})
+
+
+class CustomerFormMixin:
+    model = Customer
+    form_class = CustomerForm
+    template_name = "crm/customers/form.html"
+
+    def save_error(self, form, exc: ValidationError):
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.error_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form.add_error(None, exc)
+        return self.form_invalid(form)
+
+
+class CustomerCreateView(CustomerFormMixin, RecordCreateView):
+    def form_valid(self, form):
+        customer = form.save(commit=False)
+        found = services.find_duplicates(
+            user=self.request.user,
+            name=customer.name,
+            phones=[customer.phone],
+            email=customer.email,
+        )
+        if found and not form.cleaned_data.get("confirm_duplicate"):
+            # Nothing is saved until the user says this is really a different customer.
+            return self.render_to_response(
+                self.get_context_data(form=form, duplicates=found, confirm_needed=True)
+            )
+        try:
+            services.create_customer(
+                customer=customer, by=self.request.user, tags=form.chosen_tags()
+            )
+        except ValidationError as exc:
+            return self.save_error(form, exc)
+        messages.success(self.request, _("Customer “%(name)s” created.") % {"name": customer.name})
+        return redirect("customers:detail", customer.pk)
+
+
+class CustomerUpdateView(CustomerFormMixin, RecordUpdateView):
+    def form_valid(self, form):
+        customer = form.save(commit=False)
+        try:
+            services.update_customer(
+                customer=customer, by=self.request.user, tags=form.chosen_tags()
+            )
+        except ValidationError as exc:
+            return self.save_error(form, exc)
+        messages.success(self.request, _("Changes saved."))
+        return redirect("customers:detail", customer.pk)
+
+
+# --- Detail: header, facts, contacts, tasks, timeline, history -------------------------
+
+
+def _history_entries(changes) -> list[dict]:
+    """Change rows as the page shows them: field labels in the reader's language, and
+    for a contact's change the contact's name (one query for the whole page)."""
+    contact_type = ContentType.objects.get_for_model(Contact)
+    contact_ids = {c.record_id for c in changes if c.record_type_id == contact_type.pk}
+    contact_names = (
+        dict(Contact.objects.filter(pk__in=contact_ids).values_list("pk", "name"))
+        if contact_ids
+        else {}
+    )
+    entries = []
+    for change in changes:
+        model = ContentType.objects.get_for_id(change.record_type_id).model_class()
+        about = ""
+        if model is not None and model is not Customer:
+            about = model._meta.verbose_name
+            if model is Contact and change.record_id in contact_names:
+                about = f"{about} {contact_names[change.record_id]}"
+        entries.append(
+            {
+                "change": change,
+                "about": about,
+                "fields": [
+                    {
+                        "label": field_label(model, item.get("field", "")) if model else "",
+                        "old": item.get("old", ""),
+                        "new": item.get("new", ""),
+                    }
+                    for item in change.changes
+                ],
+            }
+        )
+    return entries
+
+
+def _page_number(request, name: str = "page") -> int:
+    number = _int_or_none(request.GET.get(name))
+    return max(number or 1, 1)
+
+
+def timeline_page(user, customer: Customer, page: int = 1) -> dict:
+    """One page of the activities of the customer and its contacts: one query."""
+    start = (page - 1) * TIMELINE_PAGE
+    rows = list(
+        Activity.objects.visible_to(user)
+        .filter(customer=customer)
+        .select_related("author", "contact", "kind")
+        .order_by("-occurred_at", "-pk")[start : start + TIMELINE_PAGE + 1]
+    )
+    return {
+        "activities": rows[:TIMELINE_PAGE],
+        "timeline_next": page + 1 if len(rows) > TIMELINE_PAGE else None,
+    }
+
+
+def history_page(customer: Customer, page: int = 1) -> dict:
+    start = (page - 1) * HISTORY_PAGE
+    rows = list(
+        Change.objects.filter(customer=customer)
+        .select_related("user")
+        .order_by("-created_at", "-pk")[start : start + HISTORY_PAGE + 1]
+    )
+    return {
+        "history": _history_entries(rows[:HISTORY_PAGE]),
+        "history_next": page + 1 if len(rows) > HISTORY_PAGE else None,
+    }
+
+
+class CustomerRecordMixin:
+    """The customer of the URL: 404 outside the user's scope."""
+
+    model = Customer
+    context_object_name = "customer"
+
+    def get_queryset(self):
+        return Customer.objects.select_related(
+            "owner", "owner__department", "type", "source", "level", "industry", "created_by"
+        )
+
+
+class CustomerDetailView(CustomerRecordMixin, RecordDetailView):
+    template_name = "crm/customers/detail.html"
+
+    def get_context_data(self, activity_form=None, **kwargs):
+        # Not super(): the base view checks change and delete with a query each.
+        context = {"object": self.object, "customer": self.object, "view": self, **kwargs}
+        user, customer = self.request.user, self.object
+        can_change = access.can(user, customer, "change")
+        contacts = list(
+            Contact.objects.visible_to(user)
+            .filter(customer=customer)
+            .order_by("-is_primary", "name", "pk")
+        )
+        tasks = list(
+            Task.objects.visible_to(user)
+            .filter(customer=customer, status=TaskStatus.OPEN)
+            .select_related("assignee")
+            .order_by(F("due_at").asc(nulls_last=True), "pk")
+        )
+        editable_tasks = (
+            set(
+                Task.objects.editable_by(user)
+                .filter(pk__in=[t.pk for t in tasks])
+                .values_list("pk", flat=True)
+            )
+            if tasks
+            else set()
+        )
+        for task in tasks:
+            task.can_complete = task.pk in editable_tasks
+        can_log = access.has_permission(user, "activity", "add")
+        if can_log and activity_form is None:
+            activity_form = ActivityForm(customer=customer, user=user, contacts=contacts)
+        owners = []
+        if can_change:
+            owners = [
+                u
+                for u in access.users_in_scope(user).order_by("name", "username")
+                if u.pk != customer.owner_id
+            ]
+        context.update(
+            tags=list(customer.tags.all()),
+            contacts=contacts,
+            tasks=tasks,
+            activity_form=activity_form,
+            can_log=can_log,
+            can_change=can_change,
+            can_claim=customer.in_pool and access.has_permission(user, "customer", "change"),
+            can_release=can_change and not customer.in_pool,
+            can_transfer=can_change and bool(owners),
+            can_merge=can_change and access.has_permission(user, "customer", "delete"),
+            can_add_contact=can_change and access.has_permission(user, "contact", "add"),
+            owners=owners,
+            **timeline_page(user, customer),
+            **history_page(customer),
+        )
+        return context
+
+
+class CustomerTimelineView(CustomerRecordMixin, RecordDetailView):
+    """More of the timeline ("show more"), as a partial."""
+
+    template_name = "crm/customers/_timeline_items.html"
+
+    def get_context_data(self, **kwargs):
+        return {
+            "customer": self.object,
+            **timeline_page(self.request.user, self.object, _page_number(self.request)),
+        }
+
+
+class CustomerHistoryView(CustomerRecordMixin, RecordDetailView):
+    """More of the change history, as a partial."""
+
+    template_name = "crm/customers/_history_items.html"
+
+    def get_context_data(self, **kwargs):
+        return {
+            "customer": self.object,
+            **history_page(self.object, _page_number(self.request)),
+        }
+
+
+class CustomerLogActivityView(CustomerDetailView):
+    """POST a follow-up. With htmx the response is the refreshed follow-up section (and,
+    out of band, the tasks and key facts it changed); without, a redirect back."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        self.object = customer = self.get_object()
+        user = request.user
+        if not access.has_permission(user, "activity", "add"):
+            raise PermissionDenied
+        form = ActivityForm(request.POST, customer=customer, user=user)
+        if form.is_valid():
+            data = form.cleaned_data
+            activity_services.log_activity(
+                customer=customer,
+                by=user,
+                kind=data["kind"],
+                content=data["content"],
+                occurred_at=data["occurred_at"],
+                contact=data.get("contact"),
+                next_follow_up_at=data.get("next_follow_up_at"),
+            )
+            if not request.htmx:
+                messages.success(request, _("Follow-up logged."))
+                return redirect("customers:detail", customer.pk)
+            self.object = self.get_object()
+            context = self.get_context_data(logged=True)
+            return render(request, "crm/customers/_activity_response.html", context)
+        context = self.get_context_data(activity_form=form)
+        if request.htmx:
+            return render(request, "crm/customers/_activity_response.html", context)
+        return self.render_to_response(context)
+
+
+# --- The public pool and transfers ----------------------------------------------------
+
+
+def _visible_customer(request, pk: int) -> Customer:
+    return access.get_object_for_user_or_404(
+        request.user, Customer.objects.select_related("owner"), pk=pk
+    )
+
+
+@login_required
+@require_POST
+def claim_view(request, pk):
+    customer = _visible_customer(request, pk)
+    try:
+        services.claim_customer(customer_id=customer.pk, by=request.user)
+    except services.PoolError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("“%(name)s” is now your customer.") % {"name": customer.name})
+    return redirect("customers:detail", customer.pk)
+
+
+@login_required
+@require_POST
+def release_view(request, pk):
+    customer = _visible_customer(request, pk)
+    if not access.can(request.user, customer, "change"):
+        raise PermissionDenied
+    if customer.in_pool:
+        messages.info(request, _("This customer is already in the public pool."))
+        return redirect("customers:detail", customer.pk)
+    reason = (request.POST.get("reason") or "").strip()[:300]
+    services.release_customers(
+        customers=Customer.objects.filter(pk=customer.pk), by=request.user, reason=reason
+    )
+    messages.success(
+        request, _("“%(name)s” was returned to the public pool.") % {"name": customer.name}
+    )
+    return redirect("customers:detail", customer.pk)
+
+
+@login_required
+@require_POST
+def transfer_view(request, pk):
+    customer = _visible_customer(request, pk)
+    user = request.user
+    if not access.can(user, customer, "change"):
+        raise PermissionDenied
+    target = (
+        access.users_in_scope(user).filter(pk=_int_or_none(request.POST.get("to_owner"))).first()
+    )
+    if target is None:
+        messages.error(request, _("Choose the new owner."))
+        return redirect("customers:detail", customer.pk)
+    if target.pk == customer.owner_id:
+        messages.info(request, _("%(name)s already owns this customer.") % {"name": target})
+        return redirect("customers:detail", customer.pk)
+    services.transfer_customers(
+        customers=Customer.objects.filter(pk=customer.pk), to=target, by=user
+    )
+    messages.success(
+        request,
+        _("“%(customer)s” transferred to %(name)s.") % {"customer": customer.name, "name": target},
+    )
+    customer.refresh_from_db(fields=["owner"])
+    if not access.can(user, customer, "view"):
+        return redirect("customers:list")
+    return redirect("customers:detail", customer.pk)
+
+
+# --- Merge ----------------------------------------------------------------------------
+
+
+def _merge_value(customer: Customer, field: str) -> str:
+    value = getattr(customer, field)
+    if value in (None, ""):
+        return ""
+    if field == "phone":
+        return format_phone(value)
+    if isinstance(value, datetime):
+        return date_format(timezone.localtime(value), "Y-m-d H:i")
+    return str(value)
+
+
+class CustomerMergeView(LoginRequiredMixin, TemplateView):
+    """Pick another customer, choose each field's value, fold it into this one."""
+
+    template_name = "crm/customers/merge.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        user = request.user
+        self.survivor = access.get_object_for_user_or_404(
+            user,
+            Customer.objects.select_related("owner", "type", "source", "level", "industry"),
+            pk=kwargs["pk"],
+        )
+        if not access.can(user, self.survivor, "change"):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def mergeable(self):
+        """Customers this user may fold into the survivor: may change and delete them."""
+        user = self.request.user
+        return (
+            Customer.objects.editable_by(user)
+            .filter(pk__in=Customer.objects.deletable_by(user).values("pk"))
+            .exclude(pk=self.survivor.pk)
+        )
+
+    def get_other(self, pk) -> Customer | None:
+        pk = _int_or_none(pk)
+        if pk is None:
+            return None
+        return get_object_or_404(
+            self.mergeable().select_related("owner", "type", "source", "level", "industry"),
+            pk=pk,
+        )
+
+    def candidates(self, q: str):
+        queryset = self.mergeable().select_related("owner")
+        q = q.strip()
+        if q:
+            condition = Q(name__icontains=q) | Q(email__icontains=q)
+            digits = "".join(ch for ch in q if ch.isdigit())
+            if len(digits) >= 4:
+                condition |= Q(phone__contains=digits)
+            queryset = queryset.filter(condition)
+        else:
+            # Without a search, suggest look-alikes: same name, phone or email.
+            similar = Q(name__iexact=self.survivor.name)
+            if self.survivor.phone:
+                similar |= Q(phone=self.survivor.phone)
+            if self.survivor.email:
+                similar |= Q(email__iexact=self.survivor.email)
+            queryset = queryset.filter(similar)
+        return list(queryset.order_by("name", "pk")[:MERGE_CANDIDATES])
+
+    def rows(self, other: Customer, picked: dict[str, int] | None = None) -> list[dict]:
+        survivor = self.survivor
+        rows = []
+        for field in services.MERGEABLE_FIELDS:
+            mine, theirs = _merge_value(survivor, field), _merge_value(other, field)
+            default = other.pk if (not mine and theirs) else survivor.pk
+            rows.append(
+                {
+                    "field": field,
+                    "label": Customer._meta.get_field(field).verbose_name,
+                    "mine": mine,
+                    "theirs": theirs,
+                    "same": mine == theirs,
+                    "take": (picked or {}).get(field, default),
+                }
+            )
+        return rows
+
+    def counts(self, customer: Customer) -> dict[str, int]:
+        return {
+            "contacts": Contact.objects.filter(customer=customer).count(),
+            "activities": Activity.objects.filter(customer=customer).count(),
+            "tasks": Task.objects.filter(customer=customer, status=TaskStatus.OPEN).count(),
+        }
+
+    def get_context_data(self, other=None, picked=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        q = self.request.GET.get("q", "")[:100]
+        user = self.request.user
+        context.update(
+            customer=self.survivor,
+            survivor=self.survivor,
+            other=other,
+            q=q,
+            may_delete=access.has_permission(user, "customer", "delete"),
+        )
+        if other is None:
+            context["candidates"] = self.candidates(q) if context["may_delete"] else []
+        else:
+            context.update(
+                rows=self.rows(other, picked),
+                moving=self.counts(other),
+                other_tags=list(other.tags.all()),
+            )
+        return context
+
+    def get(self, request, *args, **kwargs):
+        other = self.get_other(request.GET.get("other"))
+        return self.render_to_response(self.get_context_data(other=other))
+
+    def post(self, request, *args, **kwargs):
+        other = self.get_other(request.POST.get("other"))
+        if other is None:
+            messages.error(request, _("Choose the customer to merge into this one."))
+            return redirect("customers:merge", self.survivor.pk)
+        allowed = {self.survivor.pk, other.pk}
+        take = {}
+        for field in services.MERGEABLE_FIELDS:
+            source = _int_or_none(request.POST.get(f"take_{field}"))
+            take[field] = source if source in allowed else self.survivor.pk
+        try:
+            services.merge_customers(
+                survivor=self.survivor, others=[other], by=request.user, take=take
+            )
+        except ValidationError as exc:
+            for error in exc.messages:
+                messages.error(request, error)
+            self.survivor.refresh_from_db()
+            return self.render_to_response(self.get_context_data(other=other, picked=take))
+        messages.success(
+            request,
+            _("“%(other)s” was merged into “%(name)s”.")
+            % {"other": other.name, "name": self.survivor.name},
+        )
+        return redirect("customers:detail", self.survivor.pk)
