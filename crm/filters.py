@@ -28,11 +28,21 @@ def start_of_today() -> datetime:
     return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
 
 
+def people_in_scope(request) -> list:
+    """The people whose records the user sees (with department and role), loaded once per
+    request: the owner filter and the page's own pickers share the list."""
+    people = getattr(request, "_people_in_scope", None)
+    if people is None:
+        people = list(access.users_in_scope(request.user).order_by("name", "username"))
+        request._people_in_scope = people
+    return people
+
+
 def owner_choices(request, *, pool: bool) -> list[tuple[str, str]]:
     choices = [(ME, _("Me"))]
     if pool:
         choices.append((POOL, _("Public pool (no owner)")))
-    people = access.users_in_scope(request.user).order_by("name", "username")
+    people = people_in_scope(request)
     choices += [(str(u.pk), u.get_full_name()) for u in people if u.pk != request.user.pk]
     return choices
 

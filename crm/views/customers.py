@@ -10,6 +10,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Q
+from django.forms.models import ModelChoiceIteratorValue
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -19,12 +20,20 @@ from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
 
 from accounts import access
-from accounts.models import User
 from accounts.phones import format_phone
 
-from ..filters import CustomerFilter
-from ..forms import ActivityForm, CustomerForm
-from ..models import Activity, Change, Contact, Customer, Tag, Task, TaskStatus
+from ..filters import CustomerFilter, people_in_scope
+from ..forms import CUSTOMER_DICTIONARIES, ActivityForm, CustomerForm
+from ..models import (
+    Activity,
+    Change,
+    Contact,
+    Customer,
+    DictionaryItem,
+    Tag,
+    Task,
+    TaskStatus,
+)
 from ..services import activities as activity_services
 from ..services import customers as services
 from ..services.history import field_label
@@ -104,13 +113,30 @@ class CustomerListView(RecordListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["owners"] = (
-            access.users_in_scope(self.request.user).order_by("name", "username")
-            if context["bulk_actions"]
-            else User.objects.none()
-        )
-        context["tags"] = Tag.objects.all()
+        context["owners"] = people_in_scope(self.request) if context["bulk_actions"] else []
+        context["tags"] = tags = list(Tag.objects.order_by("name"))
+        if self.filterset is not None:
+            self.load_filter_choices(self.filterset.form, tags)
         return context
+
+    def load_filter_choices(self, form, tags) -> None:
+        """Fill the filter form's pickers from one query for all four dictionaries and
+        the tags already loaded, instead of a query per select."""
+        items = DictionaryItem.objects.filter(
+            dictionary__code__in=CUSTOMER_DICTIONARIES.values()
+        ).select_related("dictionary")
+        by_code: dict[str, list] = {}
+        for entry in items.order_by("order", "id"):
+            by_code.setdefault(entry.dictionary.code, []).append(entry)
+        pickers = {name: by_code.get(code, []) for name, code in CUSTOMER_DICTIONARIES.items()}
+        pickers["tag"] = tags
+        for name, rows in pickers.items():
+            field = form.fields.get(name)
+            if field is not None:
+                empty = [("", field.empty_label)] if field.empty_label is not None else []
+                field.widget.choices = empty + [
+                    (ModelChoiceIteratorValue(row.pk, row), str(row)) for row in rows
+                ]
 
 
 # --- Create, edit, duplicates ---------------------------------------------------------
