@@ -55,7 +55,7 @@ class ContactDetailView(RecordDetailView):
         activities = (
             Activity.objects.visible_to(self.request.user)
             .filter(contact=self.object)
-            .select_related("kind", "author")
+            .select_related("kind", "author", "contact")
             .order_by("-occurred_at", "-pk")
         )
         context["activities"] = list(activities[: ACTIVITY_LIMIT + 1])
