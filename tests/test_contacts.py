@@ -259,7 +259,8 @@ def test_create_follows_a_safe_next_only(client, crm, customer):
     response = c.post(CREATE_URL + "?next=/contacts/%3Fowner%3Dme", form_data(customer))
     assert response["Location"] == "/contacts/?owner=me"
     response = c.post(
-        CREATE_URL + "?next=https://evil.example/", form_data(customer, name="赵六", mobile="", email="")
+        CREATE_URL + "?next=https://evil.example/",
+        form_data(customer, name="赵六", mobile="", email=""),
     )
     assert response["Location"] == detail_url(Contact.objects.get(name="赵六"))
 
