@@ -158,6 +158,7 @@ from datetime import timedelta  # noqa: E402
 from django.db.models import Q  # noqa: E402, F811
 from django.forms.models import ModelChoiceIteratorValue  # noqa: E402
 from django.utils import timezone as _timezone  # noqa: E402
+from django.utils.text import capfirst  # noqa: E402
 from django.utils.translation import gettext_lazy as _  # noqa: E402
 
 from .models import Contact, Customer, DictionaryItem, Tag  # noqa: E402, F811
@@ -205,7 +206,7 @@ class CustomerForm(StyledFormMixin, forms.ModelForm):
         label=_("Create it anyway: this is a different customer"), required=False
     )
     website = forms.URLField(
-        label=Customer._meta.get_field("website").verbose_name,
+        label=capfirst(Customer._meta.get_field("website").verbose_name),
         required=False,
         max_length=200,
         assume_scheme="https",

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
 
@@ -27,6 +27,7 @@ from ..forms import CUSTOMER_DICTIONARIES, ActivityForm, CustomerForm
 from ..models import (
     Activity,
     Change,
+    ChangeAction,
     Contact,
     Customer,
     DictionaryItem,
@@ -84,6 +85,9 @@ def claim(queryset, user, request):
     return (messages.WARNING, f"{text} {refusal}") if refusal else text
 
 
+ANY = gettext_lazy("Any")
+
+
 class CustomerListView(RecordListView):
     model = Customer
     filterset_class = CustomerFilter
@@ -133,10 +137,12 @@ class CustomerListView(RecordListView):
         for name, rows in pickers.items():
             field = form.fields.get(name)
             if field is not None:
-                empty = [("", field.empty_label)] if field.empty_label is not None else []
-                field.widget.choices = empty + [
+                field.widget.choices = [("", ANY)] + [
                     (ModelChoiceIteratorValue(row.pk, row), str(row)) for row in rows
                 ]
+        for name in ("owner", "department", "follow_up"):
+            if name in form.fields:
+                form.fields[name].empty_label = ANY
 
 
 # --- Create, edit, duplicates ---------------------------------------------------------
@@ -233,6 +239,18 @@ class CustomerUpdateView(CustomerFormMixin, RecordUpdateView):
 # --- Detail: header, facts, contacts, tasks, timeline, history -------------------------
 
 
+# How the history reads each action ("王芳 changed", "李娜 claimed it from the pool").
+HISTORY_ACTIONS = {
+    ChangeAction.CREATED: pgettext_lazy("history", "created"),
+    ChangeAction.UPDATED: pgettext_lazy("history", "changed"),
+    ChangeAction.TRANSFERRED: pgettext_lazy("history", "transferred"),
+    ChangeAction.CLAIMED: pgettext_lazy("history", "claimed it from the public pool"),
+    ChangeAction.RELEASED: pgettext_lazy("history", "returned it to the public pool"),
+    ChangeAction.TAGGED: pgettext_lazy("history", "tagged"),
+    ChangeAction.MERGED: pgettext_lazy("history", "merged a duplicate into it"),
+}
+
+
 def _history_entries(changes) -> list[dict]:
     """Change rows as the page shows them: field labels in the reader's language, and
     for a contact's change the contact's name (one query for the whole page)."""
@@ -254,6 +272,7 @@ def _history_entries(changes) -> list[dict]:
         entries.append(
             {
                 "change": change,
+                "action": HISTORY_ACTIONS.get(change.action, change.get_action_display()),
                 "about": about,
                 "fields": [
                     {
