@@ -299,15 +299,28 @@ def test_a_very_long_query_is_cut(crm):
     assert len(search(crm.owner, "恒" * 500).query) == search_service.MAX_LENGTH
 
 
-def test_the_search_runs_one_query_per_record_type(crm, contact):
+def test_beyond_the_cap_the_count_says_more_and_exact_matches_still_show(client, crm, monkeypatch):
+    monkeypatch.setattr(search_service, "CAP", 5)
+    for n in range(8):
+        CustomerFactory(name=f"恒信分公司{n}", owner=crm.owner)
+    exact = CustomerFactory(name="恒信", owner=crm.owner)  # created last: the cap cuts it
+    group = search(crm.owner, "恒信").groups[0]
+    assert group.capped and group.count_display == "5+"
+    assert group.records[0] == exact
+    client.force_login(crm.owner)
+    html = client.get(URL, {"q": "恒信"}).content.decode()
+    assert 'data-testid="search-count-customers">5+<' in html
+
+
+def test_the_search_runs_at_most_two_queries_per_record_type(crm, contact):
     for n in range(30):
         phone = f"+861380000{n:04d}"
         customer = CustomerFactory(name=f"恒信分公司{n}", owner=crm.owner, phone=phone)
         ContactFactory(customer=customer, name=f"恒信联系人{n}", mobile=f"+861390000{n:04d}")
-    for query in ("恒信", "138 0000", "zhangwei@"):
+    for query in ("恒信", "138 0000", "zhangwei@", "nothing-like-it"):
         with CaptureQueriesContext(connection) as queries:
             search(crm.owner, query)
-        assert len(queries) == 2, [q["sql"] for q in queries]
+        assert len(queries) <= 4, [q["sql"] for q in queries]
 
 
 def test_the_page_query_count_does_not_grow_with_the_results(client, crm):
@@ -319,7 +332,7 @@ def test_the_page_query_count_does_not_grow_with_the_results(client, crm):
             assert client.get(URL, {"q": "恒信"}).status_code == 200
         return len(queries)
 
-    CustomerFactory(name="恒信一号", owner=crm.owner)
+    ContactFactory(customer=CustomerFactory(name="恒信一号", owner=crm.owner), name="恒信人")
     few = page_queries()
     for n in range(30):
         customer = CustomerFactory(name=f"恒信分公司{n}", owner=crm.sub_member)
@@ -364,6 +377,7 @@ def test_every_page_has_the_search_box(client, crm):
         ("恒信机械", "customer_name_trgm"),
         ("hengxin-jx", "customer_email_trgm"),
         ("58881234", "customer_phone_trgm"),
+        ("恒信", "customer_name_bigram"),  # 2 characters: no trigram, the bigram index
     ],
 )
 def test_postgresql_uses_the_trigram_indexes(crm, customer, query, index):

@@ -11,12 +11,18 @@ is never found, not even counted.
 
 Matching (the same on SQLite and PostgreSQL):
 - names and emails: case-insensitive "contains" (`UPPER(col) LIKE UPPER('%q%')`, which
-  the trigram indexes of migration crm/0003 serve on PostgreSQL for 3+ characters);
+  the trigram indexes of migration crm/0003 serve on PostgreSQL for 3+ characters, and
+  the bigram indexes of crm/0004 for 2);
 - phones, when the query looks like a phone number (digits, spaces, + - ( ) .) with at
   least 4 digits: the stored E.164 number equals the query parsed as a phone
   (`138 0013 8000`, `+86-138-0013-8000` -> `+8613800138000`), or contains its digits
   (`0013 8000`), or starts with them read as a full prefix (`+86 138`, `0086 138`,
   `021-5888` with the trunk 0 -> `+86215888`).
+
+Cost: two queries per record type. The first collects the ids of at most CAP + 1
+matches in no order, so a vague query ("有限公司") stops early and its count shows as
+"200+"; the second loads the rows shown, exact matches (the name, or a phone, is the
+query) first, then by name.
 """
 
 from __future__ import annotations
@@ -30,8 +36,8 @@ from urllib.parse import urlencode
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
-from django.db.models import Case, Count, IntegerField, Q, Value, When, Window
+from django.db import connection, models
+from django.db.models import BooleanField, Case, F, Func, IntegerField, Q, Value, When
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -43,8 +49,9 @@ from ..models import Contact, Customer
 
 MIN_LENGTH = 2
 MAX_LENGTH = 100
-# Rows shown per group; the count says how many more matched.
+# Rows shown per group; the count says how many matched, up to CAP ("200+").
 LIMIT = 20
+CAP = 200
 MIN_PHONE_DIGITS = 4
 
 _PHONE_LIKE = re.compile(r"[\d\s()+\-.]+")
@@ -57,13 +64,14 @@ class SearchSource:
     key: str  # "customers": the group's id on the page
     label: str  # plural, shown as the group title
     model: type[models.Model]
-    name_field: str  # matched with icontains and used to rank exact and prefix matches first
+    name_field: str  # matched with icontains; a record whose name is the query ranks first
     email_fields: tuple[str, ...] = ()
     phone_fields: tuple[str, ...] = ()
     select_related: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()  # the columns the row template uses
     row_template: str = ""  # renders one record as `record`
     detail_url: str = ""  # URL name taking the pk, e.g. "customers:detail"
-    list_url: str = ""  # URL name of the list that accepts ?q=, for "show all"
+    list_url: str = ""  # URL name of the list that accepts ?q=, for "see all"
     icon: str = "search"
 
     @property
@@ -93,6 +101,16 @@ register(
         email_fields=("email",),
         phone_fields=("phone",),
         select_related=("owner", "level"),
+        only=(
+            "name",
+            "phone",
+            "email",
+            "owner__username",
+            "owner__name",
+            "level__label",
+            "level__label_en",
+            "level__color",
+        ),
         row_template="crm/search/customer_row.html",
         detail_url="customers:detail",
         list_url="customers:list",
@@ -108,6 +126,17 @@ register(
         email_fields=("email",),
         phone_fields=("mobile", "phone"),
         select_related=("customer", "customer__owner"),
+        only=(
+            "name",
+            "title",
+            "mobile",
+            "phone",
+            "email",
+            "do_not_contact",
+            "customer__name",
+            "customer__owner__username",
+            "customer__owner__name",
+        ),
         row_template="crm/search/contact_row.html",
         detail_url="contacts:detail",
         list_url="contacts:list",
@@ -129,7 +158,7 @@ class SearchHit:
 class SearchGroup:
     source: SearchSource
     hits: list[SearchHit]
-    count: int  # all matches the user may see, not only those shown
+    count: int  # matches the user may see, not only those shown; above CAP: "more"
     more_url: str = ""  # the record list filtered by the query, when it has more
 
     @property
@@ -148,6 +177,15 @@ class SearchGroup:
     def has_more(self) -> bool:
         return self.count > len(self.hits)
 
+    @property
+    def capped(self) -> bool:
+        """More than CAP matched: the count shows as "200+"."""
+        return self.count > CAP
+
+    @property
+    def count_display(self) -> str:
+        return f"{CAP}+" if self.capped else str(self.count)
+
 
 @dataclass
 class SearchResults:
@@ -158,7 +196,11 @@ class SearchResults:
 
     @property
     def total(self) -> int:
-        return sum(group.count for group in self.groups)
+        return sum(min(group.count, CAP) for group in self.groups)
+
+    @property
+    def capped(self) -> bool:
+        return any(group.capped for group in self.groups)
 
 
 # --- Matching -------------------------------------------------------------------------
@@ -217,30 +259,70 @@ def clean_query(raw) -> str:
     return " ".join(str(raw or "").split())[:MAX_LENGTH]
 
 
+# Fields with a PostgreSQL bigram index (migration crm/0004): (app_label.model, field).
+BIGRAM_INDEXED = {
+    ("crm.customer", "name"),
+    ("crm.customer", "email"),
+    ("crm.contact", "name"),
+    ("crm.contact", "email"),
+}
+
+
+class HasBigram(Func):
+    """PostgreSQL: the 2 characters `value` occur in UPPER(field).
+
+    Implied by UPPER(field) LIKE UPPER('%value%'), so adding it changes no result; it
+    lets the GIN index on crm_bigrams(UPPER(field)) find rows no trigram index can.
+    """
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        field_sql, field_params = compiler.compile(self.source_expressions[0])
+        value_sql, value_params = compiler.compile(self.source_expressions[1])
+        sql = f"crm_bigrams(UPPER({field_sql})) @> ARRAY[UPPER({value_sql})::text]"
+        return sql, (*field_params, *value_params)
+
+
+def _target(model: type[models.Model], path: str) -> tuple[str, str]:
+    """(app_label.model, field) that `path` (e.g. "customer__name") ends on."""
+    *relations, name = path.split("__")
+    for relation in relations:
+        model = model._meta.get_field(relation).related_model
+    return model._meta.label_lower, name
+
+
+def icontains_q(model: type[models.Model], path: str, query: str) -> Q:
+    """`path__icontains=query`, in a form PostgreSQL's indexes serve from 2 characters."""
+    condition = Q(**{f"{path}__icontains": query})
+    if (
+        len(query) == 2
+        and connection.vendor == "postgresql"
+        and _target(model, path) in BIGRAM_INDEXED
+    ):
+        condition &= Q(HasBigram(F(path), Value(query)))
+    return condition
+
+
 def match_q(source: SearchSource, query: str, phones: PhoneTerms | None = None) -> Q:
     """The filter for records of `source` matching `query`."""
     phones = phone_terms(query) if phones is None else phones
-    condition = Q(**{f"{source.name_field}__icontains": query})
+    condition = icontains_q(source.model, source.name_field, query)
     for name in source.email_fields:
-        condition |= Q(**{f"{name}__icontains": query})
+        condition |= icontains_q(source.model, name, query)
     if phones:
         for name in source.phone_fields:
             condition |= phones.q(name)
     return condition
 
 
-def _rank(source: SearchSource, query: str, phones: PhoneTerms) -> Case:
-    """0: the name or a phone is exactly the query; 1: the name starts with it; 2: other."""
+def _exact_q(source: SearchSource, query: str, phones: PhoneTerms) -> Q:
+    """The name is the query, or a phone is the query read as a phone number."""
     exact = Q(**{f"{source.name_field}__iexact": query})
     if phones.exact:
         for name in source.phone_fields:
             exact |= Q(**{name: phones.exact})
-    return Case(
-        When(exact, then=Value(0)),
-        When(Q(**{f"{source.name_field}__istartswith": query}), then=Value(1)),
-        default=Value(2),
-        output_field=IntegerField(),
-    )
+    return exact
 
 
 def _url(name: str, *args) -> str:
@@ -257,26 +339,34 @@ def search_source(
     if not access.has_permission(user, source.record_type, "view"):
         return None
     phones = phone_terms(query) if phones is None else phones
-    queryset = (
-        source.model.objects.visible_to(user)
-        .filter(match_q(source, query, phones))
-        .select_related(*source.select_related)
-        # The count of all matches rides along on every row: one query per group.
-        .annotate(search_rank=_rank(source, query, phones), search_total=Window(Count("pk")))
-        .order_by("search_rank", source.name_field, "pk")
+    visible = source.model.objects.visible_to(user)
+    # 1. Which records match: at most CAP + 1, in no order, so a vague query stops early.
+    matches = visible.filter(match_q(source, query, phones)).order_by()
+    ids = list(matches.values_list("pk", flat=True)[: CAP + 1])
+    if not ids:
+        return SearchGroup(source=source, hits=[], count=0)
+    # 2. The rows shown, exact matches first. When the cap cut the ids short, exact
+    # matches it left out come back: typing a whole name always shows that record.
+    exact = _exact_q(source, query, phones)
+    rows = visible.filter(Q(pk__in=ids) | exact) if len(ids) > CAP else visible.filter(pk__in=ids)
+    rank = Case(When(exact, then=Value(0)), default=Value(1), output_field=IntegerField())
+    rows = (
+        rows.select_related(*source.select_related)
+        .only(*source.only)
+        .annotate(search_rank=rank)
+        .order_by("search_rank", source.name_field, "pk")[:limit]
     )
-    records = list(queryset[:limit])
-    count = records[0].search_total if records else 0
-    hits = [SearchHit(record, _url(source.detail_url, record.pk)) for record in records]
+    hits = [SearchHit(record, _url(source.detail_url, record.pk)) for record in rows]
     more_url = ""
-    if count > len(records) and source.list_url:
+    if len(ids) > len(hits) and source.list_url:
         base = _url(source.list_url)
         more_url = f"{base}?{urlencode({'q': query})}" if base else ""
-    return SearchGroup(source=source, hits=hits, count=count, more_url=more_url)
+    return SearchGroup(source=source, hits=hits, count=len(ids), more_url=more_url)
 
 
 def search(user, raw_query, *, limit: int = LIMIT) -> SearchResults:
-    """Customers, contacts (and every registered type) the user may see that match."""
+    """Customers, contacts (and every registered type) the user may see that match:
+    at most two queries per type."""
     query = clean_query(raw_query)
     if not query:
         return SearchResults(query="")
