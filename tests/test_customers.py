@@ -237,6 +237,17 @@ def test_duplicates_find_contacts_by_phone_and_email(client, crm, customer):
     assert "张伟" in by_email.text
 
 
+def test_an_invisible_contact_is_named_with_its_owner_only(client, crm, customer):
+    ContactFactory(customer=customer, name="张伟", mobile="+8613700137000", email="zw@x.example")
+    response = login(client, crm.outsider).get(DUPLICATES_URL, {"mobile": "13700137000"})
+    assert 'data-visible="0"' in response.text
+    assert "张伟" in response.text and "王芳" in response.text
+    assert customer.name not in response.text
+    assert "href" not in response.text and "137" not in response.text
+    assert "zw@x.example" not in response.text
+    assert 'data-testid="duplicate-warning"' in response.text  # framed as an alert
+
+
 def test_duplicates_leave_out_the_record_being_edited(client, crm, customer):
     response = login(client, crm.owner).get(
         DUPLICATES_URL, {"name": customer.name, "exclude_customer": customer.pk}
