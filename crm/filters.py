@@ -8,13 +8,15 @@ from datetime import datetime, time, timedelta
 import django_filters as filters
 from django import forms
 from django.db.models import Q
+from django.forms.models import ModelChoiceIteratorValue
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts import access
-from accounts.models import Department
+from accounts.models import DataScope, Department
 
 from .models import Contact, Customer, DictionaryItem, Tag, Task, TaskStatus
+from .services.search import icontains_q, phone_terms
 
 ME, POOL = "me", "pool"
 
@@ -36,6 +38,19 @@ def people_in_scope(request) -> list:
         people = list(access.users_in_scope(request.user).order_by("name", "username"))
         request._people_in_scope = people
     return people
+
+
+def dictionary_items(request) -> dict[int, DictionaryItem]:
+    """Every data-dictionary item by id (with its dictionary), loaded once per request:
+    the filter pickers and a list's level/type/source columns share the one query."""
+    items = getattr(request, "_dictionary_items", None)
+    if items is None:
+        items = {
+            item.pk: item
+            for item in DictionaryItem.objects.select_related("dictionary").order_by("order", "id")
+        }
+        request._dictionary_items = items
+    return items
 
 
 def owner_choices(request, *, pool: bool) -> list[tuple[str, str]]:
@@ -60,23 +75,25 @@ class DateRangeWidget(filters.widgets.DateRangeWidget):
 
 
 class SearchFilter(filters.CharFilter):
-    """Free text over several fields (names, phones, emails)."""
+    """Free text over several fields (names, phones, emails), matched as /search/ does:
+    case-insensitive "contains" (index-served on PostgreSQL, see crm.services.search),
+    and phones in any format or by 4+ of their digits when the text looks like a phone."""
 
     def __init__(self, *args, fields=(), phone_fields=(), **kwargs):
         self.search_fields, self.phone_fields = fields, phone_fields
         super().__init__(*args, **kwargs)
 
     def filter(self, qs, value):
-        value = (value or "").strip()
+        value = " ".join((value or "").split())
         if not value:
             return qs
         condition = Q()
         for field in self.search_fields:
-            condition |= Q(**{f"{field}__icontains": value})
-        digits = "".join(ch for ch in value if ch.isdigit())
-        if len(digits) >= 4:
+            condition |= icontains_q(qs.model, field, value)
+        phones = phone_terms(value)
+        if phones:
             for field in self.phone_fields:
-                condition |= Q(**{f"{field}__contains": digits})
+                condition |= phones.q(field)
         return qs.filter(condition)
 
 
@@ -96,12 +113,30 @@ class OwnerFilter(filters.ChoiceFilter):
 
 
 class DepartmentFilter(filters.ModelChoiceFilter):
-    """Records owned by members of a department or any department below it."""
+    """Records owned by members of a department or any department below it. Offers the
+    departments of the user's data scope, by their path (销售部 / 销售一部)."""
 
     def __init__(self, *args, path: str = "owner", **kwargs):
         self.path = path
         kwargs.setdefault("queryset", Department.objects.all())
         super().__init__(*args, **kwargs)
+
+    @property
+    def field(self):
+        if not hasattr(self, "_field"):
+            user = self.parent.request.user if self.parent and self.parent.request else None
+            departments = list(Department.objects.tree_map().values())
+            if user is not None and access.data_scope(user) != DataScope.ALL:
+                ids = access.scope_department_ids(user)
+                departments = [d for d in departments if d.pk in ids]
+                self.extra["queryset"] = Department.objects.filter(pk__in=ids)
+            field = super().field
+            departments.sort(key=lambda d: d.path_display)
+            # Choices from the one query above, not a query each time the form renders.
+            field.widget.choices = [("", field.empty_label)] + [
+                (ModelChoiceIteratorValue(d.pk, d), d.path_display) for d in departments
+            ]
+        return self._field
 
     def filter(self, qs, value):
         if not value:
@@ -110,7 +145,20 @@ class DepartmentFilter(filters.ModelChoiceFilter):
         return qs.filter(**{f"{self.path}__department_id__in": ids})
 
 
-class CustomerFilter(filters.FilterSet):
+class RecordFilterSet(filters.FilterSet):
+    """Filters of a record list; a filter by department is offered only to people whose
+    data scope spans departments (with scope "own" it could only ever narrow nothing)."""
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        user = getattr(request, "user", None)
+        if user is not None and access.data_scope(user) == DataScope.OWN:
+            for name, filter_ in list(self.filters.items()):
+                if isinstance(filter_, DepartmentFilter):
+                    del self.filters[name]
+
+
+class CustomerFilter(RecordFilterSet):
     q = SearchFilter(
         label=_("Search"),
         fields=("name", "email"),
@@ -171,7 +219,7 @@ class CustomerFilter(filters.FilterSet):
         )
 
 
-class ContactFilter(filters.FilterSet):
+class ContactFilter(RecordFilterSet):
     q = SearchFilter(
         label=_("Search"),
         fields=("name", "email", "customer__name", "wechat"),
@@ -195,7 +243,7 @@ class ContactFilter(filters.FilterSet):
         self.filters["owner"].extra["choices"] = owner_choices(request, pool=True)
 
 
-class TaskFilter(filters.FilterSet):
+class TaskFilter(RecordFilterSet):
     q = SearchFilter(
         label=_("Search"),
         fields=("title", "customer__name"),

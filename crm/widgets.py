@@ -15,21 +15,34 @@ from django.utils.safestring import mark_safe
 
 
 class FastSelectMixin:
-    """Render the context of a Select (or SelectMultiple) without templates."""
+    """Render a Select (or SelectMultiple) as Django's templates would, in Python."""
 
     def render(self, name, value, attrs=None, renderer=None):
-        widget = self.get_context(name, value, attrs)["widget"]
-        html = [f'<select name="{escape(widget["name"])}"{flatatt(widget["attrs"])}>']
-        for group_name, options, _index in widget["optgroups"]:
-            if group_name:
-                html.append(f'<optgroup label="{escape(group_name)}">')
-            for option in options:
-                html.append(
-                    f'<option value="{escape(option["value"])}"{flatatt(option["attrs"])}>'
-                    f"{conditional_escape(option['label'])}</option>"
-                )
-            if group_name:
+        final_attrs = self.build_attrs(self.attrs, attrs)
+        if self.allow_multiple_selected:
+            final_attrs["multiple"] = True
+        wanted = {str(v) for v in self.format_value(value)}
+        html = [f'<select name="{escape(name)}"{flatatt(final_attrs)}>']
+        selected_one = False
+
+        def option(option_value, label) -> None:
+            nonlocal selected_one
+            text = "" if option_value is None else str(option_value)
+            selected = text in wanted and (self.allow_multiple_selected or not selected_one)
+            selected_one = selected_one or selected
+            html.append(
+                f'<option value="{escape(text)}"{" selected" if selected else ""}>'
+                f"{conditional_escape(label)}</option>"
+            )
+
+        for option_value, label in self.choices:
+            if isinstance(label, list | tuple):
+                html.append(f'<optgroup label="{escape(option_value)}">')
+                for sub_value, sub_label in label:
+                    option(sub_value, sub_label)
                 html.append("</optgroup>")
+            else:
+                option(option_value, label)
         html.append("</select>")
         return mark_safe("".join(html))  # noqa: S308 - every value is escaped above
 
