@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.forms.models import ModelChoiceIteratorValue
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_filters import fields as filter_fields
 
 from accounts import access
 from accounts.models import DataScope, Department
@@ -112,9 +113,34 @@ class OwnerFilter(filters.ChoiceFilter):
         return qs.filter(**{f"{self.path}_id": int(value)})
 
 
+class _PresetChoiceIterator(filter_fields.ModelChoiceIterator):
+    def __iter__(self):
+        preset = self.field.preset
+        if preset is None:
+            yield from super().__iter__()
+            return
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        yield from preset
+
+    def __len__(self):
+        preset = self.field.preset
+        return super().__len__() if preset is None else len(preset) + 1
+
+
+class PresetModelChoiceField(filter_fields.ModelChoiceField):
+    """A model choice whose choices are given up front (`preset`), so rendering the form
+    runs no query; the queryset still validates what is submitted."""
+
+    iterator = _PresetChoiceIterator
+    preset: list | None = None
+
+
 class DepartmentFilter(filters.ModelChoiceFilter):
     """Records owned by members of a department or any department below it. Offers the
     departments of the user's data scope, by their path (销售部 / 销售一部)."""
+
+    field_class = PresetModelChoiceField
 
     def __init__(self, *args, path: str = "owner", **kwargs):
         self.path = path
@@ -129,11 +155,11 @@ class DepartmentFilter(filters.ModelChoiceFilter):
             if user is not None and access.data_scope(user) != DataScope.ALL:
                 ids = access.scope_department_ids(user)
                 departments = [d for d in departments if d.pk in ids]
-                self.extra["queryset"] = Department.objects.filter(pk__in=ids)
+                self.queryset = Department.objects.filter(pk__in=ids)
             field = super().field
             departments.sort(key=lambda d: d.path_display)
             # Choices from the one query above, not a query each time the form renders.
-            field.widget.choices = [("", field.empty_label)] + [
+            field.preset = [
                 (ModelChoiceIteratorValue(d.pk, d), d.path_display) for d in departments
             ]
         return self._field
