@@ -174,6 +174,9 @@ def test_a_contact_result_shows_its_customer_owner_and_links(client, crm, contac
     assert "138 0013 8000" in group  # the mobile as people read it
     hit = response.context["results"].groups[1].hits[0]
     assert hit.record.customer.name == "上海恒信机械设备有限公司"
+    assert hit.url == reverse("contacts:detail", args=[contact.pk])
+    assert hit.parent_url == reverse("customers:detail", args=[contact.customer_id])
+    assert f'href="{hit.url}"' in group and f'href="{hit.parent_url}"' in group
 
 
 def test_a_customer_result_shows_owner_phone_and_pool(client, crm, customer, pool_customer):

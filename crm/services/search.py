@@ -71,6 +71,8 @@ class SearchSource:
     only: tuple[str, ...] = ()  # the columns the row template uses
     row_template: str = ""  # renders one record as `record`
     detail_url: str = ""  # URL name taking the pk, e.g. "customers:detail"
+    # The record a hit belongs to, linked on its row: (field, URL name taking its id).
+    parent: tuple[str, str] | None = None
     list_url: str = ""  # URL name of the list that accepts ?q=, for "see all"
     icon: str = "search"
 
@@ -139,6 +141,7 @@ register(
         ),
         row_template="crm/search/contact_row.html",
         detail_url="contacts:detail",
+        parent=("customer", "customers:detail"),
         list_url="contacts:list",
         icon="address-book",
     )
@@ -152,6 +155,7 @@ register(
 class SearchHit:
     record: models.Model
     url: str
+    parent_url: str = ""
 
 
 @dataclass
@@ -332,6 +336,18 @@ def _url(name: str, *args) -> str:
         return ""
 
 
+_PK = 987654321
+
+
+def _url_maker(name: str):
+    """`pk -> URL` for a URL name taking one id: reversed once, not once per hit."""
+    sample = _url(name, _PK) if name else ""
+    if not sample or sample.count(str(_PK)) != 1:
+        return lambda pk: _url(name, pk) if name else ""
+    before, after = sample.split(str(_PK))
+    return lambda pk: f"{before}{pk}{after}"
+
+
 def search_source(
     source: SearchSource, user, query: str, *, limit: int = LIMIT, phones: PhoneTerms | None = None
 ) -> SearchGroup | None:
@@ -356,7 +372,17 @@ def search_source(
         .annotate(search_rank=rank)
         .order_by("search_rank", source.name_field, "pk")[:limit]
     )
-    hits = [SearchHit(record, _url(source.detail_url, record.pk)) for record in rows]
+    url = _url_maker(source.detail_url)
+    parent_field, parent_url = source.parent or ("", "")
+    parent = _url_maker(parent_url)
+    hits = [
+        SearchHit(
+            record,
+            url(record.pk),
+            parent(getattr(record, f"{parent_field}_id")) if parent_field else "",
+        )
+        for record in rows
+    ]
     more_url = ""
     if len(ids) > len(hits) and source.list_url:
         base = _url(source.list_url)

@@ -3,7 +3,6 @@
 import re
 
 from django import template
-from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
@@ -22,14 +21,3 @@ def highlight(text, query) -> str:
         for index, part in enumerate(parts)
     )
     return mark_safe(html)  # noqa: S308 - every piece is escaped above
-
-
-@register.filter
-def detail_url(pk, url_name: str) -> str:
-    """The URL named `url_name` for `pk`, or "" while that page does not exist."""
-    if pk in (None, ""):
-        return ""
-    try:
-        return reverse(url_name, args=[pk])
-    except NoReverseMatch:
-        return ""
