@@ -12,6 +12,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts import access
 from accounts.phones import normalize_phone
@@ -396,13 +397,14 @@ class SavedView(models.Model):
 
 
 class ChangeAction(models.TextChoices):
-    CREATED = "created", _("created")
-    UPDATED = "updated", _("updated")
-    TRANSFERRED = "transferred", _("transferred")
-    CLAIMED = "claimed", _("claimed from the pool")
-    RELEASED = "released", _("returned to the pool")
-    TAGGED = "tagged", _("tagged")
-    MERGED = "merged", _("merged")
+    # A context apart from field labels: "created" the action, not "created" the date.
+    CREATED = "created", pgettext_lazy("history", "created")
+    UPDATED = "updated", pgettext_lazy("history", "updated")
+    TRANSFERRED = "transferred", pgettext_lazy("history", "transferred")
+    CLAIMED = "claimed", pgettext_lazy("history", "claimed from the pool")
+    RELEASED = "released", pgettext_lazy("history", "returned to the pool")
+    TAGGED = "tagged", pgettext_lazy("history", "tagged")
+    MERGED = "merged", pgettext_lazy("history", "merged")
 
 
 class Change(models.Model):
@@ -444,8 +446,8 @@ class PoolEvent(models.Model):
     """A claim from or a return to the public pool: reports count them."""
 
     class Action(models.TextChoices):
-        CLAIM = "claim", _("claimed")
-        RELEASE = "release", _("returned")
+        CLAIM = "claim", pgettext_lazy("pool", "claimed")
+        RELEASE = "release", pgettext_lazy("pool", "returned")
 
     customer = models.ForeignKey(
         Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="pool_events"
