@@ -250,3 +250,36 @@ def test_day_prints_the_local_date():
 
 def test_count_limit_is_a_round_number_people_read():
     assert base.RecordPaginator.COUNT_LIMIT == 2000
+
+
+# --- The filter panel loads when it opens ---------------------------------------------
+
+
+def test_without_filters_the_panel_loads_its_form_when_opened(client, crm):
+    client.force_login(crm.owner)
+    page = client.get(LIST_URL, {"sort": "name"}).content.decode()
+    assert 'data-testid="filter-form"' not in page
+    assert "filters_form=1" in page and 'hx-trigger="show.bs.offcanvas from:#filters once"' in page
+    panel = client.get(LIST_URL, {"sort": "name", "filters_form": "1"})
+    html = panel.content.decode()
+    assert 'data-testid="filter-form"' in html and "<html" not in html
+    assert '<input type="hidden" name="sort" value="name">' in html
+
+
+def test_with_filters_the_form_is_on_the_page(client, crm):
+    client.force_login(crm.owner)
+    page = client.get(LIST_URL, {"follow_up": "overdue"}).content.decode()
+    assert 'data-testid="filter-form"' in page and "filters_form=1" not in page
+
+
+def test_the_panel_offers_the_outsider_none_of_the_other_team(client, crm):
+    client.force_login(crm.outsider)
+    html = client.get(LIST_URL, {"filters_form": "1"}).content.decode()
+    for name in ("王芳", "李娜", "赵强"):
+        assert name not in html
+
+
+def test_the_panel_parameter_is_not_a_filter_of_saved_views(client, crm):
+    client.force_login(crm.owner)
+    response = client.get(LIST_URL, {"filters_form": "1", "owner": "me"})
+    assert response.context["query"] == "owner=me"

@@ -20,6 +20,7 @@ from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import Q, QuerySet, Subquery
 from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
@@ -33,8 +34,10 @@ from ..models import SavedView
 from ..widgets import speed_up_selects
 
 PAGE_SIZES = (25, 50, 100)
+# Asks a list for its filter form only (loaded when the filter panel first opens).
+FILTERS_FORM_PARAM = "filters_form"
 # Query parameters that are not filters: left out of saved views and active-view matching.
-NON_FILTER_PARAMS = {"page", "per_page"}
+NON_FILTER_PARAMS = {"page", "per_page", FILTERS_FORM_PARAM}
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,13 @@ class RecordListView(RecordMixin, ListView):
             can_export=access.has_permission(self.request.user, self.record_type, "export"),
             filters_active=any(k != "sort" for k in params),
         )
+        context["lazy_filters"] = not context["filters_active"]
         return context
+
+    def render_to_response(self, context, **response_kwargs):
+        if FILTERS_FORM_PARAM in self.request.GET:
+            return TemplateResponse(self.request, "crm/partials/filter_form.html", context)
+        return super().render_to_response(context, **response_kwargs)
 
     # --- bulk actions and saving views ---------------------------------------------
     def post(self, request, *args, **kwargs):
