@@ -1,0 +1,602 @@
+#!/usr/bin/env python
+"""Fill a PostgreSQL database with a big, realistic CRM for the benchmark.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench \\
+        .venv/bin/python bench/generate.py --customers 100000 --contacts 200000 \\
+        --activities 500000
+
+Creates the database if it does not exist (UTF-8 ctype, so trigram search works on
+Chinese), migrates it, and loads with COPY:
+- the demo organisation (admin, zhangwei, wangfang, ... password demo1234) grown to
+  about 50 people in a deeper department tree (sub-teams, a key-account team);
+- customers (companies and a few individuals, ~20% in the public pool), with type,
+  source, level and industry from the dictionaries, tags, a "created" history entry;
+- contacts (one primary per customer), activities over two years (some customers, the
+  key accounts, with hundreds), follow-up times and tasks.
+Everything comes from one seeded random generator: the same seed and day give the
+same data. It refuses a database that already has customers unless --reset (which
+drops and re-creates the database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import sys
+import time
+from array import array
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+
+import django  # noqa: E402
+
+# The bench's people: (username, name, department, role); the demo users come first.
+EXTRA_DEPARTMENTS = [
+    # (parent, name, order)
+    ("销售一部", "华东组", 10),
+    ("销售一部", "华南组", 20),
+    ("销售二部", "华北组", 10),
+    ("销售二部", "西南组", 20),
+    ("销售部", "大客户部", 30),
+]
+# department -> number of extra reps
+EXTRA_REPS = {
+    "销售一部": 4,
+    "华东组": 7,
+    "华南组": 6,
+    "销售二部": 4,
+    "华北组": 7,
+    "西南组": 6,
+    "大客户部": 5,
+}
+EXTRA_MANAGERS = ["销售一部", "销售二部", "大客户部"]
+EXTRA_SERVICE = 2
+
+POOL_SHARE = 0.2
+INDIVIDUAL_SHARE = 0.1
+YEARS = 2
+KEY_ACCOUNTS = 200  # customers that get a tenth of all activities
+TAGGED_SHARE = 0.3
+TASKS_PER_CUSTOMER = 0.4
+
+LEVEL_WEIGHTS = {"a": 10, "b": 25, "c": 35, "d": 30}
+SOURCE_WEIGHTS = {
+    "website": 20,
+    "referral": 14,
+    "exhibition": 14,
+    "cold_call": 16,
+    "online_ad": 14,
+    "partner": 10,
+    "existing": 12,
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--contacts", type=int, default=200_000)
+    parser.add_argument("--activities", type=int, default=500_000)
+    parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        default=None,
+        help="The day the data is relative to (YYYY-MM-DD; default: today).",
+    )
+    parser.add_argument(
+        "--reset", action="store_true", help="Drop and re-create the database first."
+    )
+    return parser.parse_args(argv)
+
+
+# --- The database ---------------------------------------------------------------------
+
+
+def ensure_database(reset: bool) -> None:
+    """Create the database (UTF-8 ctype) when missing; drop it first with --reset."""
+    import psycopg2
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        sys.exit("bench/generate.py needs PostgreSQL: set DATABASE_URL=postgres://...")
+    params = {
+        "dbname": "postgres",
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "host": db.get("HOST") or None,
+        "port": db.get("PORT") or None,
+    }
+    name = db["NAME"]
+    admin = psycopg2.connect(**{k: v for k, v in params.items() if v})
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        if reset:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute("SELECT datctype FROM pg_database WHERE datname = %s", [name])
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(
+                f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' "
+                "LC_CTYPE 'C.UTF-8' TEMPLATE template0"
+            )
+            print(f"created database {name} (UTF-8)")
+        elif "utf" not in row[0].lower():
+            sys.exit(f"{name} has ctype {row[0]}: trigram search needs UTF-8 (use --reset)")
+    admin.close()
+
+
+class Copier:
+    """Rows of one model to PostgreSQL COPY text; columns the caller leaves out get the
+    field's default, so fields added to the models later do not break the generator."""
+
+    def __init__(self, model):
+        self.model = model
+        self.table = model._meta.db_table
+        self.fields = list(model._meta.concrete_fields)
+        self.columns = [f.column for f in self.fields]
+        self.defaults = {}
+        for f in self.fields:
+            if f.has_default():
+                value = f.get_default()
+            elif f.null:
+                value = None
+            else:
+                value = ""
+            self.defaults[f.attname] = _text(value)
+        self.buffer = io.StringIO()
+        self.count = 0
+
+    def add(self, **values) -> None:
+        line = "\t".join(
+            _text(values[f.attname]) if f.attname in values else self.defaults[f.attname]
+            for f in self.fields
+        )
+        self.buffer.write(line)
+        self.buffer.write("\n")
+        self.count += 1
+
+    def flush(self, cursor) -> None:
+        self.buffer.seek(0)
+        cursor.copy_expert(f"COPY {self.table} ({', '.join(self.columns)}) FROM STDIN", self.buffer)
+        self.buffer = io.StringIO()
+
+
+def _text(value) -> str:
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        value = json.dumps(value, ensure_ascii=False)
+    text = str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+            text = text.replace(raw, escaped)
+    return text
+
+
+class Loader:
+    """COPY in batches, reporting rows per second per table."""
+
+    BATCH = 50_000
+
+    def __init__(self, cursor):
+        self.cursor = cursor
+
+    def load(self, copier: Copier, rows) -> int:
+        started = time.perf_counter()
+        total = 0
+        for _ in rows:
+            if copier.count >= self.BATCH:
+                total += copier.count
+                copier.flush(self.cursor)
+                copier.count = 0
+        total += copier.count
+        copier.flush(self.cursor)
+        copier.count = 0
+        elapsed = time.perf_counter() - started
+        rate = total / elapsed if elapsed else 0
+        print(f"  {copier.table:<22} {total:>9,} rows  {elapsed:6.1f} s  {rate:>9,.0f} rows/s")
+        return total
+
+
+# --- The organisation -----------------------------------------------------------------
+
+
+def build_organisation(rng: random.Random):
+    from django.contrib.auth.hashers import make_password
+
+    from accounts.demo import DEMO_PASSWORD, seed_organisation
+    from accounts.models import Department, Role, User
+    from crm import demo_data
+
+    seed_organisation(reset_passwords=True)
+    departments = {d.name: d for d in Department.objects.all()}
+    for parent, name, order in EXTRA_DEPARTMENTS:
+        departments[name], _ = Department.objects.get_or_create(
+            parent=departments[parent], name=name, defaults={"sort_order": order}
+        )
+    roles = {r.name: r for r in Role.objects.all()}
+    password = make_password(DEMO_PASSWORD)  # hashed once: 50 hashes would take seconds
+    taken = set(User.objects.values_list("username", flat=True))
+    people = []
+
+    def person(department, role):
+        who = demo_data.make_person(rng)
+        username = who.pinyin
+        n = 1
+        while username in taken:
+            n += 1
+            username = f"{who.pinyin}{n}"
+        taken.add(username)
+        people.append(
+            User(
+                username=username,
+                name=who.name,
+                department=departments[department],
+                role=roles[role],
+                phone=demo_data.mobile(rng),
+                email=f"{username}@bench.example.com",
+                password=password,
+            )
+        )
+
+    for department in EXTRA_MANAGERS:
+        person(department, "销售经理")
+    for department, count in EXTRA_REPS.items():
+        for _ in range(count):
+            person(department, "销售代表")
+    for _ in range(EXTRA_SERVICE):
+        person("客服部", "客服")
+    User.objects.bulk_create(people)
+    users = list(User.objects.select_related("role", "department").order_by("pk"))
+    print(f"  {len(users)} users in {len(departments)} departments")
+    return users
+
+
+# --- Records --------------------------------------------------------------------------
+
+
+def birthday(rng: random.Random) -> date:
+    return date(rng.randrange(1965, 2000), rng.randrange(1, 13), rng.randrange(1, 29))
+
+
+def weighted(rng: random.Random, weights: dict[str, int]) -> str:
+    keys = list(weights)
+    return rng.choices(keys, weights=[weights[k] for k in keys])[0]
+
+
+def generate(args) -> None:
+    from django.conf import settings
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+
+    from crm import demo_data
+    from crm.models import (
+        Activity,
+        Change,
+        Contact,
+        Customer,
+        DictionaryItem,
+        Tag,
+        Task,
+    )
+
+    rng = random.Random(args.seed)
+    tz = ZoneInfo(settings.TIME_ZONE)
+    today = args.today or datetime.now(tz).date()
+    now = datetime(today.year, today.month, today.day, 18, 0, tzinfo=tz)
+    start = now - timedelta(days=365 * YEARS)
+    span = (now - start).total_seconds()
+
+    print("organisation")
+    users = build_organisation(rng)
+    owners = [u for u in users if u.role and u.role.name in ("销售代表", "销售经理")]
+    # Reps carry most customers, managers a few; some reps are busier than others.
+    owner_weights = [(0.15 if u.role.name == "销售经理" else rng.uniform(0.5, 1.5)) for u in owners]
+    admin = next(u for u in users if u.is_superuser)
+
+    items = {}
+    for item in DictionaryItem.objects.select_related("dictionary"):
+        items.setdefault(item.dictionary.code, {})[item.code] = item.pk
+    tags = [
+        Tag.objects.get_or_create(name=name, defaults={"color": color})[0].pk
+        for name, color in zip(
+            demo_data.TAG_NAMES,
+            ["red", "green", "purple", "teal", "pink", "yellow", "lime", "azure"],
+            strict=False,
+        )
+    ]
+    customer_type = ContentType.objects.get_for_model(Customer).pk
+
+    n_customers, n_contacts, n_activities = args.customers, args.contacts, args.activities
+    # Creation times ascending with the id, like a real table.
+    created = sorted(start.timestamp() + rng.random() * span * 0.97 for _ in range(n_customers))
+    owner_of: list[int | None] = []
+    for _ in range(n_customers):
+        if rng.random() < POOL_SHARE:
+            owner_of.append(None)
+        else:
+            owner_of.append(rng.choices(owners, weights=owner_weights)[0].pk)
+    rep_ids = [u.pk for u in owners]
+    # Contacts per customer: at least one, the rest spread at random.
+    per_customer = [1] * n_customers if n_contacts >= n_customers else [0] * n_customers
+    for _ in range(max(0, n_contacts - sum(per_customer))):
+        per_customer[rng.randrange(n_customers)] += 1
+    first_contact = []
+    next_id = 1
+    for count in per_customer:
+        first_contact.append(next_id)
+        next_id += count
+    key_accounts = rng.sample(range(n_customers), min(KEY_ACCOUNTS, n_customers))
+    # Which customer each activity is about and when: planned first, so each customer is
+    # written with its last activity time (no UPDATE of 100k rows afterwards).
+    activity_customer = array("i")
+    activity_time = array("d")
+    last_activity = [0.0] * n_customers
+    end = now.timestamp()
+    for _ in range(n_activities):
+        i = rng.choice(key_accounts) if rng.random() < 0.1 else rng.randrange(n_customers)
+        when = created[i] + rng.random() * (end - created[i])
+        activity_customer.append(i)
+        activity_time.append(when)
+        last_activity[i] = max(last_activity[i], when)
+
+    def ts(seconds: float) -> datetime:
+        return datetime.fromtimestamp(seconds, tz)
+
+    companies: list[demo_data.Company | None] = []
+    total_started = time.perf_counter()
+    with connection.cursor() as cursor:
+        loader = Loader(cursor)
+        print("records")
+
+        # Customers -------------------------------------------------------------------
+        customers = Copier(Customer)
+
+        def customer_rows():
+            for i in range(n_customers):
+                pk = i + 1
+                born = created[i]
+                owner = owner_of[i]
+                individual = rng.random() < INDIVIDUAL_SHARE
+                if individual:
+                    who = demo_data.make_person(rng)
+                    company = None
+                    name = who.name
+                    phone = demo_data.mobile(rng)
+                    email = demo_data.email(rng, who) if rng.random() < 0.5 else ""
+                    industry = None
+                    address = demo_data.address(rng) if rng.random() < 0.3 else ""
+                    website = ""
+                else:
+                    company = demo_data.make_company(rng)
+                    name = company.name
+                    phone = demo_data.landline(rng, company.city) if rng.random() < 0.85 else ""
+                    email = demo_data.email(rng, None, company.domain) if rng.random() < 0.7 else ""
+                    industry = items["industry"].get(company.industry)
+                    address = demo_data.address(rng, company.city)
+                    website = demo_data.website(company) if rng.random() < 0.5 else ""
+                companies.append(company)
+                follow_up = None
+                if owner and rng.random() < 0.35:
+                    follow_up = ts(now.timestamp() + rng.uniform(-10, 30) * 86400)
+                customers.add(
+                    id=pk,
+                    name=name,
+                    owner_id=owner,
+                    type_id=items["customer_type"]["individual" if individual else "company"],
+                    source_id=items["customer_source"][weighted(rng, SOURCE_WEIGHTS)],
+                    level_id=items["customer_level"][weighted(rng, LEVEL_WEIGHTS)],
+                    industry_id=industry,
+                    phone=phone,
+                    email=email,
+                    address=address,
+                    website=website,
+                    custom={},
+                    created_by_id=owner or rng.choice(rep_ids),
+                    created_at=ts(born),
+                    updated_at=ts(born + rng.random() * (now.timestamp() - born)),
+                    last_activity_at=ts(last_activity[i]) if last_activity[i] else None,
+                    next_follow_up_at=follow_up,
+                    released_at=(
+                        ts(born + rng.random() * (now.timestamp() - born))
+                        if owner is None and rng.random() < 0.6
+                        else None
+                    ),
+                )
+                yield pk
+
+        loader.load(customers, customer_rows())
+
+        # Tags and history ------------------------------------------------------------
+        through = Copier(Customer.tags.through)
+
+        def tag_rows():
+            pk = 0
+            for i in range(n_customers):
+                if rng.random() < TAGGED_SHARE:
+                    for tag in rng.sample(tags, rng.choice((1, 1, 2))):
+                        pk += 1
+                        through.add(id=pk, customer_id=i + 1, tag_id=tag)
+                        yield pk
+
+        loader.load(through, tag_rows())
+
+        changes = Copier(Change)
+
+        def change_rows():
+            for i in range(n_customers):
+                changes.add(
+                    id=i + 1,
+                    record_type_id=customer_type,
+                    record_id=i + 1,
+                    customer_id=i + 1,
+                    action="created",
+                    changes=[],
+                    note="",
+                    user_id=owner_of[i] or admin.pk,
+                    created_at=ts(created[i]),
+                )
+                yield i
+
+        loader.load(changes, change_rows())
+
+        # Contacts --------------------------------------------------------------------
+        contacts = Copier(Contact)
+        contact_names: list[str] = []
+
+        def contact_rows():
+            for i in range(n_customers):
+                company = companies[i]
+                for k in range(per_customer[i]):
+                    pk = first_contact[i] + k
+                    who = demo_data.make_person(rng)
+                    contact_names.append(who.name)
+                    born = created[i] + rng.random() * 86400 * 30 * k
+                    contacts.add(
+                        id=pk,
+                        customer_id=i + 1,
+                        name=who.name,
+                        title=rng.choice(demo_data.JOB_TITLES) if company else "",
+                        mobile=demo_data.mobile(rng) if rng.random() < 0.9 else "",
+                        phone=(
+                            demo_data.landline(rng, company.city)
+                            if company and rng.random() < 0.2
+                            else ""
+                        ),
+                        email=(
+                            demo_data.email(rng, who, company.domain if company else None)
+                            if rng.random() < 0.7
+                            else ""
+                        ),
+                        wechat=(
+                            f"{who.pinyin}_{rng.randrange(100, 9999)}" if rng.random() < 0.4 else ""
+                        ),
+                        birthday=(birthday(rng) if rng.random() < 0.2 else None),
+                        is_primary=(k == 0),
+                        do_not_contact=rng.random() < 0.02,
+                        custom={},
+                        created_by_id=owner_of[i] or admin.pk,
+                        created_at=ts(min(born, now.timestamp())),
+                        updated_at=ts(min(born, now.timestamp())),
+                    )
+                    yield pk
+
+        loader.load(contacts, contact_rows())
+
+        # Activities ------------------------------------------------------------------
+        activities = Copier(Activity)
+        kinds = items["activity_kind"]
+
+        def activity_rows():
+            for pk in range(1, n_activities + 1):
+                i = activity_customer[pk - 1]
+                when = ts(activity_time[pk - 1])
+                kind = demo_data.activity_kind(rng)
+                contact_id = None
+                contact_name = ""
+                if per_customer[i] and rng.random() < 0.6:
+                    contact_id = first_contact[i] + rng.randrange(per_customer[i])
+                    contact_name = contact_names[contact_id - 1]
+                author = owner_of[i] or rng.choice(rep_ids)
+                activities.add(
+                    id=pk,
+                    customer_id=i + 1,
+                    contact_id=contact_id,
+                    kind_id=kinds[kind],
+                    content=demo_data.activity_content(rng, kind, contact_name),
+                    occurred_at=when,
+                    author_id=author,
+                    next_follow_up_at=(
+                        when + timedelta(days=rng.randrange(1, 15)) if rng.random() < 0.1 else None
+                    ),
+                    created_at=when,
+                )
+                yield pk
+
+        loader.load(activities, activity_rows())
+
+        # Tasks -----------------------------------------------------------------------
+        tasks = Copier(Task)
+
+        def task_rows():
+            pk = 0
+            for _ in range(int(n_customers * TASKS_PER_CUSTOMER)):
+                i = rng.randrange(n_customers)
+                if owner_of[i] is None:
+                    continue
+                pk += 1
+                due = ts(now.timestamp() + rng.uniform(-60, 30) * 86400)
+                due = due.replace(minute=rng.choice((0, 30)), second=0, microsecond=0)
+                if due < now:
+                    status = weighted(rng, {"done": 80, "open": 15, "cancelled": 5})
+                else:
+                    status = "open"
+                contact = contact_names[first_contact[i] - 1] if per_customer[i] else ""
+                tasks.add(
+                    id=pk,
+                    title=demo_data.task_title(rng, getattr(companies[i], "name", ""), contact),
+                    notes="",
+                    due_at=due,
+                    assignee_id=owner_of[i],
+                    status=status,
+                    completed_at=due if status == "done" else None,
+                    customer_id=i + 1,
+                    created_by_id=owner_of[i],
+                    created_at=due - timedelta(days=rng.randrange(1, 20)),
+                )
+                yield pk
+
+        loader.load(tasks, task_rows())
+
+        print("sequences, statistics")
+        step = time.perf_counter()
+        for model in (Customer, Customer.tags.through, Change, Contact, Activity, Task):
+            table = model._meta.db_table
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - our tables
+                f"(SELECT COALESCE(max(id), 1) FROM {table}))"
+            )
+        print(f"  sequences {time.perf_counter() - step:.1f} s")
+    step = time.perf_counter()
+    connection.ensure_connection()
+    raw = connection.connection
+    raw.autocommit = True
+    with raw.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    print(f"  VACUUM ANALYZE {time.perf_counter() - step:.1f} s")
+    print(f"done in {time.perf_counter() - total_started:.0f} s (seed {args.seed}, day {today})")
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    django.setup()
+    ensure_database(args.reset)
+    from django.core.management import call_command
+
+    from crm.models import Customer
+
+    step = time.perf_counter()
+    call_command("migrate", verbosity=0)
+    print(f"migrated in {time.perf_counter() - step:.1f} s")
+    if Customer.objects.exists():
+        sys.exit("The database already has customers: run with --reset to start over.")
+    generate(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+#!/usr/bin/env python
+"""Server time and query count of the busiest pages, on the database bench/generate.py
+filled:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench .venv/bin/python bench/run.py
+
+In-process with django.test.Client (no network, no browser) and production-like
+settings (bench/settings.py: DEBUG off). Each case is requested --warmup times, then
+--repeat times; the table shows the median and 90th percentile of the time from request
+to rendered response, and the number of SQL queries of one request. Three people: a rep
+(scope own: own customers and the public pool), a manager (department and
+sub-departments) and the admin (all). Then PostgreSQL's plans of the rep's search
+queries and of the list's deep page (EXPLAIN ANALYZE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+
+import django  # noqa: E402
+
+# Targets of issue 4: (median ms, queries or None)
+LIST_TARGET = (30, 10)
+DETAIL_TARGET = (30, 15)
+SEARCH_TARGET = (20, None)
+
+PEOPLE = [("rep", "wangfang"), ("manager", "zhangwei"), ("admin", "admin")]
+
+
+@dataclass
+class Case:
+    label: str
+    who: str
+    url: str
+    target: tuple[int, int | None]
+    kind: str = "list"
+
+
+@dataclass
+class Result:
+    case: Case
+    median: float
+    p90: float
+    queries: int
+    status: int
+
+    @property
+    def ok(self) -> bool:
+        ms, queries = self.case.target
+        return (
+            self.status == 200
+            and self.median <= ms
+            and (queries is None or self.queries <= queries)
+        )
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no-explain", action="store_true")
+    parser.add_argument("--only", default="", help="Only cases whose label contains this.")
+    return parser.parse_args(argv)
+
+
+def width(text: str) -> int:
+    """Columns `text` takes in a terminal (Chinese characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text: str, columns: int) -> str:
+    return text + " " * max(0, columns - width(text))
+
+
+def build_cases(users) -> list[Case]:
+    from django.db.models import Count
+    from django.urls import NoReverseMatch, reverse
+
+    from accounts.phones import format_phone
+    from crm.models import Activity, Contact, Customer, DictionaryItem
+
+    level_a = DictionaryItem.objects.of("customer_level").get(code="a").pk
+    try:
+        reverse("customers:detail", args=[1])
+        has_detail = True
+    except NoReverseMatch:
+        has_detail = False
+        print("(no customer detail page yet: skipping it)")
+    cases: list[Case] = []
+    for who, user in users.items():
+        visible = Customer.objects.visible_to(user)
+        owned = visible.filter(owner=user) if who == "rep" else visible.exclude(owner=None)
+        busiest_owner = (
+            owned.values("owner").annotate(n=Count("pk")).order_by("-n").first()["owner"]
+        )
+        owner = "me" if who == "rep" else str(busiest_owner)
+        lists = "/customers/"
+        cases += [
+            Case("customer list, page 1", who, lists, LIST_TARGET),
+            Case("customer list, page 1, 100 per page", who, f"{lists}?per_page=100", LIST_TARGET),
+            Case("customer list, page 500", who, f"{lists}?page=500", LIST_TARGET),
+            Case(
+                "customer list, level A + owner",
+                who,
+                f"{lists}?level={level_a}&owner={owner}",
+                LIST_TARGET,
+            ),
+            Case("customer list, quick search 恒信", who, f"{lists}?q=恒信", LIST_TARGET),
+        ]
+        if has_detail:
+            busiest = (
+                Activity.objects.filter(customer__in=owned.values("pk"))
+                .values("customer")
+                .annotate(n=Count("pk"))
+                .order_by("-n")
+                .first()
+            )
+            url = reverse("customers:detail", args=[busiest["customer"]])
+            label = f"customer detail, {busiest['n']} activities"
+            cases.append(Case(label, who, url, DETAIL_TARGET, "detail"))
+        sample = owned.order_by("pk").first()
+        contact = (
+            Contact.objects.filter(customer__in=owned.values("pk"))
+            .exclude(mobile="")
+            .order_by("pk")
+            .first()
+        )
+        searches = [
+            ("search: name, 4 characters", sample.name[2:6]),
+            ("search: name, 2 characters", "王伟"),
+            ("search: phone, last 4 digits", contact.mobile[-4:]),
+            ("search: full phone, spaced", format_phone(contact.mobile)),
+            ("search: email part", "sales@"),
+        ]
+        for label, q in searches:
+            url = f"/search/?{urlencode({'q': q})}"
+            cases.append(Case(f"{label} ({q})", who, url, SEARCH_TARGET, "search"))
+    return cases
+
+
+def measure(client, case: Case, repeat: int, warmup: int) -> Result:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    response = None
+    for _ in range(warmup):
+        response = client.get(case.url)
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(case.url)
+        times.append((time.perf_counter() - started) * 1000)
+    with CaptureQueriesContext(connection) as queries:
+        client.get(case.url)
+    times.sort()
+    p90 = times[min(len(times) - 1, max(0, round(len(times) * 0.9) - 1))]
+    return Result(case, statistics.median(times), p90, len(queries), response.status_code)
+
+
+def explain(client, case: Case, tables: tuple[str, ...]) -> None:
+    """EXPLAIN ANALYZE the queries of one request that read `tables`."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        client.get(case.url)
+    for query in queries:
+        sql = query["sql"]
+        main_table = sql.split(" FROM ", 1)[1].split()[0].strip('"') if " FROM " in sql else ""
+        if main_table not in tables and not any(f'FROM "{t}"' in sql for t in tables):
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}")
+            plan = "\n".join("    " + row[0] for row in cursor.fetchall())
+        print(f"\n--- {case.label} · {case.who}\n    {sql[:160]}…\n{plan}")
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    from accounts.models import User
+    from crm.models import Activity, Contact, Customer
+
+    if connection.vendor != "postgresql":
+        sys.exit("bench/run.py measures PostgreSQL: set DATABASE_URL=postgres://...")
+    users = {
+        who: User.objects.select_related("role", "department").get(username=username)
+        for who, username in PEOPLE
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        version = cursor.fetchone()[0]
+    print(
+        f"PostgreSQL {version}; {Customer.objects.count():,} customers, "
+        f"{Contact.objects.count():,} contacts, {Activity.objects.count():,} activities; "
+        f"median of {args.repeat} after {args.warmup} warm-up requests"
+    )
+    for who, user in users.items():
+        scope = user.role.data_scope if user.role else "-"
+        print(f"  {who:<8} {user.username:<9} scope {scope}")
+    print()
+    clients = {}
+    for who, user in users.items():
+        client = Client()
+        client.force_login(user)
+        clients[who] = client
+    cases = [c for c in build_cases(users) if args.only in c.label]
+    columns = 48
+    header = f"{pad('case', columns)} {'who':<8} {'median':>7} {'p90':>7} {'queries':>7}  target"
+    print(header)
+    print("-" * width(header))
+    results = []
+    for case in cases:
+        result = measure(clients[case.who], case, args.repeat, args.warmup)
+        results.append(result)
+        ms, queries = case.target
+        target = f"<= {ms} ms" + (f", <= {queries} q" if queries else "")
+        if result.ok:
+            flag = "ok"
+        elif result.status != 200:
+            flag = f"HTTP {result.status}"
+        else:
+            flag = "MISSED"
+        times = f"{result.median:>5.1f}ms {result.p90:>5.1f}ms {result.queries:>7}"
+        print(f"{pad(case.label, columns)} {case.who:<8} {times}  {target:<18} {flag}")
+    failed = [r for r in results if not r.ok]
+    print(f"\n{len(results) - len(failed)}/{len(results)} cases meet their target")
+    if not args.no_explain:
+        print("\nPostgreSQL plans (EXPLAIN ANALYZE) of the rep's searches and deep list page:")
+        for case in cases:
+            if case.who != "rep":
+                continue
+            if case.kind == "search":
+                explain(clients[case.who], case, ("crm_customer", "crm_contact"))
+            elif case.label == "customer list, page 500":
+                explain(clients[case.who], case, ("crm_customer",))
+
+
+if __name__ == "__main__":
+    main()
