@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 
 import django_filters as filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.forms.models import ModelChoiceIteratorValue
 from django.utils import timezone
@@ -64,10 +65,7 @@ def owner_choices(request, *, pool: bool) -> list[tuple[str, str]]:
 
 
 def dictionary_filter(code: str, label) -> filters.ModelChoiceFilter:
-    return filters.ModelChoiceFilter(
-        label=label,
-        queryset=DictionaryItem.objects.of(code).order_by("order", "id"),
-    )
+    return DictionaryFilter(label=label, code=code)
 
 
 class DateRangeWidget(filters.widgets.DateRangeWidget):
@@ -115,7 +113,7 @@ class OwnerFilter(filters.ChoiceFilter):
 
 class _PresetChoiceIterator(filter_fields.ModelChoiceIterator):
     def __iter__(self):
-        preset = self.field.preset
+        preset = self.field.preset_choices()
         if preset is None:
             yield from super().__iter__()
             return
@@ -124,45 +122,106 @@ class _PresetChoiceIterator(filter_fields.ModelChoiceIterator):
         yield from preset
 
     def __len__(self):
-        preset = self.field.preset
+        preset = self.field.preset_choices()
         return super().__len__() if preset is None else len(preset) + 1
 
 
 class PresetModelChoiceField(filter_fields.ModelChoiceField):
-    """A model choice whose choices are given up front (`preset`), so rendering the form
-    runs no query; the queryset still validates what is submitted."""
+    """A model choice whose choices come from objects already loaded for the request
+    (`preset`: (instance, label) pairs, or a callable returning them, called only when
+    the form renders or validates): neither rendering nor validating runs a query."""
 
     iterator = _PresetChoiceIterator
-    preset: list | None = None
+    preset = None
+
+    def preset_choices(self) -> list | None:
+        if callable(self.preset):
+            self.preset = [
+                (ModelChoiceIteratorValue(obj.pk, obj), label) for obj, label in self.preset()
+            ]
+        return self.preset
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        preset = self.preset_choices()
+        if preset is None:
+            return super().to_python(value)
+        for option, _label in preset:
+            if str(option.value) == str(value):
+                return option.instance
+        raise ValidationError(
+            self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value}
+        )
 
 
-class DepartmentFilter(filters.ModelChoiceFilter):
-    """Records owned by members of a department or any department below it. Offers the
-    departments of the user's data scope, by their path (销售部 / 销售一部)."""
+class PresetModelChoiceFilter(filters.ModelChoiceFilter):
+    """A ModelChoiceFilter whose choices are `choices(request)`: (instance, label) pairs
+    from what the request loads anyway (see PresetModelChoiceField)."""
 
     field_class = PresetModelChoiceField
+
+    def choices(self, request) -> list:
+        raise NotImplementedError
+
+    @property
+    def field(self):
+        if not hasattr(self, "_field"):
+            field = super().field
+            request = self.parent.request if self.parent is not None else None
+            if request is not None:
+                field.preset = lambda: self.choices(request)
+        return self._field
+
+
+def tag_list(request) -> list[Tag]:
+    """All tags by name, loaded once per request (filter pickers and the page share it)."""
+    tags = getattr(request, "_tag_list", None)
+    if tags is None:
+        tags = request._tag_list = list(Tag.objects.order_by("name"))
+    return tags
+
+
+class DictionaryFilter(PresetModelChoiceFilter):
+    """An item of the data dictionary `code`, offered from the request's one load of all
+    dictionary items (see dictionary_items)."""
+
+    def __init__(self, *args, code: str, **kwargs):
+        self.code = code
+        kwargs.setdefault("queryset", DictionaryItem.objects.of(code).order_by("order", "id"))
+        super().__init__(*args, **kwargs)
+
+    def choices(self, request) -> list:
+        items = dictionary_items(request).values()
+        return [(item, str(item)) for item in items if item.dictionary.code == self.code]
+
+
+class TagFilter(PresetModelChoiceFilter):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("queryset", Tag.objects.all())
+        kwargs.setdefault("field_name", "tags")
+        super().__init__(*args, **kwargs)
+
+    def choices(self, request) -> list:
+        return [(tag, tag.name) for tag in tag_list(request)]
+
+
+class DepartmentFilter(PresetModelChoiceFilter):
+    """Records owned by members of a department or any department below it. Offers the
+    departments of the user's data scope, by their path (销售部 / 销售一部)."""
 
     def __init__(self, *args, path: str = "owner", **kwargs):
         self.path = path
         kwargs.setdefault("queryset", Department.objects.all())
         super().__init__(*args, **kwargs)
 
-    @property
-    def field(self):
-        if not hasattr(self, "_field"):
-            user = self.parent.request.user if self.parent and self.parent.request else None
-            departments = list(Department.objects.tree_map().values())
-            if user is not None and access.data_scope(user) != DataScope.ALL:
-                ids = access.scope_department_ids(user)
-                departments = [d for d in departments if d.pk in ids]
-                self.queryset = Department.objects.filter(pk__in=ids)
-            field = super().field
-            departments.sort(key=lambda d: d.path_display)
-            # Choices from the one query above, not a query each time the form renders.
-            field.preset = [
-                (ModelChoiceIteratorValue(d.pk, d), d.path_display) for d in departments
-            ]
-        return self._field
+    def choices(self, request) -> list:
+        departments = list(Department.objects.tree_map().values())
+        user = request.user
+        if access.data_scope(user) != DataScope.ALL:
+            ids = access.scope_department_ids(user)
+            departments = [d for d in departments if d.pk in ids]
+        return sorted(((d, d.path_display) for d in departments), key=lambda pair: pair[1])
 
     def filter(self, qs, value):
         if not value:
@@ -197,7 +256,7 @@ class CustomerFilter(RecordFilterSet):
     source = dictionary_filter("customer_source", _("Source"))
     level = dictionary_filter("customer_level", _("Level"))
     industry = dictionary_filter("industry", _("Industry"))
-    tag = filters.ModelChoiceFilter(label=_("Tag"), field_name="tags", queryset=Tag.objects.all())
+    tag = TagFilter(label=_("Tag"))
     created = filters.DateFromToRangeFilter(
         label=_("Created"), field_name="created_at", widget=DateRangeWidget
     )
