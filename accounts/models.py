@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from .phones import normalize_phone
+
+
+TREE_CACHE_KEY = "accounts:department-edges"
+# Other processes (with a per-process cache) see a change within this time.
+TREE_CACHE_SECONDS = 60
 
 
 class DepartmentQuerySet(models.QuerySet):
@@ -21,10 +29,21 @@ class DepartmentQuerySet(models.QuerySet):
                 node.parent = nodes[node.parent_id]
         return nodes
 
+    def edges(self) -> list[tuple[int, int | None]]:
+        """(id, parent id) of every department. The whole tree is small and read on most
+        requests (data scopes), so it is cached until a department changes."""
+        if self.query.where:
+            return list(self.values_list("pk", "parent_id"))
+        edges = cache.get(TREE_CACHE_KEY)
+        if edges is None:
+            edges = list(self.values_list("pk", "parent_id"))
+            cache.set(TREE_CACHE_KEY, edges, TREE_CACHE_SECONDS)
+        return edges
+
     def subtree_ids(self, root_id: int) -> set[int]:
-        """The id of `root_id` and of every department below it (one query)."""
+        """The id of `root_id` and of every department below it (at most one query)."""
         children: dict[int | None, list[int]] = {}
-        for pk, parent_id in self.values_list("pk", "parent_id"):
+        for pk, parent_id in self.edges():
             children.setdefault(parent_id, []).append(pk)
         found, stack = set(), [root_id]
         while stack:
@@ -86,6 +105,11 @@ class Department(models.Model):
         if self.pk and self.parent_id in Department.objects.subtree_ids(self.pk):
             message = _("A department cannot be placed under itself or its own sub-department.")
             raise ValidationError({"parent": message})
+
+
+@receiver([post_save, post_delete], sender=Department)
+def _forget_department_tree(**kwargs) -> None:
+    cache.delete(TREE_CACHE_KEY)
 
 
 class DataScope(models.TextChoices):

@@ -21,6 +21,7 @@ from .models import Contact, Customer, DictionaryItem, Tag, Task, TaskStatus
 from .services.search import icontains_q, phone_terms
 
 ME, POOL = "me", "pool"
+ANY = _("Any")
 
 
 def end_of_today() -> datetime:
@@ -160,6 +161,10 @@ class PresetModelChoiceFilter(filters.ModelChoiceFilter):
     from what the request loads anyway (see PresetModelChoiceField)."""
 
     field_class = PresetModelChoiceField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("empty_label", ANY)
+        super().__init__(*args, **kwargs)
 
     def choices(self, request) -> list:
         raise NotImplementedError

@@ -9,8 +9,9 @@
 from dataclasses import dataclass
 
 import pytest
+from django.core.cache import cache
 
-from accounts.models import DataScope, Department, Role, User
+from accounts.models import TREE_CACHE_KEY, DataScope, Department, Role, User
 
 from .factories import DepartmentFactory, RoleFactory, UserFactory
 
@@ -40,6 +41,14 @@ class Org:
         user.role = role
         user.save(update_fields=["role"])
         return User.objects.select_related("role", "department").get(pk=user.pk)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_department_tree_cache():
+    """Each test starts without a cached department tree from an earlier test's data."""
+    cache.delete(TREE_CACHE_KEY)
+    yield
+    cache.delete(TREE_CACHE_KEY)
 
 
 @pytest.fixture

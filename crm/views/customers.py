@@ -10,7 +10,6 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Q
-from django.forms.models import ModelChoiceIteratorValue
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -22,15 +21,14 @@ from django.views.generic import TemplateView
 from accounts import access
 from accounts.phones import format_phone
 
-from ..filters import CustomerFilter, people_in_scope
-from ..forms import CUSTOMER_DICTIONARIES, ActivityForm, CustomerForm
+from ..filters import CustomerFilter, people_in_scope, tag_list
+from ..forms import ActivityForm, CustomerForm
 from ..models import (
     Activity,
     Change,
     ChangeAction,
     Contact,
     Customer,
-    DictionaryItem,
     Tag,
     Task,
     TaskStatus,
@@ -85,14 +83,14 @@ def claim(queryset, user, request):
     return (messages.WARNING, f"{text} {refusal}") if refusal else text
 
 
-ANY = gettext_lazy("Any")
 
 
 class CustomerListView(RecordListView):
     model = Customer
     filterset_class = CustomerFilter
     template_name = "crm/customers/list.html"
-    select_related = ("owner", "level", "type", "source")
+    select_related = ("owner",)
+    dictionary_fields = ("level", "type", "source")
     prefetch_related = ("tags",)
     sort_fields = {
         "created": "created_at",
@@ -118,31 +116,8 @@ class CustomerListView(RecordListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["owners"] = people_in_scope(self.request) if context["bulk_actions"] else []
-        context["tags"] = tags = list(Tag.objects.order_by("name"))
-        if self.filterset is not None:
-            self.load_filter_choices(self.filterset.form, tags)
+        context["tags"] = tag_list(self.request)
         return context
-
-    def load_filter_choices(self, form, tags) -> None:
-        """Fill the filter form's pickers from one query for all four dictionaries and
-        the tags already loaded, instead of a query per select."""
-        items = DictionaryItem.objects.filter(
-            dictionary__code__in=CUSTOMER_DICTIONARIES.values()
-        ).select_related("dictionary")
-        by_code: dict[str, list] = {}
-        for entry in items.order_by("order", "id"):
-            by_code.setdefault(entry.dictionary.code, []).append(entry)
-        pickers = {name: by_code.get(code, []) for name, code in CUSTOMER_DICTIONARIES.items()}
-        pickers["tag"] = tags
-        for name, rows in pickers.items():
-            field = form.fields.get(name)
-            if field is not None:
-                field.widget.choices = [("", ANY)] + [
-                    (ModelChoiceIteratorValue(row.pk, row), str(row)) for row in rows
-                ]
-        for name in ("owner", "department", "follow_up"):
-            if name in form.fields:
-                form.fields[name].empty_label = ANY
 
 
 # --- Create, edit, duplicates ---------------------------------------------------------
