@@ -14,7 +14,6 @@ from django.utils.translation import gettext_lazy as _
 
 from .phones import normalize_phone
 
-
 TREE_CACHE_KEY = "accounts:department-edges"
 # Other processes (with a per-process cache) see a change within this time.
 TREE_CACHE_SECONDS = 60

@@ -83,8 +83,6 @@ def claim(queryset, user, request):
     return (messages.WARNING, f"{text} {refusal}") if refusal else text
 
 
-
-
 class CustomerListView(RecordListView):
     model = Customer
     filterset_class = CustomerFilter
