@@ -142,7 +142,9 @@ class Command(BaseCommand):
                 "with DEBUG off, pass --force if this really is a demo system."
             )
         rows = seed_organisation(reset_passwords=reset_passwords)
-        created = seed_records()
+        # The demo company is Chinese: texts made here (task titles) are written in it.
+        with translation.override(settings.LANGUAGE_CODE):
+            created = seed_records()
         if created["customers"]:
             self.stdout.write(
                 "Demo records added: {customers} customers, {contacts} contacts, "
