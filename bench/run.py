@@ -44,7 +44,8 @@ class Case:
     label: str
     who: str
     url: str
-    target: tuple[int, int | None]
+    # (median ms, queries); None = not a target of this case
+    target: tuple[int | None, int | None]
     kind: str = "list"
 
 
@@ -61,7 +62,7 @@ class Result:
         ms, queries = self.case.target
         return (
             self.status == 200
-            and self.median <= ms
+            and (ms is None or self.median <= ms)
             and (queries is None or self.queries <= queries)
         )
 
@@ -109,7 +110,13 @@ def build_cases(users) -> list[Case]:
         lists = "/customers/"
         cases += [
             Case("customer list, page 1", who, lists, LIST_TARGET),
-            Case("customer list, page 1, 100 per page", who, f"{lists}?per_page=100", LIST_TARGET),
+            # Only shows the query count does not grow with the page size.
+            Case(
+                "customer list, page 1, 100 per page",
+                who,
+                f"{lists}?per_page=100",
+                (None, LIST_TARGET[1]),
+            ),
             Case("customer list, page 500", who, f"{lists}?page=500", LIST_TARGET),
             Case(
                 "customer list, level A + owner",
@@ -229,7 +236,9 @@ def main(argv=None) -> None:
         result = measure(clients[case.who], case, args.repeat, args.warmup)
         results.append(result)
         ms, queries = case.target
-        target = f"<= {ms} ms" + (f", <= {queries} q" if queries else "")
+        target = ", ".join(
+            ([f"<= {ms} ms"] if ms else []) + ([f"<= {queries} q"] if queries else [])
+        )
         if result.ok:
             flag = "ok"
         elif result.status != 200:
