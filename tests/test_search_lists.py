@@ -266,10 +266,17 @@ def test_without_filters_the_panel_loads_its_form_when_opened(client, crm):
     assert '<input type="hidden" name="sort" value="name">' in html
 
 
-def test_with_filters_the_form_is_on_the_page(client, crm):
+def test_with_filters_the_form_still_loads_when_opened(client, crm):
     client.force_login(crm.owner)
     page = client.get(LIST_URL, {"follow_up": "overdue"}).content.decode()
+    assert 'data-testid="filter-form"' not in page and "filters_form=1" in page
+
+
+def test_a_filter_with_bad_input_comes_with_the_page_and_says_why(client, crm):
+    client.force_login(crm.owner)
+    page = client.get(LIST_URL, {"follow_up": "someday"}).content.decode()
     assert 'data-testid="filter-form"' in page and "filters_form=1" not in page
+    assert "invalid-feedback" in page
 
 
 def test_the_panel_offers_the_outsider_none_of_the_other_team(client, crm):

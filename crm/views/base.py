@@ -196,7 +196,12 @@ class RecordListView(RecordMixin, ListView):
             can_export=access.has_permission(self.request.user, self.record_type, "export"),
             filters_active=any(k != "sort" for k in params),
         )
-        context["lazy_filters"] = not context["filters_active"]
+        # The filter panel's form loads when first opened (htmx): rendering its pickers
+        # costs more than the list itself. Only a form with errors comes with the page.
+        filterset = self.filterset
+        context["lazy_filters"] = not (
+            filterset is not None and filterset.is_bound and filterset.errors
+        )
         return context
 
     def render_to_response(self, context, **response_kwargs):

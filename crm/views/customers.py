@@ -21,8 +21,8 @@ from django.views.generic import TemplateView
 from accounts import access
 from accounts.phones import format_phone
 
-from ..filters import CustomerFilter, people_in_scope, tag_list
-from ..forms import ActivityForm, CustomerForm
+from ..filters import CustomerFilter, dictionary_items, people_in_scope, tag_list
+from ..forms import CUSTOMER_DICTIONARIES, ActivityForm, CustomerForm
 from ..models import (
     Activity,
     Change,
@@ -300,9 +300,18 @@ class CustomerRecordMixin:
     context_object_name = "customer"
 
     def get_queryset(self):
-        return Customer.objects.select_related(
-            "owner", "owner__department", "type", "source", "level", "industry", "created_by"
-        )
+        # Dictionary items come from the request's one load (see get_object): four more
+        # joins would cost PostgreSQL more time planning than reading.
+        return Customer.objects.select_related("owner", "owner__department", "created_by")
+
+    def get_object(self, queryset=None):
+        customer = super().get_object(queryset)
+        items = dictionary_items(self.request)
+        for name in CUSTOMER_DICTIONARIES:
+            item_id = getattr(customer, f"{name}_id")
+            if item_id in items:
+                setattr(customer, name, items[item_id])
+        return customer
 
 
 class CustomerDetailView(CustomerRecordMixin, RecordDetailView):
