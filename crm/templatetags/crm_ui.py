@@ -7,8 +7,9 @@ from functools import lru_cache
 from django import template
 from django.contrib.staticfiles import finders
 from django.utils import timezone
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 
 from accounts.phones import format_phone
 
@@ -99,3 +100,25 @@ def kind_icon(kind) -> str:
     """The icon name for an activity kind (a DictionaryItem or its code)."""
     code = getattr(kind, "code", kind) or ""
     return KIND_ICONS.get(code, "message-circle")
+
+
+@register.simple_tag
+def follow_up(when, with_time: bool = False) -> str:
+    """A follow-up or due time: red on a past day, amber today ("今天 14:00"), grey later.
+    A tag, not an include: lists render it on every row."""
+    if not when:
+        return mark_safe('<span class="text-secondary">—</span>')
+    local = timezone.localtime(when) if timezone.is_aware(when) else when
+    day, today = local.date(), timezone.localdate()
+    if day < today:
+        css = "text-danger fw-medium"
+    elif day == today:
+        css = "text-warning fw-medium"
+    else:
+        css = "text-secondary"
+    if day == today:
+        text = f"{gettext('Today')} {local:%H:%M}"
+    else:
+        text = day.isoformat() + (f" {local:%H:%M}" if with_time else "")
+    title = f"{local:%Y-%m-%d %H:%M}"
+    return format_html('<span class="{}" title="{}">{}</span>', css, title, text)

@@ -115,7 +115,6 @@ class RecordListView(RecordMixin, ListView):
             self.filterset = self.filterset_class(
                 self.request.GET or None, queryset=queryset, request=self.request
             )
-            speed_up_selects(style(self.filterset.form))
             queryset = self.filterset.qs if self.filterset.is_bound else queryset
         else:
             self.filterset = None
@@ -202,6 +201,13 @@ class RecordListView(RecordMixin, ListView):
         context["lazy_filters"] = not (
             filterset is not None and filterset.is_bound and filterset.errors
         )
+        if filterset is not None:
+            # Built (fields copied, choices set) only when it is rendered.
+            if not context["lazy_filters"] or FILTERS_FORM_PARAM in self.request.GET:
+                speed_up_selects(style(filterset.form))
+            search = filterset.base_filters.get("q")
+            widget = search.extra.get("widget") if search is not None else None
+            context["search_placeholder"] = widget.attrs.get("placeholder", "") if widget else ""
         return context
 
     def render_to_response(self, context, **response_kwargs):
