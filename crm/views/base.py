@@ -15,12 +15,13 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import Q, QuerySet, Subquery
 from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
@@ -72,6 +73,25 @@ class RecordMixin(LoginRequiredMixin):
 
     def visible(self):
         return self.model.objects.visible_to(self.request.user)
+
+    def save_through(self, form, save: Callable[[], object], *, message: str, success_url):
+        """Run the service that saves a valid form. A ValidationError it raises is shown
+        on the form and nothing is saved; else a success message and the next page
+        (`success_url` may be a callable, for a URL known only once saved)."""
+        try:
+            save()
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, message)
+        url = success_url() if callable(success_url) else success_url
+        return HttpResponseRedirect(self.safe_next(url))
+
+    def customer_return(self, customer_id) -> str | None:
+        """The customer's page when the form was opened from it (?customer=<pk>)."""
+        if customer_id and self.request.GET.get("customer") == str(customer_id):
+            return reverse("customers:detail", args=[customer_id])
+        return None
 
     def safe_next(self, default: str) -> str:
         target = self.request.POST.get("next") or self.request.GET.get("next") or ""

@@ -1,8 +1,5 @@
 """Contact pages: the list, the detail with the contact's activities, create and edit."""
 
-from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -65,13 +62,6 @@ class ContactDetailView(RecordDetailView):
         return context
 
 
-def _customer_return(request, customer_id: int) -> str | None:
-    """The customer's page when the form was opened from it (?customer=<pk>)."""
-    if request.GET.get("customer") == str(customer_id):
-        return reverse("customers:detail", args=[customer_id])
-    return None
-
-
 class ContactCreateView(RecordCreateView):
     model = Contact
     form_class = ContactForm
@@ -81,9 +71,7 @@ class ContactCreateView(RecordCreateView):
         context = super().get_context_data(**kwargs)
         customer = self.request.GET.get("customer", "")
         default = (
-            _customer_return(self.request, int(customer))
-            if customer.isdigit()
-            else reverse("contacts:list")
+            self.customer_return(int(customer)) if customer.isdigit() else reverse("contacts:list")
         )
         context["cancel_url"] = self.safe_next(default)
         return context
@@ -108,17 +96,16 @@ class ContactCreateView(RecordCreateView):
                 return self.render_to_response(
                     self.get_context_data(form=form, duplicates=duplicates)
                 )
-        try:
-            services.create_contact(contact=contact, by=self.request.user)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-            return self.form_invalid(form)
         self.object = contact
-        messages.success(self.request, _("Contact “%(name)s” added.") % {"name": contact.name})
-        default = _customer_return(self.request, contact.customer_id) or reverse(
-            "contacts:detail", args=[contact.pk]
+        return self.save_through(
+            form,
+            lambda: services.create_contact(contact=contact, by=self.request.user),
+            message=_("Contact “%(name)s” added.") % {"name": contact.name},
+            success_url=lambda: (
+                self.customer_return(contact.customer_id)
+                or reverse("contacts:detail", args=[contact.pk])
+            ),
         )
-        return HttpResponseRedirect(self.safe_next(default))
 
 
 class ContactUpdateView(RecordUpdateView):
@@ -132,12 +119,9 @@ class ContactUpdateView(RecordUpdateView):
         return context
 
     def form_valid(self, form):
-        try:
-            services.update_contact(contact=form.instance, by=self.request.user)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, _("Contact “%(name)s” saved.") % {"name": form.instance})
-        return HttpResponseRedirect(
-            self.safe_next(reverse("contacts:detail", args=[form.instance.pk]))
+        return self.save_through(
+            form,
+            lambda: services.update_contact(contact=form.instance, by=self.request.user),
+            message=_("Contact “%(name)s” saved.") % {"name": form.instance},
+            success_url=reverse("contacts:detail", args=[form.instance.pk]),
         )

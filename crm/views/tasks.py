@@ -3,7 +3,6 @@ or reopening a task, in place when asked by htmx (the list and the dashboard).""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.db.models import Case, F, IntegerField, Value, When
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
@@ -95,12 +94,6 @@ class TaskDetailView(RecordDetailView):
         )
 
 
-def _customer_return(request, customer_id) -> str | None:
-    if customer_id and request.GET.get("customer") == str(customer_id):
-        return reverse("customers:detail", args=[customer_id])
-    return None
-
-
 class TaskCreateView(RecordCreateView):
     model = Task
     form_class = TaskForm
@@ -109,7 +102,7 @@ class TaskCreateView(RecordCreateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         customer = self.request.GET.get("customer", "")
-        default = _customer_return(self.request, customer) if customer.isdigit() else None
+        default = self.customer_return(customer) if customer.isdigit() else None
         context["cancel_url"] = self.safe_next(default or reverse("tasks:list"))
         return context
 
@@ -122,17 +115,15 @@ class TaskCreateView(RecordCreateView):
 
     def form_valid(self, form):
         task = form.instance
-        try:
-            services.create_task(task=task, by=self.request.user)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-            return self.form_invalid(form)
         self.object = task
-        messages.success(self.request, _("Task “%(title)s” added.") % {"title": task.title})
-        default = _customer_return(self.request, task.customer_id) or reverse(
-            "tasks:detail", args=[task.pk]
+        return self.save_through(
+            form,
+            lambda: services.create_task(task=task, by=self.request.user),
+            message=_("Task “%(title)s” added.") % {"title": task.title},
+            success_url=lambda: (
+                self.customer_return(task.customer_id) or reverse("tasks:detail", args=[task.pk])
+            ),
         )
-        return HttpResponseRedirect(self.safe_next(default))
 
 
 class TaskUpdateView(RecordUpdateView):
@@ -146,14 +137,11 @@ class TaskUpdateView(RecordUpdateView):
         return context
 
     def form_valid(self, form):
-        try:
-            services.update_task(task=form.instance, by=self.request.user)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, _("Task “%(title)s” saved.") % {"title": form.instance})
-        return HttpResponseRedirect(
-            self.safe_next(reverse("tasks:detail", args=[form.instance.pk]))
+        return self.save_through(
+            form,
+            lambda: services.update_task(task=form.instance, by=self.request.user),
+            message=_("Task “%(title)s” saved.") % {"title": form.instance},
+            success_url=reverse("tasks:detail", args=[form.instance.pk]),
         )
 
 
