@@ -7,7 +7,6 @@ SECRET_KEY is required and the HTTPS protections are on unless switched off one 
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -19,15 +18,12 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
-if DEBUG:
-    SECRET_KEY = env("SECRET_KEY", default="dev-only-key-never-used-in-production-0123456789abcdef")
-else:
-    try:
-        SECRET_KEY = env("SECRET_KEY")
-    except ImproperlyConfigured as exc:
-        raise ImproperlyConfigured(
-            "SECRET_KEY must be set when DEBUG is off (see .env.example)."
-        ) from exc
+# Required to serve with DEBUG off: crm/wsgi.py refuses to start without it and
+# `check --deploy` reports it. Tools that sign nothing (makemigrations...) run without.
+SECRET_KEY = env(
+    "SECRET_KEY",
+    default="dev-only-key-never-used-in-production-0123456789abcdef" if DEBUG else "",
+)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
