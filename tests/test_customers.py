@@ -306,11 +306,14 @@ def test_detail_shows_header_facts_contacts_tasks_timeline_and_history(client, c
     assert f"{reverse('contacts:create')}?customer={customer.pk}" in html
     assert html.index("拜访张伟") < html.index("第一次电话")  # newest first
     assert [a.content for a in response.context["activities"]] == ["拜访张伟", "第一次电话"]
-    entry = response.context["history"][0]
+    # The history tab loads its first page when opened.
+    assert f'hx-get="{url("history", customer)}"' in html
+    history = client.get(url("history", customer))
+    entry = history.context["history"][0]
     with translation.override("zh-hans"):
         level = str(Customer._meta.get_field("level").verbose_name)
     assert entry["fields"] == [{"label": level, "old": "C 一般客户", "new": "B 普通客户"}]
-    assert "C 一般客户" in html and "B 普通客户" in html
+    assert "C 一般客户" in history.text and "B 普通客户" in history.text
     assert 'data-testid="edit"' in html and 'data-testid="claim"' not in html
 
 
@@ -392,11 +395,17 @@ def test_the_timeline_shows_twenty_and_loads_more(client, crm, customer):
     assert 'data-testid="timeline-more"' not in more.text
 
 
+def test_a_customer_without_history_says_so(client, crm, customer):
+    Change.objects.filter(customer=customer).delete()
+    html = login(client, crm.owner).get(url("history", customer)).text
+    assert 'class="empty' in html
+
+
 def test_the_history_loads_more(client, crm, customer):
     for n in range(35):
         record_change(customer, by=crm.owner, changes=[{"field": "address", "old": "", "new": n}])
     client = login(client, crm.owner)
-    assert client.get(url("detail", customer)).context["history_next"] == 2
+    assert client.get(url("history", customer)).context["history_next"] == 2
     more = client.get(url("history", customer), {"page": 2})
     assert len(more.context["history"]) == 5 and more.context["history_next"] is None
 
@@ -404,7 +413,7 @@ def test_the_history_loads_more(client, crm, customer):
 def test_history_names_the_contact_a_change_was_about(client, crm, customer):
     contact = ContactFactory(customer=customer, name="张伟")
     record_change(contact, by=crm.owner, changes=[{"field": "title", "old": "", "new": "总监"}])
-    entry = login(client, crm.owner).get(url("detail", customer)).context["history"][0]
+    entry = login(client, crm.owner).get(url("history", customer)).context["history"][0]
     assert "张伟" in str(entry["about"])
     assert entry["fields"][0]["label"] == str(Contact._meta.get_field("title").verbose_name)
 
@@ -431,7 +440,7 @@ def test_edit_saves_and_records_each_field_old_to_new(client, crm, customer):
     fields = {c["field"]: (c["old"], c["new"]) for c in change.changes}
     assert fields["level"] == ("B 普通客户", "A 重点客户")
     assert fields["phone"] == ("+8613800138000", "+8613800138999")
-    html = client.get(url("detail", customer)).text
+    html = client.get(url("history", customer)).text
     assert "B 普通客户" in html and "A 重点客户" in html
 
 
@@ -599,8 +608,8 @@ def test_release_with_a_reason_records_a_pool_event(client, crm, customer):
     assert (event.action, event.user, event.reason) == ("release", crm.owner, "联系不上")
     change = Change.objects.get(customer=customer, action=ChangeAction.RELEASED)
     assert change.note == "联系不上"
-    html = client.get(url("detail", customer)).text
-    assert "联系不上" in html and 'data-testid="pool-badge"' in html
+    assert 'data-testid="pool-badge"' in client.get(url("detail", customer)).text
+    assert "联系不上" in client.get(url("history", customer)).text
 
 
 def test_release_of_a_pool_customer_is_refused_to_a_rep(client, crm, pool_customer):

@@ -368,7 +368,6 @@ class CustomerDetailView(CustomerRecordMixin, RecordDetailView):
             can_add_contact=can_change and access.has_permission(user, "contact", "add"),
             owners=owners,
             **timeline_page(user, customer),
-            **history_page(customer),
         )
         return context
 
@@ -386,15 +385,14 @@ class CustomerTimelineView(CustomerRecordMixin, RecordDetailView):
 
 
 class CustomerHistoryView(CustomerRecordMixin, RecordDetailView):
-    """More of the change history, as a partial."""
+    """The change history, a page at a time, as a partial: the detail page loads it when
+    its History tab is first opened (most visits never look at it)."""
 
     template_name = "crm/customers/_history_items.html"
 
     def get_context_data(self, **kwargs):
-        return {
-            "customer": self.object,
-            **history_page(self.object, _page_number(self.request)),
-        }
+        page = _page_number(self.request)
+        return {"customer": self.object, "first_page": page == 1, **history_page(self.object, page)}
 
 
 class CustomerLogActivityView(CustomerDetailView):
