@@ -81,11 +81,20 @@ class RecordMixin(LoginRequiredMixin):
         try:
             save()
         except ValidationError as exc:
-            form.add_error(None, exc)
-            return self.form_invalid(form)
+            return self.save_error(form, exc)
         messages.success(self.request, message)
         url = success_url() if callable(success_url) else success_url
         return HttpResponseRedirect(self.safe_next(url))
+
+    def save_error(self, form, exc: ValidationError):
+        """Show a service's ValidationError on the form: under its field when the form
+        has that field, at the top otherwise."""
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.error_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form.add_error(None, exc)
+        return self.form_invalid(form)
 
     def customer_return(self, customer_id) -> str | None:
         """The customer's page when the form was opened from it (?customer=<pk>)."""

@@ -11,6 +11,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -163,14 +164,6 @@ class CustomerFormMixin:
     form_class = CustomerForm
     template_name = "crm/customers/form.html"
 
-    def save_error(self, form, exc: ValidationError):
-        if hasattr(exc, "error_dict"):
-            for field, errors in exc.error_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
-            form.add_error(None, exc)
-        return self.form_invalid(form)
-
 
 class CustomerCreateView(CustomerFormMixin, RecordCreateView):
     def form_valid(self, form):
@@ -186,27 +179,27 @@ class CustomerCreateView(CustomerFormMixin, RecordCreateView):
             return self.render_to_response(
                 self.get_context_data(form=form, duplicates=found, confirm_needed=True)
             )
-        try:
-            services.create_customer(
+        return self.save_through(
+            form,
+            lambda: services.create_customer(
                 customer=customer, by=self.request.user, tags=form.chosen_tags()
-            )
-        except ValidationError as exc:
-            return self.save_error(form, exc)
-        messages.success(self.request, _("Customer “%(name)s” created.") % {"name": customer.name})
-        return redirect("customers:detail", customer.pk)
+            ),
+            message=_("Customer “%(name)s” created.") % {"name": customer.name},
+            success_url=lambda: reverse("customers:detail", args=[customer.pk]),
+        )
 
 
 class CustomerUpdateView(CustomerFormMixin, RecordUpdateView):
     def form_valid(self, form):
         customer = form.save(commit=False)
-        try:
-            services.update_customer(
+        return self.save_through(
+            form,
+            lambda: services.update_customer(
                 customer=customer, by=self.request.user, tags=form.chosen_tags()
-            )
-        except ValidationError as exc:
-            return self.save_error(form, exc)
-        messages.success(self.request, _("Changes saved."))
-        return redirect("customers:detail", customer.pk)
+            ),
+            message=_("Changes saved."),
+            success_url=reverse("customers:detail", args=[customer.pk]),
+        )
 
 
 # --- Detail: header, facts, contacts, tasks, timeline, history -------------------------
