@@ -260,35 +260,41 @@ def find_duplicates(
     name = (name or "").strip()
     numbers = [n for n in (_safe_phone(p) for p in phones) if n]
     email = (email or "").strip()
-    found: dict[tuple[str, int], Duplicate] = {}
-
-    def add(records, matched_on, kind):
-        for record in records[:limit]:
-            key = (kind, record.pk)
-            if key not in found:
-                found[key] = Duplicate(record, matched_on, access.can(user, record, "view"))
-
-    customer_q = []
-    if name:
-        customer_q.append((Q(name__iexact=name), _("name")))
-    if numbers:
-        customer_q.append((Q(phone__in=numbers), _("phone")))
-    if email:
-        customer_q.append((Q(email__iexact=email), _("email")))
-    customers = Customer.objects.select_related("owner").exclude(pk=exclude_customer)
-    for condition, label in customer_q:
-        add(customers.filter(condition), label, "customer")
-    contact_q = []
-    if name:
-        contact_q.append((Q(name__iexact=name), _("name")))
-    if numbers:
-        contact_q.append((Q(mobile__in=numbers) | Q(phone__in=numbers), _("phone")))
-    if email:
-        contact_q.append((Q(email__iexact=email), _("email")))
-    contacts = Contact.objects.select_related("customer__owner").exclude(pk=exclude_contact)
-    for condition, label in contact_q:
-        add(contacts.filter(condition), label, "contact")
-    return list(found.values())[:limit]
+    searches = [
+        (
+            Customer.objects.select_related("owner").exclude(pk=exclude_customer),
+            [
+                (name, Q(name__iexact=name), _("name")),
+                (numbers, Q(phone__in=numbers), _("phone")),
+                (email, Q(email__iexact=email), _("email")),
+            ],
+        ),
+        (
+            Contact.objects.select_related("customer__owner").exclude(pk=exclude_contact),
+            [
+                (name, Q(name__iexact=name), _("name")),
+                (numbers, Q(mobile__in=numbers) | Q(phone__in=numbers), _("phone")),
+                (email, Q(email__iexact=email), _("email")),
+            ],
+        ),
+    ]
+    found: list[Duplicate] = []
+    for queryset, conditions in searches:
+        matches: dict[int, tuple] = {}
+        for given, condition, matched_on in conditions:
+            if given:
+                for record in queryset.filter(condition)[:limit]:
+                    matches.setdefault(record.pk, (record, matched_on))
+        if not matches:
+            continue
+        # Which of them the user may open: one scoped query, the same rule as every list.
+        visible = set(
+            queryset.model.objects.visible_to(user)
+            .filter(pk__in=list(matches))
+            .values_list("pk", flat=True)
+        )
+        found += [Duplicate(r, on, r.pk in visible) for r, on in matches.values()]
+    return found[:limit]
 
 
 # --- Merge ----------------------------------------------------------------------------
