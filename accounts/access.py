@@ -16,6 +16,7 @@ own department and its sub-departments, or all. A user always sees their own rec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import models
@@ -23,7 +24,7 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 
-from .models import DataScope, Department, User
+from .models import DataScope, Department, FieldAccess, User
 
 ACTIONS: dict[str, str] = {
     "view": _("view"),
@@ -244,3 +245,49 @@ def users_in_scope(user) -> models.QuerySet:
     if data_scope(user) != DataScope.ALL:
         users = users.filter(Q(pk=user.pk) | Q(department_id__in=scope_department_ids(user)))
     return users
+
+
+# --- Field permissions (DESIGN rule 2) -------------------------------------------------
+# Which fields of a record type a role may edit, only read, or not see at all. The record
+# apps say which fields exist (standard and custom) through a provider; accounts never
+# imports them. Forms, detail pages, list columns, filters and exports ask field_access.
+
+FieldProvider = Callable[[], list[tuple[str, str]]]
+_field_providers: dict[str, FieldProvider] = {}
+
+
+def register_fields(record_type: str, provider: FieldProvider) -> None:
+    """`provider()` returns [(field name, label)] of the fields a role's field
+    permissions may restrict (custom fields as "cf_<key>")."""
+    _field_providers[record_type] = provider
+
+
+def field_names(record_type: str) -> list[tuple[str, str]]:
+    provider = _field_providers.get(record_type)
+    return provider() if provider else []
+
+
+def field_record_types() -> list[str]:
+    return list(_field_providers)
+
+
+def field_access(user, record_type: str, field: str) -> str:
+    """ "editable", "readonly" or "hidden" for this user; superusers and people without a
+    role restriction edit everything (the data scope and actions still apply)."""
+    if not _active(user) or user.is_superuser or user.role_id is None:
+        return FieldAccess.EDITABLE
+    return user.role.field_access(record_type, field)
+
+
+def hidden_fields(user, record_type: str) -> frozenset[str]:
+    if not _active(user) or user.is_superuser or user.role_id is None:
+        return frozenset()
+    levels = (user.role.field_permissions or {}).get(record_type) or {}
+    return frozenset(name for name, level in levels.items() if level == FieldAccess.HIDDEN)
+
+
+def readonly_fields(user, record_type: str) -> frozenset[str]:
+    if not _active(user) or user.is_superuser or user.role_id is None:
+        return frozenset()
+    levels = (user.role.field_permissions or {}).get(record_type) or {}
+    return frozenset(name for name, level in levels.items() if level == FieldAccess.READONLY)

@@ -120,6 +120,14 @@ class DataScope(models.TextChoices):
     ALL = "all", _("All records")
 
 
+class FieldAccess(models.TextChoices):
+    """What a role may do with one field of a record type (DESIGN rule 2)."""
+
+    EDITABLE = "editable", _("Editable")
+    READONLY = "readonly", _("Read-only")
+    HIDDEN = "hidden", _("Hidden")
+
+
 class Role(models.Model):
     """A job role: its data scope and what it may do with each record type."""
 
@@ -130,6 +138,9 @@ class Role(models.Model):
     )
     # "record_type.action" strings, e.g. "customer.view"; see accounts.access.
     permissions = models.JSONField(_("permissions"), default=list, blank=True)
+    # {"customer": {"phone": "readonly", "cf_revenue": "hidden"}}; a field not listed is
+    # editable. Field names are those of accounts.access.field_names(record_type).
+    field_permissions = models.JSONField(_("field permissions"), default=dict, blank=True)
     max_customers = models.PositiveIntegerField(
         _("customer limit"),
         null=True,
@@ -151,6 +162,10 @@ class Role(models.Model):
     @cached_property
     def permission_set(self) -> frozenset[str]:
         return frozenset(self.permissions or ())
+
+    def field_access(self, record_type: str, field: str) -> str:
+        levels = (self.field_permissions or {}).get(record_type) or {}
+        return levels.get(field, FieldAccess.EDITABLE)
 
 
 class Language(models.TextChoices):

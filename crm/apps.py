@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class CrmConfig(AppConfig):
     name = "crm"
     verbose_name = _("CRM")
+
+    def ready(self) -> None:
+        from .fields import indexes, schema  # noqa: F401 - connects their signals
+
+        schema.register_with_access()

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Upper
 from django.utils import timezone
@@ -464,3 +465,220 @@ class PoolEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.customer_id}"
+
+
+# --- Custom fields (DESIGN rules 4 and 5) ----------------------------------------------
+
+
+class FieldType(models.TextChoices):
+    TEXT = "text", _("Text")
+    LONG_TEXT = "long_text", _("Long text")
+    INTEGER = "integer", _("Whole number")
+    DECIMAL = "decimal", _("Decimal number")
+    MONEY = "money", _("Money (CNY)")
+    DATE = "date", _("Date")
+    DATETIME = "datetime", _("Date and time")
+    BOOLEAN = "boolean", _("Yes/no")
+    CHOICE = "choice", _("Single choice")
+    MULTI_CHOICE = "multi_choice", _("Multiple choice")
+    EMAIL = "email", _("Email")
+    PHONE = "phone", _("Phone")
+    URL = "url", _("URL")
+    USER = "user", _("User")
+
+
+class CustomFieldRecordType(models.TextChoices):
+    CUSTOMER = "customer", _("Customer")
+    CONTACT = "contact", _("Contact")
+    LEAD = "lead", _("Lead")
+    DEAL = "deal", _("Deal")
+
+
+CUSTOM_KEY_VALIDATOR = RegexValidator(
+    r"^[a-z][a-z0-9_]{0,39}\Z",
+    _("Use lower-case letters, digits and _ (start with a letter, at most 40)."),
+)
+
+
+class CustomFieldQuerySet(models.QuerySet):
+    def active(self) -> CustomFieldQuerySet:
+        return self.filter(is_active=True)
+
+    def of(self, record_type: str) -> CustomFieldQuerySet:
+        return self.filter(record_type=record_type)
+
+
+class CustomField(models.Model):
+    """A field an admin adds to a record type; values live in the record's `custom` JSON
+    under the immutable key. Validation and storage: crm.fields."""
+
+    record_type = models.CharField(
+        _("record type"), max_length=20, choices=CustomFieldRecordType.choices
+    )
+    key = models.CharField(
+        _("key"),
+        max_length=40,
+        validators=[CUSTOM_KEY_VALIDATOR],
+        help_text=_("Stored with every value; cannot be changed once saved."),
+    )
+    label = models.CharField(_("label (Chinese)"), max_length=100)
+    label_en = models.CharField(_("label (English)"), max_length=100, blank=True)
+    field_type = models.CharField(_("type"), max_length=20, choices=FieldType.choices)
+    dictionary = models.ForeignKey(
+        Dictionary,
+        verbose_name=_("dictionary"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="custom_fields",
+        help_text=_("The choices of a single- or multiple-choice field."),
+    )
+    required = models.BooleanField(_("required"), default=False)
+    unique = models.BooleanField(
+        _("unique"), default=False, help_text=_("No two records may have the same value.")
+    )
+    max_length = models.PositiveIntegerField(_("max length"), null=True, blank=True)
+    min_value = models.DecimalField(
+        _("minimum"), max_digits=20, decimal_places=4, null=True, blank=True
+    )
+    max_value = models.DecimalField(
+        _("maximum"), max_digits=20, decimal_places=4, null=True, blank=True
+    )
+    pattern = models.CharField(
+        _("pattern"),
+        max_length=300,
+        blank=True,
+        help_text=_("A regular expression the whole value must match."),
+    )
+    pattern_message = models.CharField(_("pattern error (Chinese)"), max_length=200, blank=True)
+    pattern_message_en = models.CharField(_("pattern error (English)"), max_length=200, blank=True)
+    default = models.CharField(
+        _("default"),
+        max_length=500,
+        blank=True,
+        help_text=_("Filled in on new records; choices by item code."),
+    )
+    help_text = models.CharField(_("help text (Chinese)"), max_length=300, blank=True)
+    help_text_en = models.CharField(_("help text (English)"), max_length=300, blank=True)
+    section = models.CharField(_("section"), max_length=100, blank=True)
+    order = models.PositiveIntegerField(_("order"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+    show_in_list = models.BooleanField(_("shown in lists"), default=False)
+    filterable = models.BooleanField(_("filterable"), default=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = CustomFieldQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("custom field")
+        verbose_name_plural = _("custom fields")
+        ordering = ["record_type", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["record_type", "key"], name="customfield_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_record_type_display()} · {self.display_label}"
+
+    def clean(self) -> None:
+        """The definition must make sense before any value is checked against it; the
+        checks that need stored data (type change, unique) live in crm.fields."""
+        import re
+
+        from .fields import definitions
+
+        errors: dict[str, list] = {}
+        if self.pk:
+            stored = CustomField.objects.filter(pk=self.pk).values("key", "record_type").first()
+            if stored and stored["key"] != self.key:
+                errors.setdefault("key", []).append(_("The key cannot be changed once saved."))
+            if stored and stored["record_type"] != self.record_type:
+                errors.setdefault("record_type", []).append(
+                    _("The record type cannot be changed once saved.")
+                )
+        choice = self.field_type in (FieldType.CHOICE, FieldType.MULTI_CHOICE)
+        if choice and not self.dictionary_id:
+            errors.setdefault("dictionary", []).append(
+                _("A choice field needs a dictionary to choose from.")
+            )
+        if not choice and self.dictionary_id:
+            errors.setdefault("dictionary", []).append(
+                _("Only single- and multiple-choice fields use a dictionary.")
+            )
+        if self.pattern:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                errors.setdefault("pattern", []).append(
+                    _("Not a valid regular expression: %(error)s") % {"error": exc}
+                )
+        if (
+            self.min_value is not None
+            and self.max_value is not None
+            and self.min_value > self.max_value
+        ):
+            errors.setdefault("max_value", []).append(
+                _("The maximum must not be below the minimum.")
+            )
+        if errors:
+            raise ValidationError(errors)
+        definitions.check(self)
+
+    @property
+    def name(self) -> str:
+        """Its name in forms, filters, list columns, saved views and field permissions."""
+        return f"cf_{self.key}"
+
+    def _localized(self, zh: str, en: str) -> str:
+        return en if en and (get_language() or "").startswith("en") else zh
+
+    @property
+    def display_label(self) -> str:
+        return self._localized(self.label, self.label_en)
+
+    @property
+    def display_help(self) -> str:
+        return self._localized(self.help_text, self.help_text_en)
+
+    @property
+    def display_pattern_message(self) -> str:
+        return self._localized(self.pattern_message, self.pattern_message_en)
+
+
+# --- Configuration log -----------------------------------------------------------------
+
+
+class ConfigChange(models.Model):
+    """Who changed which piece of configuration (a dictionary, a field, a role, later
+    pipelines and rules), when, and from what to what."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", pgettext_lazy("config", "created")
+        UPDATE = "update", pgettext_lazy("config", "changed")
+        DELETE = "delete", pgettext_lazy("config", "deleted")
+
+    created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        USER,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    source = models.CharField(_("source"), max_length=30, blank=True)
+    model = models.CharField(_("what"), max_length=60)
+    object_id = models.CharField(_("object id"), max_length=40)
+    object_repr = models.CharField(_("object"), max_length=200)
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    changes = models.JSONField(_("changes"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("configuration change")
+        verbose_name_plural = _("configuration log")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model", "object_id"], name="configchange_object")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.object_repr}"

@@ -1,0 +1,125 @@
+"""Which fields a record type has — standard and custom — and which of them a user may
+edit, only read, or not see. Forms, detail pages, list columns, filters and exports are
+built from here, so a field permission is applied once (DESIGN rule 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils.text import capfirst
+
+from accounts import access
+from accounts.models import FieldAccess
+
+from ..models import CustomField
+
+CACHE_KEY = "crm:custom-fields:v1"
+# Other processes (with a per-process cache) see a change within this time.
+CACHE_SECONDS = 60
+
+# The standard fields a role's field permissions may restrict, per record type. The
+# name (and the record's owner) always show: they identify the record.
+STANDARD_FIELDS: dict[str, tuple[str, str, list[str]]] = {
+    "customer": (
+        "crm",
+        "customer",
+        ["type", "source", "level", "industry", "phone", "email", "address", "website", "tags"],
+    ),
+    "contact": (
+        "crm",
+        "contact",
+        ["title", "mobile", "phone", "email", "wechat", "birthday", "is_primary", "do_not_contact"],
+    ),
+}
+
+
+def all_custom_fields() -> list[CustomField]:
+    """Every custom field definition (active or not), cached until one changes."""
+    rows = cache.get(CACHE_KEY)
+    if rows is None:
+        rows = list(CustomField.objects.order_by("record_type", "order", "id"))
+        cache.set(CACHE_KEY, rows, CACHE_SECONDS)
+    return rows
+
+
+def custom_fields(record_type: str, *, active: bool = True) -> list[CustomField]:
+    return [
+        cf
+        for cf in all_custom_fields()
+        if cf.record_type == record_type and (cf.is_active or not active)
+    ]
+
+
+@receiver([post_save, post_delete], sender=CustomField)
+def _forget_custom_fields(**kwargs) -> None:
+    cache.delete(CACHE_KEY)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str  # model field name, or "cf_<key>"
+    label: str
+    access: str  # FieldAccess value for the user asking
+    custom: CustomField | None = None
+
+    @property
+    def editable(self) -> bool:
+        return self.access == FieldAccess.EDITABLE
+
+
+def standard_field_names(record_type: str) -> list[str]:
+    return STANDARD_FIELDS.get(record_type, ("", "", []))[2]
+
+
+def standard_label(record_type: str, name: str) -> str:
+    app_label, model_name, _names = STANDARD_FIELDS[record_type]
+    model = apps.get_model(app_label, model_name)
+    return str(capfirst(model._meta.get_field(name).verbose_name))
+
+
+def field_choices(record_type: str) -> list[tuple[str, str]]:
+    """(name, label) of every field a field permission may name (the role admin lists
+    them; inactive custom fields too, so a permission survives a field's pause)."""
+    choices = [
+        (name, standard_label(record_type, name)) for name in standard_field_names(record_type)
+    ]
+    choices += [(cf.name, cf.display_label) for cf in custom_fields(record_type, active=False)]
+    return choices
+
+
+def specs(user, record_type: str, *, include_hidden: bool = False) -> list[FieldSpec]:
+    """The restrictable standard fields and the active custom fields, each with the
+    user's access; hidden ones left out unless asked for."""
+    hidden = access.hidden_fields(user, record_type)
+    readonly = access.readonly_fields(user, record_type)
+
+    def level(name: str) -> str:
+        if name in hidden:
+            return FieldAccess.HIDDEN
+        return FieldAccess.READONLY if name in readonly else FieldAccess.EDITABLE
+
+    result = [
+        FieldSpec(name, standard_label(record_type, name), level(name))
+        for name in standard_field_names(record_type)
+    ]
+    result += [
+        FieldSpec(cf.name, cf.display_label, level(cf.name), cf)
+        for cf in custom_fields(record_type)
+    ]
+    if not include_hidden:
+        result = [spec for spec in result if spec.access != FieldAccess.HIDDEN]
+    return result
+
+
+def custom_specs(user, record_type: str) -> list[FieldSpec]:
+    """The active custom fields the user may see, in the admin's order."""
+    return [spec for spec in specs(user, record_type) if spec.custom is not None]
+
+
+def register_with_access() -> None:
+    for record_type in ("customer", "contact"):
+        access.register_fields(record_type, lambda rt=record_type: field_choices(rt))

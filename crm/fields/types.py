@@ -1,0 +1,373 @@
+"""What each custom field type accepts, how its value is stored in the record's `custom`
+JSON and how it reads back. The one source of truth for a custom field's validation
+(DESIGN rule 5): the web form, the import, the API and automation all call
+`clean_value` / `form_field` from here.
+
+Stored forms (JSON): text, long text, email, URL → str; phone → E.164 str; integer → int;
+decimal, money → str ("1234.50", exact); date → "YYYY-MM-DD"; datetime → UTC ISO
+"YYYY-MM-DDTHH:MM:SS+00:00" (sorts as text); yes/no → bool; single choice → item code;
+multiple choice → [item codes]; user → user id. An empty value is not stored at all.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.phones import format_phone, normalize_phone
+
+from ..models import CustomField, DictionaryItem, FieldType
+
+LIST_SEPARATORS = re.compile(r"\s*[,，、;；|]\s*")
+DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d"]
+DATETIME_FORMATS = [
+    f"{d}{sep}{t}"
+    for d in ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日"]
+    for sep in (" ", "T")
+    for t in ("%H:%M:%S", "%H:%M")
+] + DATE_FORMATS
+YES = {"1", "true", "yes", "y", "是", "对", "有", "√", "✓", "on"}
+NO = {"0", "false", "no", "n", "否", "不", "无", "×", "✗", "off"}
+NUMBER_NOISE = re.compile(r"[\s,，¥￥元]|^CNY|^RMB", re.IGNORECASE)
+
+
+class YesNoField(forms.TypedChoiceField):
+    """Yes / no / not answered; accepts 是/否, yes/no, true/false, 1/0 from imports."""
+
+    def __init__(self, **kwargs):
+        choices = [("", "—"), ("true", _("Yes")), ("false", _("No"))]
+        super().__init__(choices=choices, coerce=lambda v: v == "true", empty_value=None, **kwargs)
+
+    def to_python(self, value):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        text = str(value).strip().lower() if value is not None else ""
+        if text in YES:
+            return "true"
+        if text in NO:
+            return "false"
+        return text
+
+    def prepare_value(self, value):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value
+
+
+class LenientDecimalField(forms.DecimalField):
+    """A number as people type and Excel exports it: "¥1,234.50", "12 000", 1234.5."""
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            value = NUMBER_NOISE.sub("", value)
+        elif isinstance(value, float):
+            value = repr(value)
+        return super().to_python(value)
+
+
+class LenientIntegerField(forms.IntegerField):
+    def to_python(self, value):
+        if isinstance(value, str):
+            value = NUMBER_NOISE.sub("", value)
+        elif isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return super().to_python(value)
+
+
+class PhoneField(forms.CharField):
+    def clean(self, value):
+        value = super().clean(value)
+        return normalize_phone(value) if value else value
+
+
+class MultiCodeField(forms.MultipleChoiceField):
+    """Item codes; a text value ("A, B" or "甲、乙") is split and matched like a list."""
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            value = [part for part in LIST_SEPARATORS.split(value.strip()) if part]
+        return super().to_python(value)
+
+
+class ChoiceMatchMixin:
+    """Accept an item's code or either label (imports carry labels)."""
+
+    def __init__(self, *args, match: dict[str, str] | None = None, **kwargs):
+        self.match = match or {}
+        super().__init__(*args, **kwargs)
+
+    def _match(self, value):
+        if isinstance(value, str):
+            text = value.strip()
+            return self.match.get(text, self.match.get(text.lower(), text))
+        return value
+
+
+class CodeChoiceField(ChoiceMatchMixin, forms.ChoiceField):
+    def to_python(self, value):
+        return self._match(super().to_python(value))
+
+
+class MultiCodeChoiceField(ChoiceMatchMixin, MultiCodeField):
+    def to_python(self, value):
+        return [self._match(v) for v in super().to_python(value)]
+
+
+class UserChoiceField(forms.ModelChoiceField):
+    """A user by id, or (from an import) by user name or full name."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip() and not value.strip().isdigit():
+            from accounts.models import User
+
+            found = list(
+                self.queryset.filter(username=value.strip()).values_list("pk", flat=True)[:2]
+            ) or list(
+                User.objects.filter(
+                    pk__in=self.queryset.values("pk"), name=value.strip()
+                ).values_list("pk", flat=True)[:2]
+            )
+            if len(found) == 1:
+                value = found[0]
+        return super().to_python(value)
+
+    def label_from_instance(self, obj):
+        return obj.get_full_name() or obj.get_username()
+
+
+def _bound(value: Decimal | None) -> int | Decimal | None:
+    """A limit as people wrote it (10, not 10.0000) for the error message."""
+    if value is None:
+        return None
+    value = Decimal(str(value))
+    return int(value) if value == value.to_integral_value() else value.normalize()
+
+
+def _pattern_validator(cf: CustomField) -> RegexValidator:
+    message = cf.display_pattern_message or _("Enter a value in the required format.")
+    return RegexValidator(rf"^(?:{cf.pattern})\Z", message=message)
+
+
+def choice_items(cf: CustomField, *, current: Any = None) -> list[DictionaryItem]:
+    """The active items of the field's dictionary, plus any inactive one the record still
+    holds (editing must not silently drop it)."""
+    if cf.dictionary_id is None:
+        return []
+    kept = set(current if isinstance(current, list) else [current] if current else [])
+    items = DictionaryItem.objects.filter(dictionary_id=cf.dictionary_id).order_by("order", "id")
+    return [item for item in items if item.is_active or item.code in kept]
+
+
+def _item_match(items: list[DictionaryItem]) -> dict[str, str]:
+    match = {}
+    for item in items:
+        for text in (item.label, item.label_en):
+            if text:
+                match.setdefault(text, item.code)
+                match.setdefault(text.lower(), item.code)
+    return match
+
+
+def form_field(
+    cf: CustomField, *, current: Any = None, required: bool | None = None
+) -> forms.Field:
+    """The Django form field that validates values of `cf` (used by every entry point)."""
+    kind = cf.field_type
+    common = {
+        "label": cf.display_label,
+        "required": cf.required if required is None else required,
+        "help_text": cf.display_help,
+    }
+    validators = []
+    if cf.pattern and kind in (
+        FieldType.TEXT,
+        FieldType.LONG_TEXT,
+        FieldType.EMAIL,
+        FieldType.PHONE,
+        FieldType.URL,
+    ):
+        validators.append(_pattern_validator(cf))
+    if kind in (FieldType.TEXT, FieldType.LONG_TEXT):
+        widget = forms.Textarea(attrs={"rows": 3}) if kind == FieldType.LONG_TEXT else None
+        field = forms.CharField(
+            max_length=cf.max_length or (None if kind == FieldType.LONG_TEXT else 500),
+            widget=widget,
+            validators=validators,
+            **common,
+        )
+    elif kind == FieldType.INTEGER:
+        field = LenientIntegerField(
+            min_value=_bound(cf.min_value),
+            max_value=_bound(cf.max_value),
+            validators=validators,
+            **common,
+        )
+        field.widget.attrs["inputmode"] = "numeric"
+    elif kind in (FieldType.DECIMAL, FieldType.MONEY):
+        places = 2 if kind == FieldType.MONEY else 4
+        field = LenientDecimalField(
+            max_digits=18,
+            decimal_places=places,
+            min_value=_bound(cf.min_value),
+            max_value=_bound(cf.max_value),
+            **common,
+        )
+        field.widget = forms.TextInput(attrs={"inputmode": "decimal"})
+    elif kind == FieldType.DATE:
+        field = forms.DateField(
+            input_formats=DATE_FORMATS,
+            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            **common,
+        )
+    elif kind == FieldType.DATETIME:
+        field = forms.DateTimeField(
+            input_formats=DATETIME_FORMATS,
+            widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            **common,
+        )
+    elif kind == FieldType.BOOLEAN:
+        field = YesNoField(**common)
+    elif kind == FieldType.CHOICE:
+        items = choice_items(cf, current=current)
+        field = CodeChoiceField(
+            choices=[("", _("— not set —"))] + [(i.code, str(i)) for i in items],
+            match=_item_match(items),
+            **common,
+        )
+    elif kind == FieldType.MULTI_CHOICE:
+        items = choice_items(cf, current=current)
+        field = MultiCodeChoiceField(
+            choices=[(i.code, str(i)) for i in items],
+            match=_item_match(items),
+            widget=forms.CheckboxSelectMultiple,
+            **common,
+        )
+    elif kind == FieldType.EMAIL:
+        field = forms.EmailField(max_length=cf.max_length or 254, validators=validators, **common)
+    elif kind == FieldType.PHONE:
+        field = PhoneField(max_length=40, validators=validators, **common)
+        field.widget.attrs["inputmode"] = "tel"
+    elif kind == FieldType.URL:
+        field = forms.URLField(
+            max_length=cf.max_length or 500, assume_scheme="https", validators=validators, **common
+        )
+    elif kind == FieldType.USER:
+        from accounts.models import User
+
+        people = User.objects.filter(is_active=True)
+        if current:
+            people = User.objects.filter(is_active=True) | User.objects.filter(pk=current)
+        field = UserChoiceField(queryset=people.order_by("name", "username"), **common)
+    else:  # pragma: no cover - every type is handled above
+        raise ValueError(f"unknown field type {kind!r}")
+    return field
+
+
+def to_storage(cf: CustomField, value: Any) -> Any:
+    """A cleaned Python value as stored in JSON; None for "empty" (not stored)."""
+    if value is None or value == "" or value == []:
+        return None
+    kind = cf.field_type
+    if kind == FieldType.MONEY:
+        return str(Decimal(value).quantize(Decimal("0.01")))
+    if kind == FieldType.DECIMAL:
+        return format(Decimal(value).normalize(), "f")
+    if kind == FieldType.DATE:
+        return value.isoformat()
+    if kind == FieldType.DATETIME:
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        return value.astimezone(UTC).replace(microsecond=0).isoformat()
+    if kind == FieldType.USER:
+        return value.pk
+    if kind == FieldType.MULTI_CHOICE:
+        return list(value)
+    return value
+
+
+def from_storage(cf: CustomField, stored: Any) -> Any:
+    """The stored JSON value as the Python value a form field shows."""
+    if stored is None or stored == "" or stored == []:
+        return None
+    kind = cf.field_type
+    try:
+        if kind in (FieldType.DECIMAL, FieldType.MONEY):
+            return Decimal(str(stored))
+        if kind == FieldType.DATE:
+            return date.fromisoformat(stored)
+        if kind == FieldType.DATETIME:
+            return timezone.localtime(datetime.fromisoformat(stored))
+        if kind == FieldType.PHONE:
+            return format_phone(stored)
+    except (ValueError, TypeError, InvalidOperation):
+        return stored
+    return stored
+
+
+def clean_value(cf: CustomField, raw: Any, *, required: bool | None = None) -> Any:
+    """Validate one raw value (form text, an import cell, API JSON, an automation action)
+    and return what is stored; raises ValidationError with the user-facing message."""
+    if (
+        isinstance(raw, (date, datetime))
+        and cf.field_type == FieldType.DATE
+        and isinstance(raw, datetime)
+    ):
+        raw = raw.date()
+    if cf.field_type == FieldType.USER and hasattr(raw, "pk"):
+        raw = raw.pk
+    field = form_field(cf, current=raw, required=required)
+    return to_storage(cf, field.clean(raw))
+
+
+def display_value(
+    cf: CustomField,
+    stored: Any,
+    *,
+    items: dict[tuple[int, str], DictionaryItem] | None = None,
+    users: dict[int, Any] | None = None,
+) -> str:
+    """Human-readable text of a stored value (detail pages, lists, exports)."""
+    if stored is None or stored == "" or stored == []:
+        return ""
+    kind = cf.field_type
+    if kind == FieldType.BOOLEAN:
+        return str(_("Yes") if stored else _("No"))
+    if kind in (FieldType.CHOICE, FieldType.MULTI_CHOICE):
+        codes = stored if isinstance(stored, list) else [stored]
+        labels = []
+        for code in codes:
+            item = (items or {}).get((cf.dictionary_id, code))
+            labels.append(str(item) if item else str(code))
+        return "、".join(labels)
+    if kind == FieldType.USER:
+        person = (users or {}).get(stored)
+        return (person.get_full_name() or person.get_username()) if person else f"#{stored}"
+    if kind == FieldType.MONEY:
+        try:
+            return f"¥{Decimal(stored):,.2f}"
+        except InvalidOperation:
+            return str(stored)
+    if kind == FieldType.DATETIME:
+        value = from_storage(cf, stored)
+        return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else str(stored)
+    if kind == FieldType.PHONE:
+        return format_phone(stored)
+    return str(stored)
+
+
+def parse_default(cf: CustomField) -> Any:
+    """The field's default as the value a new record's form starts with (or None)."""
+    if not cf.default:
+        return None
+    try:
+        return from_storage(cf, clean_value(cf, cf.default, required=False))
+    except ValidationError:
+        return None
