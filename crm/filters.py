@@ -17,7 +17,8 @@ from django_filters import fields as filter_fields
 from accounts import access
 from accounts.models import DataScope, Department
 
-from .models import Contact, Customer, DictionaryItem, Tag, Task, TaskStatus
+from .fields import query, schema
+from .models import Contact, Customer, DictionaryItem, FieldType, Tag, Task, TaskStatus
 from .services.search import icontains_q, phone_terms
 
 ME, POOL = "me", "pool"
@@ -87,13 +88,21 @@ class SearchFilter(filters.CharFilter):
         value = " ".join((value or "").split())
         if not value:
             return qs
+        # A field hidden from the user is not searched either (a match would reveal it).
+        request = getattr(self.parent, "request", None)
+        record_type = getattr(qs.model, "record_type", "")
+        hidden = access.hidden_fields(request.user, record_type) if request else frozenset()
         condition = Q()
         for field in self.search_fields:
-            condition |= icontains_q(qs.model, field, value)
+            if field not in hidden:
+                condition |= icontains_q(qs.model, field, value)
         phones = phone_terms(value)
         if phones:
             for field in self.phone_fields:
-                condition |= phones.q(field)
+                if field not in hidden:
+                    condition |= phones.q(field)
+        if not condition:
+            return qs.none()
         return qs.filter(condition)
 
 
@@ -239,6 +248,9 @@ class RecordFilterSet(filters.FilterSet):
     """Filters of a record list; a filter by department is offered only to people whose
     data scope spans departments (with scope "own" it could only ever narrow nothing)."""
 
+    # Filters on a field a role's field permissions may hide: filter name -> field.
+    field_filters: dict[str, str] = {}
+
     def __init__(self, *args, request=None, **kwargs):
         super().__init__(*args, request=request, **kwargs)
         user = getattr(request, "user", None)
@@ -246,6 +258,31 @@ class RecordFilterSet(filters.FilterSet):
             for name, filter_ in list(self.filters.items()):
                 if isinstance(filter_, DepartmentFilter):
                     del self.filters[name]
+        record_type = getattr(self._meta.model, "record_type", None)
+        if user is not None and record_type:
+            self.add_field_filters(request, record_type)
+
+    def add_field_filters(self, request, record_type: str) -> None:
+        """Drop filters on fields hidden from the user; add one per filterable custom
+        field the user may see (DESIGN rule 2: the filter panel is built here once)."""
+        hidden = access.hidden_fields(request.user, record_type)
+        for name, field in self.field_filters.items():
+            if field in hidden:
+                self.filters.pop(name, None)
+        for spec in schema.custom_specs(request.user, record_type):
+            cf = spec.custom
+            if not cf.filterable:
+                continue
+            items = [
+                item
+                for item in dictionary_items(request).values()
+                if item.dictionary_id == cf.dictionary_id
+            ]
+            users = people_in_scope(request) if cf.field_type == FieldType.USER else ()
+            custom_filter = query.build_filter(cf, items=items, users=users)
+            custom_filter.parent = self
+            custom_filter.model = self._meta.model
+            self.filters[cf.name] = custom_filter
 
 
 class CustomerFilter(RecordFilterSet):
@@ -278,6 +315,13 @@ class CustomerFilter(RecordFilterSet):
         ],
         method="filter_follow_up",
     )
+    field_filters = {
+        "type": "type",
+        "source": "source",
+        "level": "level",
+        "industry": "industry",
+        "tag": "tags",
+    }
     stale = filters.NumberFilter(
         label=_("No follow-up for (days)"), method="filter_stale", min_value=1
     )
@@ -320,6 +364,7 @@ class ContactFilter(RecordFilterSet):
     department = DepartmentFilter(label=_("Department"), path="customer__owner")
     primary = filters.BooleanFilter(label=_("Primary contact"), field_name="is_primary")
     do_not_contact = filters.BooleanFilter(label=_("Do not contact"))
+    field_filters = {"primary": "is_primary", "do_not_contact": "do_not_contact"}
     created = filters.DateFromToRangeFilter(
         label=_("Created"), field_name="created_at", widget=DateRangeWidget
     )

@@ -3,10 +3,13 @@
 from django import forms
 
 
-def style(form: forms.BaseForm, *, mark_errors: bool = True) -> forms.BaseForm:
-    """Give each widget the CSS class of its kind; mark invalid fields (which validates a
-    bound form: pass mark_errors=False before its fields are final)."""
+def style(form: forms.BaseForm, *, mark_errors: bool = True, only=None) -> forms.BaseForm:
+    """Give each widget (or those of the fields named in `only`) the CSS class of its
+    kind; mark invalid fields (which validates a bound form: pass mark_errors=False
+    before its fields are final)."""
     for name, field in form.fields.items():
+        if only is not None and name not in only:
+            continue
         widget = field.widget
         if isinstance(widget, forms.CheckboxInput):
             css = "form-check-input"
@@ -51,6 +54,7 @@ from accounts import access  # noqa: E402
 from accounts.models import User  # noqa: E402
 from accounts.phones import format_phone  # noqa: E402
 
+from .fields.forms import CustomFieldsFormMixin  # noqa: E402
 from .models import Contact, Customer, Task  # noqa: E402
 
 # A select never lists more records than this; any record the field's queryset allows is
@@ -79,7 +83,9 @@ def _mine_first(queryset, user):
     )
 
 
-class ContactForm(StyledFormMixin, forms.ModelForm):
+class ContactForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
+    record_type = "contact"
+
     class Meta:
         model = Contact
         fields = [
@@ -111,6 +117,7 @@ class ContactForm(StyledFormMixin, forms.ModelForm):
         if self.instance.pk and not self.is_bound:
             for name in ("mobile", "phone"):
                 self.initial[name] = format_phone(getattr(self.instance, name))
+        self.apply_fields(user)
 
     def _get_validation_exclusions(self):
         # One primary contact per customer: the contact service demotes the previous
@@ -191,9 +198,11 @@ def person_label(user) -> str:
     return f"{name} · {department}" if department else name
 
 
-class CustomerForm(StyledFormMixin, forms.ModelForm):
+class CustomerForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
     """Create and edit a customer. The owner is chosen only on create (a transfer is its
     own action); tags are picked from the existing ones or typed as new names."""
+
+    record_type = "customer"
 
     new_tags = forms.CharField(
         label=_("New tags"),
@@ -262,6 +271,9 @@ class CustomerForm(StyledFormMixin, forms.ModelForm):
                 self.initial["phone"] = format_phone(self.instance.phone)
         self.fields["confirm_duplicate"].widget.attrs["class"] = "form-check-input"
         self.fields["tags"].widget.attrs["class"] = "form-selectgroup-input"
+        self.apply_fields(user)
+        if "tags" not in self.fields or self.fields["tags"].disabled:
+            del self.fields["new_tags"]
 
     def clean_name(self):
         name = (self.cleaned_data.get("name") or "").strip()
@@ -285,6 +297,8 @@ class CustomerForm(StyledFormMixin, forms.ModelForm):
 
     def chosen_tags(self) -> list:
         """Picked tags plus typed new names (created by the service on save)."""
+        if "tags" not in self.fields or self.fields["tags"].disabled:
+            return None  # the service leaves the tags as they are
         return [*self.cleaned_data.get("tags", ()), *self.cleaned_data.get("new_tags", ())]
 
 

@@ -8,6 +8,7 @@ from django.db import transaction
 from accounts import access
 from accounts.models import User
 
+from ..fields import values as field_values
 from ..models import ChangeAction, Contact
 from .history import diff, record_change, snapshot
 
@@ -27,9 +28,11 @@ def create_contact(*, contact: Contact, by: User) -> Contact:
     ):
         raise PermissionDenied
     contact.created_by = by
+    field_values.enforce_field_access(contact, stored=None, by=by, record_type="contact")
+    field_values.check_custom(contact, record_type="contact", before={})
     contact.full_clean(validate_constraints=False)
     _one_primary(contact)
-    contact.save()
+    field_values.save_checking_unique(contact, record_type="contact")
     record_change(contact, by=by, action=ChangeAction.CREATED)
     return contact
 
@@ -42,8 +45,10 @@ def update_contact(*, contact: Contact, by: User) -> Contact:
     if contact.customer_id != stored.customer_id and not access.can(by, contact.customer, "change"):
         raise PermissionDenied
     before = snapshot(stored)
+    field_values.enforce_field_access(contact, stored=stored, by=by, record_type="contact")
+    field_values.check_custom(contact, record_type="contact", before=stored.custom or {})
     contact.full_clean(validate_constraints=False)
     _one_primary(contact)
-    contact.save()
+    field_values.save_checking_unique(contact, record_type="contact")
     record_change(contact, by=by, changes=diff(before, snapshot(contact)))
     return contact

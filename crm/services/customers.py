@@ -18,9 +18,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import access
-from accounts.models import User
+from accounts.models import FieldAccess, User
 from accounts.phones import normalize_phone
 
+from ..fields import values as field_values
 from ..models import (
     Activity,
     Change,
@@ -44,6 +45,10 @@ def _require(user: User, obj, action: str) -> None:
         raise PermissionDenied
 
 
+def _may_edit_field(user: User, name: str) -> bool:
+    return access.field_access(user, "customer", name) == FieldAccess.EDITABLE
+
+
 def resolve_tags(tags: Iterable[Tag | str]) -> list[Tag]:
     """Tag rows for a mix of tags and names; a name nobody used yet becomes a new tag."""
     resolved: list[Tag] = []
@@ -59,15 +64,20 @@ def resolve_tags(tags: Iterable[Tag | str]) -> list[Tag]:
 
 
 @transaction.atomic
-def create_customer(*, customer: Customer, by: User, tags: Iterable[Tag | str] = ()) -> Customer:
+def create_customer(
+    *, customer: Customer, by: User, tags: Iterable[Tag | str] | None = ()
+) -> Customer:
     """Save a new customer (owner as given: None puts it in the pool). `tags` may mix
     Tag rows and names of tags to create."""
     if not access.has_permission(by, "customer", "add"):
         raise PermissionDenied
     customer.created_by = by
+    field_values.enforce_field_access(customer, stored=None, by=by, record_type="customer")
+    field_values.check_custom(customer, record_type="customer", before={})
     customer.full_clean()
-    customer.save()
-    customer.tags.set(resolve_tags(tags))
+    field_values.save_checking_unique(customer, record_type="customer")
+    if tags is not None and _may_edit_field(by, "tags"):
+        customer.tags.set(resolve_tags(tags))
     record_change(customer, by=by, action=ChangeAction.CREATED)
     return customer
 
@@ -82,9 +92,11 @@ def update_customer(
     )
     _require(by, stored, "change")
     before = snapshot(stored)
+    field_values.enforce_field_access(customer, stored=stored, by=by, record_type="customer")
+    field_values.check_custom(customer, record_type="customer", before=stored.custom or {})
     customer.full_clean()
-    customer.save()
-    if tags is not None:
+    field_values.save_checking_unique(customer, record_type="customer")
+    if tags is not None and _may_edit_field(by, "tags"):
         customer.tags.set(resolve_tags(tags))
     record_change(customer, by=by, changes=diff(before, snapshot(customer)))
     return customer

@@ -9,6 +9,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
+from ..fields import schema
+from ..fields import values as values_module
 from ..models import Change, ChangeAction, Customer
 
 # Fields nobody edits by hand: never part of a diff.
@@ -46,8 +48,9 @@ def snapshot(instance: models.Model) -> dict[str, str]:
             values[field.name] = _display(getattr(instance, f"get_{field.name}_display")())
         else:
             values[field.name] = _display(getattr(instance, field.attname))
+    record_type = getattr(instance, "record_type", "")
     for key, value in (getattr(instance, "custom", None) or {}).items():
-        values[f"custom.{key}"] = _display(value)
+        values[f"custom.{key}"] = _display(values_module.history_display(record_type, key, value))
     return values
 
 
@@ -85,7 +88,12 @@ def record_change(
 def field_label(model: type[models.Model], key: str) -> str:
     """The label of a history key, in the reader's language."""
     if key.startswith("custom."):
-        return key.removeprefix("custom.")
+        custom_key = key.removeprefix("custom.")
+        record_type = getattr(model, "record_type", "")
+        for cf in schema.custom_fields(record_type, active=False):
+            if cf.key == custom_key:
+                return cf.display_label
+        return custom_key
     try:
         return str(model._meta.get_field(key).verbose_name)
     except Exception:

@@ -28,10 +28,12 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import CreateView, DetailView, ListView, UpdateView
 
 from accounts import access
+from accounts.models import User
 
+from ..fields import query, schema
 from ..filters import dictionary_items
 from ..forms import style
-from ..models import SavedView
+from ..models import FieldType, SavedView
 from ..widgets import speed_up_selects
 
 PAGE_SIZES = (25, 50, 100)
@@ -154,13 +156,36 @@ class RecordListView(RecordMixin, ListView):
             queryset = queryset.prefetch_related(*self.prefetch_related)
         return queryset
 
+    # --- fields: standard ones the user may see, custom list columns ------------------
+    @cached_property
+    def hidden_fields(self) -> frozenset[str]:
+        return access.hidden_fields(self.request.user, self.record_type)
+
+    @cached_property
+    def custom_columns(self) -> list:
+        """Active custom fields shown in lists that the user may see."""
+        return [
+            spec
+            for spec in schema.custom_specs(self.request.user, self.record_type)
+            if spec.custom.show_in_list
+        ]
+
     def current_sort(self) -> str:
         sort = self.request.GET.get("sort", "")
-        return sort if sort.lstrip("-") in self.sort_fields else self.default_sort
+        key = sort.lstrip("-")
+        if key in self.sort_fields or any(spec.name == key for spec in self.custom_columns):
+            return sort
+        return self.default_sort
 
-    def ordering_for(self, sort: str) -> list[str]:
-        field = self.sort_fields[sort.lstrip("-")]
+    def ordering_for(self, sort: str) -> list:
         descending = sort.startswith("-")
+        for spec in self.custom_columns:
+            if spec.name == sort.lstrip("-"):
+                return [
+                    query.order_by_field(spec.custom, descending),
+                    "-pk" if descending else "pk",
+                ]
+        field = self.sort_fields[sort.lstrip("-")]
         # A unique last key keeps pages stable when many rows share a value.
         return [f"-{field}" if descending else field, "-pk" if descending else "pk"]
 
@@ -189,7 +214,26 @@ class RecordListView(RecordMixin, ListView):
                     item_id = getattr(row, f"{name}_id")
                     if item_id is not None and item_id in items:
                         setattr(row, name, items[item_id])
+        if self.custom_columns and page.object_list:
+            self.fill_custom_cells(page.object_list)
         return paginator, page, page.object_list, page.has_other_pages()
+
+    def fill_custom_cells(self, rows) -> None:
+        items = {
+            (item.dictionary_id, item.code): item
+            for item in dictionary_items(self.request).values()
+        }
+        users = {}
+        user_keys = [
+            spec.custom.key
+            for spec in self.custom_columns
+            if spec.custom.field_type == FieldType.USER
+        ]
+        if user_keys:
+            ids = {(row.custom or {}).get(key) for row in rows for key in user_keys}
+            ids = {pk for pk in ids if isinstance(pk, int)}
+            users = {u.pk: u for u in User.objects.filter(pk__in=ids)} if ids else {}
+        query.display_rows(rows, self.custom_columns, items_by_code=items, users=users)
 
     # --- saved views ---------------------------------------------------------------
     def saved_views(self):
@@ -222,6 +266,8 @@ class RecordListView(RecordMixin, ListView):
             ],
             can_add=access.has_permission(self.request.user, self.record_type, "add"),
             can_export=access.has_permission(self.request.user, self.record_type, "export"),
+            hidden_fields=self.hidden_fields,
+            custom_columns=self.custom_columns,
             filters_active=any(k != "sort" for k in params),
         )
         # The filter panel's form loads when first opened (htmx): rendering its pickers
