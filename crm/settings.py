@@ -74,6 +74,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "crm.navigation.navigation",
+                "crm.fields.schema.field_visibility",
             ],
         },
     },

@@ -123,3 +123,22 @@ def custom_specs(user, record_type: str) -> list[FieldSpec]:
 def register_with_access() -> None:
     for record_type in ("customer", "contact"):
         access.register_fields(record_type, lambda rt=record_type: field_choices(rt))
+
+
+class HiddenFields:
+    """`hidden.<record type>` in templates: the fields the user may not see, e.g.
+    {% if "phone" not in hidden.customer %} (no query: the role is loaded)."""
+
+    def __init__(self, user):
+        self.user = user
+        self._cache: dict[str, frozenset[str]] = {}
+
+    def __getitem__(self, record_type: str) -> frozenset[str]:
+        if record_type not in self._cache:
+            self._cache[record_type] = access.hidden_fields(self.user, record_type)
+        return self._cache[record_type]
+
+
+def field_visibility(request) -> dict:
+    """Context processor: every template can ask which fields are hidden."""
+    return {"hidden": HiddenFields(getattr(request, "user", None))}
