@@ -217,9 +217,15 @@ HISTORY_ACTIONS = {
 }
 
 
-def _history_entries(changes) -> list[dict]:
+def _history_name(field: str) -> str:
+    """A history key as field permissions name it ("custom.revenue" -> "cf_revenue")."""
+    return f"cf_{field.removeprefix('custom.')}" if field.startswith("custom.") else field
+
+
+def _history_entries(changes, user) -> list[dict]:
     """Change rows as the page shows them: field labels in the reader's language, and
-    for a contact's change the contact's name (one query for the whole page)."""
+    for a contact's change the contact's name (one query for the whole page). Fields
+    hidden from the reader's role are left out (an edit of only those, entirely)."""
     contact_type = ContentType.objects.get_for_model(Contact)
     contact_ids = {c.record_id for c in changes if c.record_type_id == contact_type.pk}
     contact_names = (
@@ -235,6 +241,12 @@ def _history_entries(changes) -> list[dict]:
             about = model._meta.verbose_name
             if model is Contact and change.record_id in contact_names:
                 about = f"{about} {contact_names[change.record_id]}"
+        hidden = access.hidden_fields(user, getattr(model, "record_type", ""))
+        items = [
+            item for item in change.changes if _history_name(item.get("field", "")) not in hidden
+        ]
+        if change.changes and not items:
+            continue
         entries.append(
             {
                 "change": change,
@@ -246,7 +258,7 @@ def _history_entries(changes) -> list[dict]:
                         "old": item.get("old", ""),
                         "new": item.get("new", ""),
                     }
-                    for item in change.changes
+                    for item in items
                 ],
             }
         )
@@ -273,7 +285,7 @@ def timeline_page(user, customer: Customer, page: int = 1) -> dict:
     }
 
 
-def history_page(customer: Customer, page: int = 1) -> dict:
+def history_page(customer: Customer, user, page: int = 1) -> dict:
     start = (page - 1) * HISTORY_PAGE
     rows = list(
         Change.objects.filter(customer=customer)
@@ -281,7 +293,7 @@ def history_page(customer: Customer, page: int = 1) -> dict:
         .order_by("-created_at", "-pk")[start : start + HISTORY_PAGE + 1]
     )
     return {
-        "history": _history_entries(rows[:HISTORY_PAGE]),
+        "history": _history_entries(rows[:HISTORY_PAGE], user),
         "history_next": page + 1 if len(rows) > HISTORY_PAGE else None,
     }
 
@@ -385,7 +397,11 @@ class CustomerHistoryView(CustomerRecordMixin, RecordDetailView):
 
     def get_context_data(self, **kwargs):
         page = _page_number(self.request)
-        return {"customer": self.object, "first_page": page == 1, **history_page(self.object, page)}
+        return {
+            "customer": self.object,
+            "first_page": page == 1,
+            **history_page(self.object, self.request.user, page),
+        }
 
 
 class CustomerLogActivityView(CustomerDetailView):
