@@ -153,7 +153,8 @@ def _bound(value: Decimal | None) -> int | Decimal | None:
 
 def _pattern_validator(cf: CustomField) -> RegexValidator:
     message = cf.display_pattern_message or _("Enter a value in the required format.")
-    return RegexValidator(rf"^(?:{cf.pattern})\Z", message=message)
+    # Its own code: a field's "invalid" message (email, URL) would replace the admin's.
+    return RegexValidator(rf"^(?:{cf.pattern})\Z", message=message, code="pattern")
 
 
 def choice_items(cf: CustomField, *, current: Any = None) -> list[DictionaryItem]:
@@ -263,7 +264,7 @@ def form_field(
         from accounts.models import User
 
         people = User.objects.filter(is_active=True)
-        if current:
+        if current and str(current).strip().isdigit():  # an id; a name is looked up
             people = User.objects.filter(is_active=True) | User.objects.filter(pk=current)
         field = UserChoiceField(queryset=people.order_by("name", "username"), **common)
     else:  # pragma: no cover - every type is handled above
