@@ -66,3 +66,29 @@ def speed_up_selects(form: forms.BaseForm) -> forms.BaseForm:
         if fast is not None:
             field.widget.__class__ = fast
     return form
+
+
+def style(form: forms.BaseForm, *, mark_errors: bool = True, only=None) -> forms.BaseForm:
+    """Give each widget (or those of the fields named in `only`) the CSS class of its
+    kind; mark invalid fields (which validates a bound form: pass mark_errors=False
+    before its fields are final)."""
+    for name, field in form.fields.items():
+        if only is not None and name not in only:
+            continue
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput):
+            css = "form-check-input"
+        elif isinstance(widget, forms.Select | forms.SelectMultiple) and not isinstance(
+            widget, forms.CheckboxSelectMultiple | forms.RadioSelect
+        ):
+            css = "form-select"
+        elif isinstance(widget, forms.MultiWidget):
+            for sub in widget.widgets:
+                sub.attrs["class"] = "form-control"
+            continue
+        else:
+            css = "form-control"
+        if mark_errors and form.is_bound and name in form.errors:
+            css += " is-invalid"
+        widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+    return form

@@ -8,12 +8,11 @@ the user may see are added, validated by crm.fields.types like every other entry
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
-
 from accounts import access
 
-from ..forms import style
+from ..widgets import style
 from . import query, schema, types
+from .types import unique_message
 
 
 class CustomFieldsFormMixin:
@@ -85,7 +84,3 @@ class CustomFieldsFormMixin:
                 custom[cf.key] = value
         self.instance.custom = custom
         super()._post_clean()
-
-
-def unique_message(cf) -> str:
-    return _("Another record already has this %(field)s.") % {"field": cf.display_label}

@@ -21,6 +21,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_filters import filters
+from django_filters import widgets as filter_widgets
 
 from ..models import CustomField, DictionaryItem, FieldType
 from . import types
@@ -87,8 +88,12 @@ def filter_range(qs: QuerySet, cf: CustomField, low: Any, high: Any) -> QuerySet
         low = Decimal(low) if low is not None else None
         high = Decimal(high) if high is not None else None
     else:
-        # ISO text sorts as the dates do: compare strings (index-served on PostgreSQL).
-        qs = qs.alias(**{name: KT(f"custom__{cf.key}")})
+        # ISO text sorts as the dates do: compare strings (index-served on PostgreSQL;
+        # SQLite compares through its JSON path lookup).
+        if _postgres():
+            qs = qs.alias(**{name: KT(f"custom__{cf.key}")})
+        else:
+            name = f"custom__{cf.key}"
         if cf.field_type == FieldType.DATETIME:
             low = (
                 types.to_storage(cf, timezone.make_aware(datetime.combine(low, time.min)))
@@ -158,7 +163,7 @@ def build_filter(
             label=label,
             custom=cf,
             field_class=filters.RangeFilter.field_class,
-            widget=filters.widgets.RangeWidget(attrs={"inputmode": "decimal"}),
+            widget=filter_widgets.RangeWidget(attrs={"inputmode": "decimal"}),
         )
     if kind in (FieldType.DATE, FieldType.DATETIME):
         from ..filters import DateRangeWidget

@@ -20,6 +20,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.phones import format_phone, normalize_phone
@@ -372,3 +373,7 @@ def parse_default(cf: CustomField) -> Any:
         return from_storage(cf, clean_value(cf, cf.default, required=False))
     except ValidationError:
         return None
+
+
+def unique_message(cf) -> str:
+    return gettext("Another record already has this %(field)s.") % {"field": cf.display_label}

@@ -14,7 +14,7 @@ from django.db import IntegrityError, models, transaction
 from accounts import access
 
 from . import schema, types
-from .forms import unique_message
+from .types import unique_message
 
 UNIQUE_INDEX = re.compile(r"cf_(?P<rt>[a-z]+)_(?P<key>[a-z][a-z0-9_]*)_uniq")
 
