@@ -309,13 +309,16 @@ class ActivityForm(StyledFormMixin, forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
     )
 
-    def __init__(self, *args, customer, user, contacts=None, **kwargs):
+    def __init__(self, *args, customer, user, contacts=None, kinds=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.customer = customer
-        kinds = self.fields["kind"]
-        kinds.queryset = DictionaryItem.objects.of("activity_kind").active().order_by("order", "id")
-        # Rendered as icon buttons: load the kinds once, keep each item for its icon.
-        kinds.widget.choices = [(ModelChoiceIteratorValue(k.pk, k), str(k)) for k in kinds.queryset]
+        field = self.fields["kind"]
+        field.queryset = DictionaryItem.objects.of("activity_kind").active().order_by("order", "id")
+        # Rendered as icon buttons: load the kinds once, keep each item for its icon. A page
+        # that has the dictionary items loaded passes them (`kinds`: the active ones, in
+        # order) and saves the query.
+        kinds = field.queryset if kinds is None else kinds
+        field.widget.choices = [(ModelChoiceIteratorValue(k.pk, k), str(k)) for k in kinds]
         contact = self.fields["contact"]
         contact.queryset = Contact.objects.visible_to(user).filter(customer=customer)
         if contacts is not None:

@@ -13,6 +13,11 @@ urlpatterns = [
     path("<int:pk>/claim/", customers.claim_view, name="claim"),
     path("<int:pk>/release/", customers.release_view, name="release"),
     path("<int:pk>/transfer/", customers.transfer_view, name="transfer"),
+    path(
+        "<int:pk>/transfer/owners/",
+        customers.transfer_owners_view,
+        name="transfer_owners",
+    ),
     path("<int:pk>/merge/", customers.CustomerMergeView.as_view(), name="merge"),
     path(
         "<int:pk>/activities/new/",

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import dateformat, timezone, translation
 
 from accounts.models import DataScope
 from crm.models import (
@@ -317,6 +317,31 @@ def test_detail_shows_header_facts_contacts_tasks_timeline_and_history(client, c
     assert 'data-testid="edit"' in html and 'data-testid="claim"' not in html
 
 
+def test_the_timeline_shows_kind_contact_author_and_local_times(client, crm, customer):
+    primary = ContactFactory(customer=customer, name="张伟", is_primary=True)
+    when = timezone.now().replace(microsecond=0) - timedelta(days=1)
+    ActivityFactory(
+        customer=customer,
+        contact=primary,
+        author=crm.owner,
+        content="拜访张伟",
+        occurred_at=when,
+        kind=item("activity_kind", "visit"),
+        next_follow_up_at=when + timedelta(days=3, minutes=5),
+    )
+    with translation.override("zh-hans"):
+        response = login(client, crm.owner).get(url("detail", customer))
+        html = response.text
+        visit = str(item("activity_kind", "visit"))
+    local = timezone.localtime(when)
+    # The same text as Django's |date:"c" and |date:"Y-m-d H:i" in the local time zone.
+    assert f'datetime="{dateformat.format(local, "c")}">{local:%Y-%m-%d %H:%M}</time>' in html
+    later = timezone.localtime(when + timedelta(days=3, minutes=5))
+    assert f": {later:%Y-%m-%d %H:%M}</div>" in html
+    assert f'<span class="fw-medium">{visit}</span>' in html
+    assert "张伟" in html and "王芳" in html
+
+
 def test_activity_content_is_escaped_with_its_line_breaks(client, crm, customer):
     ActivityFactory(customer=customer, content="<script>alert(1)</script>\n第二行")
     html = login(client, crm.owner).get(url("detail", customer)).text
@@ -335,11 +360,29 @@ def test_the_manager_may_transfer_release_and_merge(client, crm, customer):
     html = login(client, crm.manager).get(url("detail", customer)).text
     for action in ("open-transfer", "open-release", "merge-link", "edit"):
         assert f'data-testid="{action}"' in html
-    owners = [
-        u.username
-        for u in login(client, crm.manager).get(url("detail", customer)).context["owners"]
-    ]
+    # The owner picker loads when the transfer dialog opens, not with the page.
+    assert f'hx-get="{url("transfer_owners", customer)}"' in html
+    assert "李娜" not in html
+    response = client.get(url("transfer_owners", customer))
+    assert response.status_code == 200
+    owners = [u.username for u in response.context["owners"]]
     assert "owner" not in owners and "colleague" in owners and "outsider" not in owners
+    assert f'<option value="{crm.colleague.pk}">李娜' in response.text
+    assert "王芳" not in response.text
+
+
+def test_a_rep_has_no_one_to_transfer_her_own_customer_to(client, crm, customer):
+    # Scope own: nobody else is in her scope, so the page offers no transfer at all.
+    html = login(client, crm.owner).get(url("detail", customer)).text
+    assert 'data-testid="edit"' in html and 'data-testid="open-transfer"' not in html
+
+
+def test_the_owner_picker_needs_the_right_to_change_the_customer(client, crm, pool_customer):
+    # The rep sees the pool customer but may not change (nor transfer) it: 403, as the
+    # transfer itself; it must be a GET.
+    client = login(client, crm.owner)
+    assert client.get(url("transfer_owners", pool_customer)).status_code == 403
+    assert client.post(url("transfer_owners", pool_customer)).status_code == 405
 
 
 def test_detail_queries_do_not_grow_with_activities_contacts_tasks_and_history(
@@ -753,6 +796,7 @@ RECORD_URLS = [
     ("post", "log_activity"),
     ("get", "timeline"),
     ("get", "history"),
+    ("get", "transfer_owners"),
 ]
 
 

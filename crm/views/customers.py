@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import TemplateView
 
 from accounts import access
@@ -37,6 +37,7 @@ from ..models import (
 from ..services import activities as activity_services
 from ..services import customers as services
 from ..services.history import field_label
+from ..widgets import speed_up_selects
 from .base import (
     BuiltinView,
     BulkAction,
@@ -122,6 +123,19 @@ class CustomerListView(RecordListView):
 # --- Create, edit, duplicates ---------------------------------------------------------
 
 TIMELINE_PAGE = 20
+# What the timeline shows of an activity.
+TIMELINE_COLUMNS = (
+    "customer_id",
+    "kind_id",
+    "content",
+    "occurred_at",
+    "next_follow_up_at",
+    "author__username",
+    "author__name",
+    "contact__name",
+)
+# The data dictionary of follow-up kinds (call, visit, ...).
+ACTIVITY_KINDS = "activity_kind"
 HISTORY_PAGE = 30
 MERGE_CANDIDATES = 20
 
@@ -270,15 +284,22 @@ def _page_number(request, name: str = "page") -> int:
     return max(number or 1, 1)
 
 
-def timeline_page(user, customer: Customer, page: int = 1) -> dict:
-    """One page of the activities of the customer and its contacts: one query."""
+def timeline_page(request, customer: Customer, page: int = 1) -> dict:
+    """One page of the activities of the customer and its contacts: one query. The kinds
+    come from the request's one load of the dictionary items, not a join; of the author
+    and the contact only the names the timeline shows are read."""
     start = (page - 1) * TIMELINE_PAGE
     rows = list(
-        Activity.objects.visible_to(user)
+        Activity.objects.visible_to(request.user)
         .filter(customer=customer)
-        .select_related("author", "contact", "kind")
+        .select_related("author", "contact")
+        .only(*TIMELINE_COLUMNS)
         .order_by("-occurred_at", "-pk")[start : start + TIMELINE_PAGE + 1]
     )
+    items = dictionary_items(request)
+    for activity in rows:
+        if activity.kind_id in items:
+            activity.kind = items[activity.kind_id]
     return {
         "activities": rows[:TIMELINE_PAGE],
         "timeline_next": page + 1 if len(rows) > TIMELINE_PAGE else None,
@@ -322,6 +343,15 @@ class CustomerRecordMixin:
 class CustomerDetailView(CustomerRecordMixin, RecordDetailView):
     template_name = "crm/customers/detail.html"
 
+    def activity_kinds(self) -> list:
+        """The active follow-up kinds in their order, from the request's one load of the
+        dictionary items (what ActivityForm would query)."""
+        return [
+            item
+            for item in dictionary_items(self.request).values()
+            if item.dictionary.code == ACTIVITY_KINDS and item.is_active
+        ]
+
     def get_context_data(self, activity_form=None, **kwargs):
         # Not super(): the base view checks change and delete with a query each.
         context = {"object": self.object, "customer": self.object, "view": self, **kwargs}
@@ -351,14 +381,16 @@ class CustomerDetailView(CustomerRecordMixin, RecordDetailView):
             task.can_complete = task.pk in editable_tasks
         can_log = access.has_permission(user, "activity", "add")
         if can_log and activity_form is None:
-            activity_form = ActivityForm(customer=customer, user=user, contacts=contacts)
-        owners = []
-        if can_change:
-            owners = [
-                u
-                for u in access.users_in_scope(user).order_by("name", "username")
-                if u.pk != customer.owner_id
-            ]
+            activity_form = ActivityForm(
+                customer=customer, user=user, contacts=contacts, kinds=self.activity_kinds()
+            )
+        if activity_form is not None:
+            speed_up_selects(activity_form)  # the contact picker, without a template per option
+        # Whether anyone else may take the customer over; the picker itself loads when
+        # the transfer dialog opens (transfer_owners_view).
+        can_transfer = (
+            can_change and access.users_in_scope(user).exclude(pk=customer.owner_id).exists()
+        )
         context.update(
             tags=list(customer.tags.all()),
             contacts=contacts,
@@ -368,11 +400,10 @@ class CustomerDetailView(CustomerRecordMixin, RecordDetailView):
             can_change=can_change,
             can_claim=customer.in_pool and access.has_permission(user, "customer", "change"),
             can_release=can_change and not customer.in_pool,
-            can_transfer=can_change and bool(owners),
+            can_transfer=can_transfer,
             can_merge=can_change and access.has_permission(user, "customer", "delete"),
             can_add_contact=can_change and access.has_permission(user, "contact", "add"),
-            owners=owners,
-            **timeline_page(user, customer),
+            **timeline_page(self.request, customer),
         )
         return context
 
@@ -385,7 +416,7 @@ class CustomerTimelineView(CustomerRecordMixin, RecordDetailView):
     def get_context_data(self, **kwargs):
         return {
             "customer": self.object,
-            **timeline_page(self.request.user, self.object, _page_number(self.request)),
+            **timeline_page(self.request, self.object, _page_number(self.request)),
         }
 
 
@@ -478,6 +509,27 @@ def release_view(request, pk):
         request, _("“%(name)s” was returned to the public pool.") % {"name": customer.name}
     )
     return redirect("customers:detail", customer.pk)
+
+
+def _transfer_owners(user, customer: Customer) -> list:
+    """Who may take the customer over: people in the user's scope but its owner."""
+    return [
+        person
+        for person in access.users_in_scope(user).order_by("name", "username")
+        if person.pk != customer.owner_id
+    ]
+
+
+@login_required
+@require_GET
+def transfer_owners_view(request, pk):
+    """The transfer dialog's owner picker (htmx partial), loaded when the dialog opens
+    rather than with every visit of the detail page. Same rights as the transfer."""
+    customer = _visible_customer(request, pk)
+    if not access.can(request.user, customer, "change"):
+        raise PermissionDenied
+    owners = _transfer_owners(request.user, customer)
+    return render(request, "crm/customers/_transfer_owners.html", {"owners": owners})
 
 
 @login_required
