@@ -7,6 +7,6 @@ class CrmConfig(AppConfig):
     verbose_name = _("CRM")
 
     def ready(self) -> None:
-        from .fields import indexes, schema  # noqa: F401 - connects their signals
+        from .fields import definitions, indexes, schema  # noqa: F401 - connects their signals
 
         schema.register_with_access()

@@ -361,3 +361,39 @@ def test_missing_default_dictionaries_are_restored_first(db):
     assert Dictionary.objects.filter(code="customer_level").exists()
     assert not Customer.objects.filter(level=None).exists()
     assert not Activity.objects.filter(kind=None).exists()
+
+
+# --- Demo configuration: custom fields and field permissions (issue 5) -----------------
+
+
+def test_the_demo_defines_the_custom_fields_a_chinese_b2b_seller_uses(db):
+    from crm.fields import types
+    from crm.models import CustomField
+
+    seed()
+    fields = {cf.key: cf for cf in CustomField.objects.filter(record_type="customer")}
+    assert {"credit_code", "annual_revenue", "staff_count", "cooperation_intent"} <= set(fields)
+    assert fields["credit_code"].unique and fields["credit_code"].pattern
+    assert fields["cooperation_intent"].dictionary.code == "cooperation_intent"
+    companies = Customer.objects.filter(type__code="company")
+    codes = [c.custom["credit_code"] for c in companies]
+    assert len(codes) == len(set(codes)) == companies.count()
+    # Every demo value is valid for its field, so editing a demo record never trips on it.
+    for customer in Customer.objects.all():
+        for key, value in customer.custom.items():
+            assert types.clean_value(fields[key], value, required=False) == value, (key, value)
+
+
+def test_demo_roles_have_field_permissions_and_a_second_run_keeps_an_admins_change(db):
+    seed()
+    service = Role.objects.get(name="客服")
+    assert service.field_permissions["customer"]["cf_commission_rate"] == "hidden"
+    assert Role.objects.get(name="销售代表").field_access("customer", "cf_commission_rate") == (
+        "readonly"
+    )
+    service.field_permissions["customer"]["cf_annual_revenue"] = "readonly"
+    service.save()
+    seed()
+    service.refresh_from_db()
+    assert service.field_permissions["customer"]["cf_annual_revenue"] == "readonly"
+    assert access.field_access(user("zhaomin"), "customer", "cf_commission_rate") == "hidden"

@@ -33,6 +33,7 @@ from accounts.demo import (
 )
 from accounts.models import User
 from crm import demo_data
+from crm.demo_config import demo_custom_values, seed_configuration
 from crm.models import (
     Activity,
     Change,
@@ -142,6 +143,7 @@ class Command(BaseCommand):
                 "with DEBUG off, pass --force if this really is a demo system."
             )
         rows = seed_organisation(reset_passwords=reset_passwords)
+        seed_configuration()
         # The demo company is Chinese: texts made here (task titles) are written in it.
         with translation.override(settings.LANGUAGE_CODE):
             created = seed_records()
@@ -177,6 +179,8 @@ def seed_records(now: datetime | None = None) -> Counter:
     if not plans:
         return created
 
+    for plan in plans:
+        plan.customer.custom = demo_custom_values(plan.customer)
     Customer.objects.bulk_create([p.customer for p in plans])
     tags = _tags()
     Customer.tags.through.objects.bulk_create(
@@ -185,6 +189,9 @@ def seed_records(now: datetime | None = None) -> Counter:
         for name in p.tags
     )
     contacts = [c for p in plans for c in p.contacts]
+    for contact in contacts:
+        if contact.is_primary and contact.title:
+            contact.custom = {"decision_maker": "总" in contact.title or "经理" in contact.title}
     Contact.objects.bulk_create(contacts)
     contact_type = ContentType.objects.get_for_model(Contact)
     activities = [a for p in plans for a in p.activities]
