@@ -435,3 +435,14 @@ def test_money_values_compare_as_numbers_not_text(crm, fields):
     CustomerFactory(owner=crm.owner, custom={"revenue": "10000.00"})
     found = query.filter_range(Customer.objects.all(), fields["revenue"], Decimal("1000"), None)
     assert [c.custom["revenue"] for c in found] == ["10000.00"]
+
+
+def test_the_search_neither_matches_nor_shows_a_hidden_phone(client, restricted, guarded):
+    client.force_login(restricted.owner)
+    page = client.get(reverse("search"), {"q": "138 0013 8000"}).content.decode()
+    assert "华东精密" not in page
+    page = client.get(reverse("search"), {"q": "华东精密"}).content.decode()
+    assert "华东精密" in page and "138 0013 8000" not in page
+    client.force_login(restricted.admin)
+    page = client.get(reverse("search"), {"q": "138 0013 8000"}).content.decode()
+    assert "华东精密" in page and "138 0013 8000" in page

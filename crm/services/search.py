@@ -27,6 +27,7 @@ query) first, then by name.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -355,6 +356,14 @@ def search_source(
     if not access.has_permission(user, source.record_type, "view"):
         return None
     phones = phone_terms(query) if phones is None else phones
+    hidden = access.hidden_fields(user, source.record_type)
+    if hidden:
+        # A field hidden from the user's role is not searched (a match would reveal it).
+        source = dataclasses.replace(
+            source,
+            email_fields=tuple(f for f in source.email_fields if f not in hidden),
+            phone_fields=tuple(f for f in source.phone_fields if f not in hidden),
+        )
     visible = source.model.objects.visible_to(user)
     # 1. Which records match: at most CAP + 1, in no order, so a vague query stops early.
     matches = visible.filter(match_q(source, query, phones)).order_by()
