@@ -6,7 +6,7 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from . import access
-from .models import Department, Role, SecurityNotice, User
+from .models import Department, FieldAccess, Role, SecurityNotice, User
 
 admin.site.site_header = _("CRM administration")
 admin.site.site_title = _("CRM administration")
@@ -64,6 +64,10 @@ class DepartmentAdmin(admin.ModelAdmin):
         return obj._members
 
 
+def field_permission_key(record_type: str, name: str) -> str:
+    return f"fp__{record_type}__{name}"
+
+
 class RoleForm(forms.ModelForm):
     permissions = forms.MultipleChoiceField(
         label=_("permissions"),
@@ -86,6 +90,7 @@ class RoleForm(forms.ModelForm):
         # Grants for record types not installed here are kept, not silently dropped.
         self._unknown = [p for p in (self.instance.permissions or []) if p not in known]
         self.initial["permissions"] = [p for p in (self.instance.permissions or []) if p in known]
+        self._add_field_permission_fields()
 
     def clean_permissions(self):
         chosen = set(self.cleaned_data["permissions"])
@@ -101,6 +106,65 @@ class RoleForm(forms.ModelForm):
             )
         return sorted(chosen | set(self._unknown))
 
+    # --- Field permissions: one choice per field of each record type -------------------
+
+    def _add_field_permission_fields(self) -> None:
+        """A choice (editable / read-only / hidden) for each field access.field_names()
+        lists; the change form shows them as one table per record type."""
+        self._field_rows: list[tuple[str, list[tuple[str, str, str]]]] = []
+        stored = self.instance.field_permissions or {}
+        for record_type in access.field_record_types():
+            levels = stored.get(record_type) or {}
+            rows = []
+            for name, label in access.field_names(record_type):
+                key = field_permission_key(record_type, name)
+                self.fields[key] = forms.ChoiceField(
+                    label=label,
+                    choices=FieldAccess.choices,
+                    initial=levels.get(name, FieldAccess.EDITABLE),
+                    required=False,
+                    widget=forms.RadioSelect,
+                )
+                rows.append((key, name, label))
+            self._field_rows.append((record_type, rows))
+
+    def field_permission_tables(self) -> list[dict]:
+        labels = {rt.key: rt.label for rt in access.record_types()}
+        return [
+            {
+                "record_type": record_type,
+                "label": labels.get(record_type, record_type),
+                "rows": [
+                    {"name": name, "label": label, "field": self[key]} for key, name, label in rows
+                ],
+            }
+            for record_type, rows in self._field_rows
+        ]
+
+    def clean(self):
+        data = super().clean()
+        # Only non-editable entries are stored; entries of fields not listed now (a custom
+        # field of an app not installed, a record type without a provider) are kept.
+        result = {
+            rt: dict(levels) for rt, levels in (self.instance.field_permissions or {}).items()
+        }
+        for record_type, rows in self._field_rows:
+            levels = dict(result.get(record_type) or {})
+            for key, name, _label in rows:
+                if self.add_prefix(key) not in self.data:
+                    continue  # not posted (e.g. a field added since the page was shown)
+                level = data.get(key) or FieldAccess.EDITABLE
+                if level == FieldAccess.EDITABLE:
+                    levels.pop(name, None)
+                else:
+                    levels[name] = level
+            if levels:
+                result[record_type] = levels
+            else:
+                result.pop(record_type, None)
+        self.instance.field_permissions = result
+        return data
+
 
 @admin.register(Role)
 class RoleAdmin(admin.ModelAdmin):
@@ -111,6 +175,10 @@ class RoleAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_users=Count("users"))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["field_access_choices"] = FieldAccess.choices
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description=_("users"), ordering="_users")
     def user_count(self, obj):
