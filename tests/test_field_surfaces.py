@@ -446,3 +446,44 @@ def test_the_search_neither_matches_nor_shows_a_hidden_phone(client, restricted,
     client.force_login(restricted.admin)
     page = client.get(reverse("search"), {"q": "138 0013 8000"}).content.decode()
     assert "华东精密" in page and "138 0013 8000" in page
+
+
+# --- Merge ------------------------------------------------------------------------------------
+
+
+def test_merging_picks_custom_values_and_takes_over_a_unique_one(crm, fields):
+    survivor = CustomerFactory(owner=crm.owner, custom={"intention": "low"})
+    other = CustomerFactory(
+        owner=crm.owner,
+        custom={"intention": "high", "credit_code": "91310000MA1FL8XQ30", "staff": 7},
+    )
+    crm.owner = crm.set_scope(crm.owner, DataScope.OWN, crm_permissions(ACTIONS))
+    services.merge_customers(
+        survivor=survivor,
+        others=[other],
+        by=crm.owner,
+        take={"cf_intention": survivor.pk, "cf_credit_code": other.pk},
+    )
+    survivor.refresh_from_db()
+    assert survivor.custom == {
+        "intention": "low",
+        "credit_code": "91310000MA1FL8XQ30",
+        "staff": 7,
+    }
+    assert not Customer.objects.filter(pk=other.pk).exists()
+
+
+def test_merging_offers_and_takes_only_fields_the_role_may_edit(client, restricted, guarded):
+    other = CustomerFactory(owner=restricted.owner, custom={"revenue": "5.00", "staff": 1})
+    offered = {name for name, _label in services.mergeable_fields(restricted.owner)}
+    assert {"phone", "level", "cf_revenue", "cf_staff"}.isdisjoint(offered)
+    assert {"name", "email", "cf_intention"} <= offered
+    with pytest.raises(services.ValidationError):
+        services.merge_customers(
+            survivor=guarded, others=[other], by=restricted.owner, take={"cf_revenue": other.pk}
+        )
+    client.force_login(restricted.owner)
+    page = client.get(
+        reverse("customers:merge", args=[guarded.pk]), {"other": other.pk}
+    ).content.decode()
+    assert "合作意向" in page and "员工人数" not in page and "take_phone" not in page

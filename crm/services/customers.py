@@ -21,6 +21,7 @@ from accounts import access
 from accounts.models import FieldAccess, User
 from accounts.phones import normalize_phone
 
+from ..fields import schema
 from ..fields import values as field_values
 from ..models import (
     Activity,
@@ -325,6 +326,23 @@ MERGEABLE_FIELDS = (
 )
 
 
+def mergeable_fields(user: User) -> list[tuple[str, str]]:
+    """(name, label) of the fields whose value the user picks when merging: the standard
+    ones and the active custom fields ("cf_<key>") the user's role may edit."""
+    restricted = access.hidden_fields(user, "customer") | access.readonly_fields(user, "customer")
+    fields = [
+        (name, str(Customer._meta.get_field(name).verbose_name))
+        for name in MERGEABLE_FIELDS
+        if name not in restricted
+    ]
+    fields += [
+        (cf.name, cf.display_label)
+        for cf in schema.custom_fields("customer")
+        if cf.name not in restricted
+    ]
+    return fields
+
+
 @transaction.atomic
 def merge_customers(
     *, survivor: Customer, others: list[Customer], by: User, take: dict[str, int] | None = None
@@ -338,18 +356,28 @@ def merge_customers(
         _require(by, record, "delete")
     by_id = {r.pk: r for r in records}
     before = snapshot(survivor)
+    allowed = {name for name, _label in mergeable_fields(by)}
+    custom = dict(survivor.custom or {})
+    for record in others:
+        # Values only the other record has are kept (also those the user may not see).
+        custom = {**(record.custom or {}), **custom}
     for field, source_id in (take or {}).items():
-        if field not in MERGEABLE_FIELDS or source_id not in by_id:
+        if field not in allowed or source_id not in by_id:
             raise ValidationError(_("Cannot take “%(field)s” from that record.") % {"field": field})
+        source = by_id[source_id]
+        if field.startswith("cf_"):
+            key = field.removeprefix("cf_")
+            if key in (source.custom or {}):
+                custom[key] = source.custom[key]
+            else:
+                custom.pop(key, None)
+            continue
         field_name = survivor._meta.get_field(field).attname
-        setattr(survivor, field_name, getattr(by_id[source_id], field_name))
+        setattr(survivor, field_name, getattr(source, field_name))
+    survivor.custom = custom
     survivor.last_activity_at = max(
         (r.last_activity_at for r in records if r.last_activity_at), default=None
     )
-    for record in others:
-        survivor.custom = {**record.custom, **survivor.custom}
-    survivor.full_clean()
-    survivor.save()
     other_ids = [r.pk for r in others]
     survivor.tags.add(*Tag.objects.filter(customers__in=other_ids).distinct())
     if survivor.contacts.filter(is_primary=True).exists():
@@ -359,6 +387,10 @@ def merge_customers(
     Task.objects.filter(customer_id__in=other_ids).update(customer=survivor)
     Change.objects.filter(customer_id__in=other_ids).update(customer=survivor)
     PoolEvent.objects.filter(customer_id__in=other_ids).update(customer=survivor)
+    # The others go before the survivor is saved: it may take over their unique values.
+    Customer.objects.filter(pk__in=other_ids).delete()
+    survivor.full_clean()
+    field_values.save_checking_unique(survivor, record_type="customer")
     names = "、".join(r.name for r in others)
     record_change(
         survivor,
@@ -367,5 +399,4 @@ def merge_customers(
         changes=diff(before, snapshot(survivor)),
         note=_("Merged in: %(names)s") % {"names": names},
     )
-    Customer.objects.filter(pk__in=other_ids).delete()
     return survivor

@@ -22,6 +22,7 @@ from django.views.generic import TemplateView
 from accounts import access
 from accounts.phones import format_phone
 
+from ..fields import values as field_values
 from ..filters import CustomerFilter, dictionary_items, people_in_scope, tag_list
 from ..forms import CUSTOMER_DICTIONARIES, ActivityForm, CustomerForm
 from ..models import (
@@ -565,6 +566,10 @@ def transfer_view(request, pk):
 
 
 def _merge_value(customer: Customer, field: str) -> str:
+    if field.startswith("cf_"):
+        key = field.removeprefix("cf_")
+        value = (customer.custom or {}).get(key)
+        return field_values.history_display("customer", key, value) if value is not None else ""
     value = getattr(customer, field)
     if value in (None, ""):
         return ""
@@ -633,13 +638,13 @@ class CustomerMergeView(LoginRequiredMixin, TemplateView):
     def rows(self, other: Customer, picked: dict[str, int] | None = None) -> list[dict]:
         survivor = self.survivor
         rows = []
-        for field in services.MERGEABLE_FIELDS:
+        for field, label in services.mergeable_fields(self.request.user):
             mine, theirs = _merge_value(survivor, field), _merge_value(other, field)
             default = other.pk if (not mine and theirs) else survivor.pk
             rows.append(
                 {
                     "field": field,
-                    "label": Customer._meta.get_field(field).verbose_name,
+                    "label": label,
                     "mine": mine,
                     "theirs": theirs,
                     "same": mine == theirs,
@@ -687,7 +692,7 @@ class CustomerMergeView(LoginRequiredMixin, TemplateView):
             return redirect("customers:merge", self.survivor.pk)
         allowed = {self.survivor.pk, other.pk}
         take = {}
-        for field in services.MERGEABLE_FIELDS:
+        for field, _label in services.mergeable_fields(request.user):
             source = _int_or_none(request.POST.get(f"take_{field}"))
             take[field] = source if source in allowed else self.survivor.pk
         try:
