@@ -10,3 +10,4 @@ class CrmConfig(AppConfig):
         from .fields import definitions, indexes, schema  # noqa: F401 - connects their signals
 
         schema.register_with_access()
+        from .config import admin as _config_admin  # noqa: F401 - configuration log + its admin
