@@ -181,14 +181,13 @@ def test_role_field_permission_changes_read_per_field(staff):
         role.permissions = ["customer.view"]
         role.save()
     [updated] = rows("accounts.role", "update")
-    readable = {label: (old, new) for label, old, new in readable_changes(updated)}
-    field_rows = {k.split(": ")[1]: v for k, v in readable.items() if ": " in k}
-    assert field_rows == {
-        "customer.cf_revenue": ("—", "readonly"),
-        "customer.phone": ("readonly", "hidden"),
-    }
-    [permission_row] = [v for k, v in readable.items() if ": " not in k]
-    assert permission_row == ("—", "+ customer.view")
+    with translation.override("en"):
+        readable = {label: (old, new) for label, old, new in readable_changes(updated)}
+    # Field permissions read per field, by label, with the level's name.
+    assert readable["Field permissions: Customer · Phone"] == ("Read-only", "Hidden")
+    assert readable["Field permissions: Customer · cf_revenue"] == ("—", "Read-only")
+    assert readable["Permissions"] == ("—", "+ customer.view")
+    assert len(readable) == 3
 
 
 def custom_field_admin_registered() -> bool:

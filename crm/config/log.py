@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -87,6 +87,9 @@ class ConfigModel:
     # Attribute paths naming an object across systems, e.g. ("dictionary.code", "code").
     key_fields: tuple[str, ...]
     exclude: frozenset[str] = field(default_factory=frozenset)
+    # (field name, path in a JSON object, value) -> (path as people read it, value text),
+    # e.g. a role's field permission "customer.cf_revenue" → "客户 · 年营业额".
+    describe: Callable[[str, str, Any], tuple[str, str]] | None = None
 
     @property
     def label(self) -> str:
@@ -110,11 +113,16 @@ _registry: dict[type[models.Model], ConfigModel] = {}
 
 
 def register_config_model(
-    model: type[models.Model], *, key_fields: Iterable[str], exclude: Iterable[str] = ()
+    model: type[models.Model],
+    *,
+    key_fields: Iterable[str],
+    exclude: Iterable[str] = (),
+    describe: Callable[[str, str, Any], tuple[str, str]] | None = None,
 ) -> ConfigModel:
     """Log every save and delete of `model`. `key_fields` name an object the same way on
-    every system (never the database id); `exclude` leaves fields out of the diffs."""
-    entry = ConfigModel(model, tuple(key_fields), frozenset(exclude))
+    every system (never the database id); `exclude` leaves fields out of the diffs;
+    `describe` reads entries of JSON-object fields for people."""
+    entry = ConfigModel(model, tuple(key_fields), frozenset(exclude), describe)
     _registry[model] = entry
     uid = f"crm.config.log:{entry.label}"
     pre_save.connect(_remember, sender=model, dispatch_uid=uid)
@@ -314,10 +322,18 @@ def readable_changes(change: ConfigChange) -> list[tuple[str, str, str]]:
         name, old, new = item.get("field", ""), item.get("old"), item.get("new")
         label = field_label(model, name)
         if isinstance(old, dict | None) and isinstance(new, dict | None) and (old or new):
+            entry = config_model(model) if model else None
             for path, before, after in _dict_diff(old or {}, new or {}):
-                rows.append(
-                    (f"{label}: {path}", _readable(None, "", before), _readable(None, "", after))
-                )
+                if entry and entry.describe:
+                    shown, before_text = entry.describe(name, path, before)
+                    after_text = entry.describe(name, path, after)[1]
+                else:
+                    shown = path
+                    before_text, after_text = (
+                        _readable(None, "", before),
+                        _readable(None, "", after),
+                    )
+                rows.append((f"{label}: {shown}", before_text, after_text))
             continue
         if isinstance(old, list | None) and isinstance(new, list | None) and (old or new):
             removed = [v for v in old or [] if v not in (new or [])]
@@ -361,7 +377,24 @@ def _register_core() -> None:
     register_config_model(Dictionary, key_fields=("code",))
     register_config_model(DictionaryItem, key_fields=("dictionary.code", "code"))
     register_config_model(CustomField, key_fields=("record_type", "key"))
-    register_config_model(Role, key_fields=("name",))
+    register_config_model(Role, key_fields=("name",), describe=_describe_role_entry)
+
+
+def _describe_role_entry(field_name: str, path: str, value: Any) -> tuple[str, str]:
+    """A field permission as "客户 · 年营业额" and "Read-only"."""
+    from accounts import access
+    from accounts.models import FieldAccess
+
+    from ..models import CustomFieldRecordType
+
+    text = _readable(None, "", value)
+    if field_name != "field_permissions" or "." not in path:
+        return path, text
+    record_type, name = path.split(".", 1)
+    type_label = dict(CustomFieldRecordType.choices).get(record_type, record_type)
+    field_label_ = dict(access.field_names(record_type)).get(name, name)
+    levels = dict(FieldAccess.choices)
+    return f"{type_label} · {field_label_}", str(levels.get(value, text))
 
 
 _register_core()
