@@ -177,7 +177,7 @@ def test_role_created_changed_and_deleted_in_the_admin_are_logged(admin_client, 
 def test_role_field_permission_changes_read_per_field(staff):
     role = RoleFactory(name="实习生", field_permissions={"customer": {"phone": "readonly"}})
     with acting_as(staff, "admin"):
-        role.field_permissions = {"customer": {"phone": "hidden", "cf_revenue": "readonly"}}
+        role.field_permissions = {"customer": {"phone": "hidden", "cf_no_such_field": "readonly"}}
         role.permissions = ["customer.view"]
         role.save()
     [updated] = rows("accounts.role", "update")
@@ -185,7 +185,7 @@ def test_role_field_permission_changes_read_per_field(staff):
         readable = {label: (old, new) for label, old, new in readable_changes(updated)}
     # Field permissions read per field, by label, with the level's name.
     assert readable["Field permissions: Customer · Phone"] == ("Read-only", "Hidden")
-    assert readable["Field permissions: Customer · cf_revenue"] == ("—", "Read-only")
+    assert readable["Field permissions: Customer · cf_no_such_field"] == ("—", "Read-only")
     assert readable["Permissions"] == ("—", "+ customer.view")
     assert len(readable) == 3
 
