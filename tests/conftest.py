@@ -45,10 +45,13 @@ class Org:
 
 @pytest.fixture(autouse=True)
 def _fresh_department_tree_cache():
-    """Each test starts without a cached department tree from an earlier test's data."""
-    cache.delete(TREE_CACHE_KEY)
+    """Each test starts without a cached department tree or custom-field list from an
+    earlier test's data (its transaction was rolled back; the cache was not)."""
+    from crm.fields.schema import CACHE_KEY as CUSTOM_FIELDS_KEY
+
+    cache.delete_many([TREE_CACHE_KEY, CUSTOM_FIELDS_KEY])
     yield
-    cache.delete(TREE_CACHE_KEY)
+    cache.delete_many([TREE_CACHE_KEY, CUSTOM_FIELDS_KEY])
 
 
 @pytest.fixture

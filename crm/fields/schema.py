@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.apps import apps
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils.text import capfirst
@@ -56,7 +57,10 @@ def custom_fields(record_type: str, *, active: bool = True) -> list[CustomField]
 
 @receiver([post_save, post_delete], sender=CustomField)
 def _forget_custom_fields(**kwargs) -> None:
+    # Now for this transaction's own reads, and again once committed: a read in between
+    # (another request) may have cached the old list.
     cache.delete(CACHE_KEY)
+    transaction.on_commit(lambda: cache.delete(CACHE_KEY))
 
 
 @dataclass(frozen=True)
