@@ -6,14 +6,23 @@ import threading
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, connections, transaction
 from django.utils import translation
 
-from crm.fields import types
+from crm.fields import schema, types
 from crm.models import Customer, CustomField, Dictionary, DictionaryItem, FieldType
 
 from .factories import CustomerFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_custom_field_cache():
+    """Custom field definitions are cached; a rolled-back test must not leave its own."""
+    cache.delete(schema.CACHE_KEY)
+    yield
+    cache.delete(schema.CACHE_KEY)
 
 
 def field(field_type, **options) -> CustomField:

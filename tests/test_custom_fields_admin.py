@@ -3,16 +3,26 @@ through the model (definitions.check), type changes refused or converted, and
 deactivation after seeing where the field is used."""
 
 import pytest
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.urls import reverse
 from django.utils import translation
 
 from accounts.models import Role
-from crm.fields import definitions
+from crm.fields import definitions, schema
 from crm.models import Customer, CustomField, Dictionary, DictionaryItem, SavedView
 
 from .admin_forms import admin_errors, admin_page_data
 from .factories import CustomerFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_custom_field_cache():
+    """Custom field definitions are cached; a rolled-back test must not leave its own."""
+    cache.delete(schema.CACHE_KEY)
+    yield
+    cache.delete(schema.CACHE_KEY)
 
 
 @pytest.fixture(autouse=True)
@@ -251,6 +261,25 @@ def test_type_change_converts_every_value_to_the_new_stored_form(admin_client):
         "kept",
         "no staff",
     ]
+
+
+def lookup_index_exists(cf) -> bool:
+    with connection.cursor() as cursor:
+        names = connection.introspection.get_constraints(cursor, "crm_customer")
+    return f"cf_customer_{cf.key}_idx" in names
+
+
+# Real commits: on PostgreSQL the numeric index is built once the conversion commits (the
+# rows' old text versions stay visible to CREATE INDEX inside the converting transaction).
+@pytest.mark.django_db(transaction=True)
+def test_type_change_rebuilds_the_lookup_index_once_committed(admin_client):
+    cf = make_field(key="staff", label="员工人数", filterable=True)
+    CustomerFactory(custom={"staff": "1,200"})
+    assert lookup_index_exists(cf)
+    response = post_change(admin_client, cf, field_type="integer")
+    assert response.status_code == 302, admin_errors(response)
+    assert lookup_index_exists(cf)
+    assert stored("staff") == [1200]
 
 
 def test_a_type_change_without_data_is_free(admin_client):

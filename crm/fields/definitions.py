@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -192,6 +192,12 @@ def convert_values(cf: CustomField, old_type: str) -> int:
     if records:
         with transaction.atomic():
             plan.model._default_manager.bulk_update(records, ["custom"], batch_size=BATCH)
+            if connection.vendor == "postgresql":
+                # Run the deferred foreign-key checks the updates queued now: the index
+                # sync after the save may not CREATE INDEX on a table with pending ones.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     return len(records)
 
 

@@ -11,8 +11,10 @@ Keys are validated as [a-z][a-z0-9_]*, so they are safe to write into the DDL.
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.apps import apps
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models.fields.json import KT
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
@@ -118,7 +120,13 @@ def sync(cf: CustomField, *, type_changed: bool = False) -> None:
         if type_changed or not wants_lookup:
             cursor.execute(f"DROP INDEX IF EXISTS {name}")
         if wants_lookup:
-            cursor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({_lookup_expr(cf)})")
+            create = f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({_lookup_expr(cf)})"
+            if type_changed and _lookup_expr(cf) != _text_expr(cf.key):
+                # The rows' pre-conversion versions stay in the table until commit and a
+                # numeric cast would fail on them: build the index once the change commits.
+                transaction.on_commit(partial(_execute, create))
+            else:
+                cursor.execute(create)
         if (
             connection.vendor == "postgresql"
             and cf.field_type == FieldType.MULTI_CHOICE
@@ -128,6 +136,11 @@ def sync(cf: CustomField, *, type_changed: bool = False) -> None:
                 f"CREATE INDEX IF NOT EXISTS {gin_index_name(table)} ON {table} "
                 "USING gin (custom jsonb_path_ops)"
             )
+
+
+def _execute(sql: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
 
 
 def drop(cf: CustomField) -> None:
