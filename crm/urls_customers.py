@@ -1,11 +1,12 @@
 from django.urls import path
 
-from .views import customers
+from .views import customers, exports
 
 app_name = "customers"
 
 urlpatterns = [
     path("", customers.CustomerListView.as_view(), name="list"),
+    path("export/", exports.CustomerExportView.as_view(), name="export"),
     path("new/", customers.CustomerCreateView.as_view(), name="create"),
     path("duplicates/", customers.duplicates, name="duplicates"),
     path("<int:pk>/", customers.CustomerDetailView.as_view(), name="detail"),

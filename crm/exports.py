@@ -1,0 +1,504 @@
+"""Customer and contact exports (CSV and Excel): which columns a user gets, and how the
+rows become a file.
+
+`columns(user, record_type)` is the export's column builder, where field permissions are
+applied for exports (DESIGN rule 2): the record type's standard columns less the fields
+the user's role hides, then every active custom field the user may see, in the admin's
+order. The rows come from the views (crm.views.exports): the list's filters and sort over
+`exportable_by(user)`, read in chunks so the number of queries does not grow with rows.
+
+Cells are text as the pages show it (labels in the user's language, phones formatted,
+dates ISO), except that Excel gets numbers and dates as numbers and dates so they sort
+and sum; phones and other digit strings stay text so Excel does not turn them into
+numbers. A text that Excel would run as a formula is kept inert.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from functools import cached_property
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+
+from accounts import access
+from accounts.models import Department, User
+from accounts.phones import format_phone
+
+from .fields import schema, types
+from .models import Contact, Customer, DictionaryItem, FieldType, Tag
+
+# One export holds at most this many rows; larger ones will run in the background (the
+# imports/exports issue). The rows past it are left out and the file's name says so.
+MAX_ROWS = 50_000
+# Rows read per query (and per tags prefetch): memory stays flat, queries grow by one per
+# chunk, not per row.
+CHUNK_SIZE = 2_000
+
+FORMATS = {
+    "csv": ("csv", "text/csv; charset=utf-8"),
+    "xlsx": ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+}
+
+# How the related objects of each record type are read along with it (no query per row).
+SELECT_RELATED = {
+    "customer": ("owner",),
+    "contact": ("customer__owner",),
+}
+PREFETCH_RELATED = {
+    # A list on each row (not a queryset per row): row.export_tags.
+    "customer": (Prefetch("tags", queryset=Tag.objects.order_by("name"), to_attr="export_tags"),),
+    "contact": (),
+}
+
+LIST_SEPARATOR = "、"  # as types.display_value joins multiple choices
+DATETIME_TEXT = "%Y-%m-%d %H:%M"
+EXCEL_DATE = "yyyy-mm-dd"
+EXCEL_DATETIME = "yyyy-mm-dd hh:mm"
+EXCEL_TEXT = "@"
+# Excel keeps 15 significant digits: a longer whole number is written as text.
+EXCEL_MAX_INTEGER = 10**15
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an export. `value(row)` is the cell's text (CSV, and Excel unless
+    `typed` is set); `typed(row)` gives Excel a number, date or datetime (or None)."""
+
+    name: str  # the field's name ("phone", "cf_revenue") or a derived column's
+    label: str
+    value: Callable[[Any], str]
+    typed: Callable[[Any], Any] | None = None
+    number_format: str | None = None  # Excel's format for the typed value
+    text: bool = False  # Excel: format the cells as text (phones, codes, digit strings)
+    width: int = 14
+
+
+class Lookups:
+    """What cells refer to, each loaded at most once per export (one query, however many
+    rows): dictionary items, departments, people."""
+
+    def __init__(self, items: dict[int, DictionaryItem] | None = None):
+        if items is not None:
+            self.__dict__["items"] = items
+
+    @cached_property
+    def items(self) -> dict[int, DictionaryItem]:
+        return {item.pk: item for item in DictionaryItem.objects.order_by("order", "id")}
+
+    @cached_property
+    def items_by_code(self) -> dict[tuple[int, str], DictionaryItem]:
+        return {(item.dictionary_id, item.code): item for item in self.items.values()}
+
+    @cached_property
+    def departments(self) -> dict[int, Department]:
+        return Department.objects.tree_map()
+
+    @cached_property
+    def users(self) -> dict[int, User]:
+        # For custom fields of type "user": everyone, former staff too (a record may
+        # still name them); one query, only when such a column is exported.
+        return {person.pk: person for person in User.objects.all()}
+
+
+# --- cell helpers ----------------------------------------------------------------------
+
+
+def _local(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return timezone.localtime(value) if timezone.is_aware(value) else value
+
+
+def _datetime_text(value: datetime | None) -> str:
+    value = _local(value)
+    return value.strftime(DATETIME_TEXT) if value else ""
+
+
+def _datetime_cell(value: datetime | None) -> datetime | None:
+    """Excel has no time zones: the local time the pages show (to the minute, as the CSV
+    has it), without the zone."""
+    value = _local(value)
+    return value.replace(tzinfo=None, second=0, microsecond=0) if value else None
+
+
+def _yes_no(value: bool) -> str:
+    return _("Yes") if value else _("No")
+
+
+def _label(model, name: str) -> str:
+    return str(capfirst(model._meta.get_field(name).verbose_name))
+
+
+def _owner_text(owner) -> str:
+    return owner.get_full_name() if owner is not None else _("Public pool")
+
+
+def _number(stored: Any) -> int | Decimal | str | None:
+    """A stored number for Excel: int or Decimal; text when Excel would round it."""
+    if stored is None or stored == "" or isinstance(stored, bool):
+        return None
+    try:
+        number = Decimal(str(stored))
+    except InvalidOperation:
+        return str(stored)
+    if not number.is_finite():
+        return str(stored)
+    if number == number.to_integral_value() and abs(number) < EXCEL_MAX_INTEGER:
+        return int(number)
+    if abs(number) >= EXCEL_MAX_INTEGER or len(number.as_tuple().digits) > 15:
+        return str(stored)
+    return number
+
+
+# --- standard columns -----------------------------------------------------------------
+
+
+def _item_column(model, name: str, lookups: Lookups) -> Column:
+    attname = f"{name}_id"
+
+    def value(row) -> str:
+        item_id = getattr(row, attname)
+        if item_id is None:
+            return ""
+        item = lookups.items.get(item_id)
+        return str(item) if item is not None else ""
+
+    return Column(name, _label(model, name), value)
+
+
+def _customer_columns(lookups: Lookups) -> list[Column]:
+    def department(row) -> str:
+        owner = row.owner
+        if owner is None or owner.department_id is None:
+            return ""
+        node = lookups.departments.get(owner.department_id)
+        return node.path_display if node is not None else ""
+
+    def tags(row) -> str:
+        loaded = getattr(row, "export_tags", None)
+        return LIST_SEPARATOR.join(
+            tag.name for tag in (row.tags.all() if loaded is None else loaded)
+        )
+
+    def field(name: str, **kwargs) -> Column:
+        return Column(name, _label(Customer, name), lambda row: getattr(row, name), **kwargs)
+
+    def moment(name: str) -> Column:
+        return Column(
+            name,
+            _label(Customer, name),
+            lambda row: _datetime_text(getattr(row, name)),
+            typed=lambda row: _datetime_cell(getattr(row, name)),
+            number_format=EXCEL_DATETIME,
+            width=17,
+        )
+
+    return [
+        field("name", width=30),
+        _item_column(Customer, "type", lookups),
+        _item_column(Customer, "level", lookups),
+        _item_column(Customer, "source", lookups),
+        _item_column(Customer, "industry", lookups),
+        Column("owner", _label(Customer, "owner"), lambda row: _owner_text(row.owner)),
+        Column("department", _("Department"), department, width=20),
+        Column(
+            "phone",
+            _label(Customer, "phone"),
+            lambda row: format_phone(row.phone),
+            text=True,
+            width=18,
+        ),
+        field("email", width=24),
+        field("address", width=30),
+        field("website", width=24),
+        Column("tags", _label(Customer, "tags"), tags, width=20),
+        moment("created_at"),
+        moment("last_activity_at"),
+        moment("next_follow_up_at"),
+    ]
+
+
+def _contact_columns(lookups: Lookups) -> list[Column]:
+    def field(name: str, **kwargs) -> Column:
+        return Column(name, _label(Contact, name), lambda row: getattr(row, name), **kwargs)
+
+    def phone(name: str) -> Column:
+        return Column(
+            name,
+            _label(Contact, name),
+            lambda row: format_phone(getattr(row, name)),
+            text=True,
+            width=18,
+        )
+
+    def flag(name: str) -> Column:
+        return Column(name, _label(Contact, name), lambda row: _yes_no(getattr(row, name)))
+
+    return [
+        field("name", width=16),
+        Column("customer", _label(Contact, "customer"), lambda row: row.customer.name, width=30),
+        field("title"),
+        phone("mobile"),
+        phone("phone"),
+        field("email", width=24),
+        field("wechat", text=True, width=18),
+        Column(
+            "birthday",
+            _label(Contact, "birthday"),
+            lambda row: row.birthday.isoformat() if row.birthday else "",
+            typed=lambda row: row.birthday,
+            number_format=EXCEL_DATE,
+            width=12,
+        ),
+        flag("is_primary"),
+        flag("do_not_contact"),
+        Column("owner", _label(Customer, "owner"), lambda row: _owner_text(row.customer.owner)),
+        Column(
+            "created_at",
+            _label(Contact, "created_at"),
+            lambda row: _datetime_text(row.created_at),
+            typed=lambda row: _datetime_cell(row.created_at),
+            number_format=EXCEL_DATETIME,
+            width=17,
+        ),
+    ]
+
+
+STANDARD_COLUMNS: dict[str, Callable[[Lookups], list[Column]]] = {
+    "customer": _customer_columns,
+    "contact": _contact_columns,
+}
+
+
+# --- custom columns -------------------------------------------------------------------
+
+NUMBER_FORMATS = {
+    FieldType.INTEGER: "0",
+    FieldType.DECIMAL: "0.####",
+    FieldType.MONEY: "#,##0.00",
+}
+
+
+def _custom_column(cf, label: str, lookups: Lookups) -> Column:
+    key, kind = cf.key, cf.field_type
+
+    def stored(row) -> Any:
+        return (row.custom or {}).get(key)
+
+    if kind in NUMBER_FORMATS:
+        # The plain number ("3500000.50", not "¥3,500,000.50"): it reads back in Excel
+        # and in an import.
+        def number_text(row) -> str:
+            raw = stored(row)
+            return "" if raw is None or raw == "" else str(raw)
+
+        return Column(
+            cf.name,
+            label,
+            number_text,
+            typed=lambda row: _number(stored(row)),
+            number_format=NUMBER_FORMATS[kind],
+        )
+    if kind == FieldType.DATE:
+
+        def day(row) -> date | str | None:
+            raw = stored(row)
+            if not raw:
+                return None
+            try:
+                return date.fromisoformat(raw)
+            except (TypeError, ValueError):
+                return str(raw)
+
+        return Column(
+            cf.name,
+            label,
+            lambda row: types.display_value(cf, stored(row)),
+            typed=day,
+            number_format=EXCEL_DATE,
+            width=12,
+        )
+    if kind == FieldType.DATETIME:
+
+        def moment(row) -> datetime | str | None:
+            value = types.from_storage(cf, stored(row))
+            return _datetime_cell(value) if isinstance(value, datetime) else value
+
+        return Column(
+            cf.name,
+            label,
+            lambda row: types.display_value(cf, stored(row)),
+            typed=moment,
+            number_format=EXCEL_DATETIME,
+            width=17,
+        )
+
+    def text(row) -> str:
+        return types.display_value(
+            cf,
+            stored(row),
+            items=lookups.items_by_code if cf.dictionary_id else None,
+            users=lookups.users if kind == FieldType.USER else None,
+        )
+
+    wide = kind in (FieldType.LONG_TEXT, FieldType.URL, FieldType.MULTI_CHOICE)
+    return Column(
+        cf.name,
+        label,
+        text,
+        text=kind in (FieldType.TEXT, FieldType.PHONE),
+        width=30 if wide else 16,
+    )
+
+
+def columns(user, record_type: str, lookups: Lookups | None = None) -> list[Column]:
+    """The columns of `record_type`'s export for `user`: standard ones less those the
+    role hides, then the active custom fields the user may see."""
+    lookups = lookups or Lookups()
+    hidden = access.hidden_fields(user, record_type)
+    result = [c for c in STANDARD_COLUMNS[record_type](lookups) if c.name not in hidden]
+    result += [
+        _custom_column(spec.custom, spec.label, lookups)
+        for spec in schema.custom_specs(user, record_type)
+    ]
+    return result
+
+
+def rows_of(queryset: QuerySet) -> Iterator:
+    """The queryset's rows with what the columns read, in chunks: one query per chunk
+    (and one tags prefetch per chunk), at most MAX_ROWS + 1 (to tell a cut-off)."""
+    record_type = queryset.model.record_type
+    queryset = queryset.select_related(*SELECT_RELATED[record_type])
+    if PREFETCH_RELATED[record_type]:
+        queryset = queryset.prefetch_related(*PREFETCH_RELATED[record_type])
+    return queryset[: MAX_ROWS + 1].iterator(chunk_size=CHUNK_SIZE)
+
+
+# --- writers --------------------------------------------------------------------------
+
+
+@dataclass
+class Export:
+    content: bytes
+    rows: int
+    truncated: bool  # more rows matched than MAX_ROWS
+
+
+class _Limited:
+    """Up to `limit` rows of `rows`; `truncated` tells whether more followed."""
+
+    def __init__(self, rows: Iterable, limit: int | None = None):
+        self.rows, self.limit = rows, MAX_ROWS if limit is None else limit
+        self.count, self.truncated = 0, False
+
+    def __iter__(self) -> Iterator:
+        for row in self.rows:
+            if self.count >= self.limit:
+                self.truncated = True
+                return
+            self.count += 1
+            yield row
+
+
+# A cell Excel (or another spreadsheet) would run as a formula; numbers and phone
+# numbers like "-12.5" or "+1 201-555-0123" are left alone.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?[\d\s().,-]*")
+
+
+def csv_safe(text: str) -> str:
+    if text and text.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def write_csv(columns: list[Column], rows: Iterable, *, limit: int | None = None) -> Export:
+    """UTF-8 with a byte-order mark, which Excel (Chinese Windows too) needs to read the
+    file as UTF-8 instead of GBK."""
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer)
+    writer.writerow([column.label for column in columns])
+    limited = _Limited(rows, limit)
+    for row in limited:
+        writer.writerow([csv_safe(str(column.value(row) or "")) for column in columns])
+    return Export(buffer.getvalue().encode("utf-8"), limited.count, limited.truncated)
+
+
+def _sheet_title(title: str) -> str:
+    return re.sub(r"[\[\]:*?/\\]", " ", title)[:31] or "Sheet1"
+
+
+def write_xlsx(
+    columns: list[Column], rows: Iterable, *, title: str, limit: int | None = None
+) -> Export:
+    """An .xlsx written row by row (openpyxl's write-only mode: memory does not grow
+    with the rows held)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title=_sheet_title(title))
+    for index, column in enumerate(columns, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = column.width
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+
+    def text_cell(value: Any, column: Column):
+        text = ILLEGAL_CHARACTERS_RE.sub("", str(value or ""))
+        if not text:
+            return None
+        if column.text or text.startswith("="):
+            cell = WriteOnlyCell(sheet, value=text)
+            cell.data_type = "s"  # never a formula, never a number
+            if column.text:
+                cell.number_format = EXCEL_TEXT
+            return cell
+        return text
+
+    header = []
+    for column in columns:
+        cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", column.label))
+        cell.data_type = "s"
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
+
+    limited = _Limited(rows, limit)
+    for row in limited:
+        cells = []
+        for column in columns:
+            if column.typed is None:
+                cells.append(text_cell(column.value(row), column))
+                continue
+            value = column.typed(row)
+            if value is None or isinstance(value, str):
+                cells.append(text_cell(value, column))
+            else:
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.number_format = column.number_format or "General"
+                cells.append(cell)
+        sheet.append(cells)
+
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return Export(buffer.getvalue(), limited.count, limited.truncated)
+
+
+def write(fmt: str, columns: list[Column], rows: Iterable, *, title: str) -> Export:
+    if fmt == "xlsx":
+        return write_xlsx(columns, rows, title=title)
+    return write_csv(columns, rows)
