@@ -487,3 +487,17 @@ def test_merging_offers_and_takes_only_fields_the_role_may_edit(client, restrict
         reverse("customers:merge", args=[guarded.pk]), {"other": other.pk}
     ).content.decode()
     assert "合作意向" in page and "员工人数" not in page and "take_phone" not in page
+
+
+def test_services_refuse_a_deactivated_item_on_new_input_but_keep_it_where_it_is(crm, fields):
+    """The import, the API and automation reach the service without the form's choices."""
+    DictionaryItem.objects.filter(code="low", dictionary__code="intention").update(is_active=False)
+    fresh = Customer(name="新客户", owner=crm.owner, custom={"intention": "low"})
+    with pytest.raises(services.ValidationError) as error:
+        services.create_customer(customer=fresh, by=crm.owner)
+    assert "cf_intention" in error.value.message_dict
+    kept = CustomerFactory(owner=crm.owner, custom={"intention": "low"})
+    kept.custom = {"intention": "low", "staff": 3}
+    services.update_customer(customer=kept, by=crm.owner)
+    kept.refresh_from_db()
+    assert kept.custom == {"intention": "low", "staff": 3}

@@ -125,7 +125,10 @@ class Plan:
             text = stored_text(old_type, cf.field_type, stored, users=users)
             if text not in results:
                 try:
-                    results[text] = (True, types.clean_value(cf, text, required=False))
+                    results[text] = (
+                        True,
+                        types.clean_value(cf, text, required=False, include_inactive=True),
+                    )
                 except ValidationError:
                     results[text] = (False, None)
             ok, value = results[text]

@@ -158,14 +158,16 @@ def _pattern_validator(cf: CustomField) -> RegexValidator:
     return RegexValidator(rf"^(?:{cf.pattern})\Z", message=message, code="pattern")
 
 
-def choice_items(cf: CustomField, *, current: Any = None) -> list[DictionaryItem]:
+def choice_items(
+    cf: CustomField, *, current: Any = None, include_inactive: bool = False
+) -> list[DictionaryItem]:
     """The active items of the field's dictionary, plus any inactive one the record still
-    holds (editing must not silently drop it)."""
+    holds (editing must not silently drop it), or every item when asked."""
     if cf.dictionary_id is None:
         return []
     kept = set(current if isinstance(current, list) else [current] if current else [])
     items = DictionaryItem.objects.filter(dictionary_id=cf.dictionary_id).order_by("order", "id")
-    return [item for item in items if item.is_active or item.code in kept]
+    return [item for item in items if item.is_active or include_inactive or item.code in kept]
 
 
 def _item_match(items: list[DictionaryItem]) -> dict[str, str]:
@@ -179,9 +181,15 @@ def _item_match(items: list[DictionaryItem]) -> dict[str, str]:
 
 
 def form_field(
-    cf: CustomField, *, current: Any = None, required: bool | None = None
+    cf: CustomField,
+    *,
+    current: Any = None,
+    required: bool | None = None,
+    include_inactive: bool = False,
 ) -> forms.Field:
-    """The Django form field that validates values of `cf` (used by every entry point)."""
+    """The Django form field that validates values of `cf` (used by every entry point).
+    Inactive dictionary items and users are accepted only as the record's `current`
+    value (or all of them with include_inactive, for converting stored values)."""
     kind = cf.field_type
     common = {
         "label": cf.display_label,
@@ -238,14 +246,14 @@ def form_field(
     elif kind == FieldType.BOOLEAN:
         field = YesNoField(**common)
     elif kind == FieldType.CHOICE:
-        items = choice_items(cf, current=current)
+        items = choice_items(cf, current=current, include_inactive=include_inactive)
         field = CodeChoiceField(
             choices=[("", _("— not set —"))] + [(i.code, str(i)) for i in items],
             match=_item_match(items),
             **common,
         )
     elif kind == FieldType.MULTI_CHOICE:
-        items = choice_items(cf, current=current)
+        items = choice_items(cf, current=current, include_inactive=include_inactive)
         field = MultiCodeChoiceField(
             choices=[(i.code, str(i)) for i in items],
             match=_item_match(items),
@@ -264,7 +272,7 @@ def form_field(
     elif kind == FieldType.USER:
         from accounts.models import User
 
-        people = User.objects.filter(is_active=True)
+        people = User.objects.all() if include_inactive else User.objects.filter(is_active=True)
         if current and str(current).strip().isdigit():  # an id; a name is looked up
             people = User.objects.filter(is_active=True) | User.objects.filter(pk=current)
         field = UserChoiceField(queryset=people.order_by("name", "username"), **common)
@@ -314,9 +322,18 @@ def from_storage(cf: CustomField, stored: Any) -> Any:
     return stored
 
 
-def clean_value(cf: CustomField, raw: Any, *, required: bool | None = None) -> Any:
+def clean_value(
+    cf: CustomField,
+    raw: Any,
+    *,
+    required: bool | None = None,
+    current: Any = None,
+    include_inactive: bool = False,
+) -> Any:
     """Validate one raw value (form text, an import cell, API JSON, an automation action)
-    and return what is stored; raises ValidationError with the user-facing message."""
+    and return what is stored; raises ValidationError with the user-facing message.
+    `current` is the record's stored value: an item or user deactivated since stays
+    acceptable for it, and only for it."""
     if (
         isinstance(raw, (date, datetime))
         and cf.field_type == FieldType.DATE
@@ -325,7 +342,7 @@ def clean_value(cf: CustomField, raw: Any, *, required: bool | None = None) -> A
         raw = raw.date()
     if cf.field_type == FieldType.USER and hasattr(raw, "pk"):
         raw = raw.pk
-    field = form_field(cf, current=raw, required=required)
+    field = form_field(cf, current=current, required=required, include_inactive=include_inactive)
     return to_storage(cf, field.clean(raw))
 
 

@@ -54,7 +54,9 @@ def check_custom(instance: models.Model, *, record_type: str, before: dict[str, 
         if cf.key not in custom or custom.get(cf.key) == before.get(cf.key):
             continue
         try:
-            value = types.clean_value(cf, custom[cf.key], required=False)
+            value = types.clean_value(
+                cf, custom[cf.key], required=False, current=before.get(cf.key)
+            )
         except ValidationError as exc:
             errors[cf.name] = exc.messages
             continue
