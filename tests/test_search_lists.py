@@ -105,6 +105,7 @@ def test_the_page_query_count_is_the_same_at_any_depth_and_size(client, sixty):
             assert client.get(LIST_URL, params).status_code == 200
         return len(captured)
 
+    queries({})  # warms the caches (department tree, custom fields) as any page load does
     first = queries({})
     assert queries({"page": 3}) == first
     assert queries({"per_page": 100}) <= first
