@@ -383,9 +383,9 @@ def test_lists_filter_by_custom_fields(client, crm, listed, params, expected):
     assert set(names(client.get(LIST_URL, params))) == expected
 
 
-def test_lists_sort_by_a_custom_column_with_empty_values_last(client, crm, listed):
+def test_lists_sort_by_a_custom_column_with_empty_values_as_the_smallest(client, crm, listed):
     client.force_login(crm.owner)
-    assert names(client.get(LIST_URL, {"sort": "cf_staff"})) == ["客户a", "客户c", "客户b", "客户d"]
+    assert names(client.get(LIST_URL, {"sort": "cf_staff"})) == ["客户d", "客户a", "客户c", "客户b"]
     assert names(client.get(LIST_URL, {"sort": "-cf_staff"})) == [
         "客户b",
         "客户c",

@@ -64,6 +64,13 @@ def _lookup_expr(cf: CustomField) -> str:
     return text
 
 
+def _order() -> str:
+    """Lists sort an empty value as the smallest: ascending puts it first, descending
+    last. One PostgreSQL index in that order serves both directions (read backwards for
+    ascending) as well as equality and range filters."""
+    return " DESC NULLS LAST" if connection.vendor == "postgresql" else ""
+
+
 def duplicate_values(cf: CustomField, *, limit: int = 20) -> list[str]:
     """Values more than one record holds (a unique constraint cannot be added then)."""
     model = model_for(cf.record_type)
@@ -120,7 +127,7 @@ def sync(cf: CustomField, *, type_changed: bool = False) -> None:
         if type_changed or not wants_lookup:
             cursor.execute(f"DROP INDEX IF EXISTS {name}")
         if wants_lookup:
-            create = f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({_lookup_expr(cf)})"
+            create = f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({_lookup_expr(cf)}{_order()})"
             if type_changed and _lookup_expr(cf) != _text_expr(cf.key):
                 # The rows' pre-conversion versions stay in the table until commit and a
                 # numeric cast would fail on them: build the index once the change commits.

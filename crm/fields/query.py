@@ -116,8 +116,10 @@ def filter_range(qs: QuerySet, cf: CustomField, low: Any, high: Any) -> QuerySet
 
 
 def order_by_field(cf: CustomField, descending: bool):
+    """Empty values sort as the smallest (first ascending, last descending): the order
+    the field's index is built in (crm.fields.indexes), so a sorted page reads it."""
     expr = value_expr(cf)
-    return expr.desc(nulls_last=True) if descending else expr.asc(nulls_last=True)
+    return expr.desc(nulls_last=True) if descending else expr.asc(nulls_first=True)
 
 
 # --- django-filter filters -------------------------------------------------------------
