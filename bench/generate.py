@@ -279,12 +279,41 @@ def weighted(rng: random.Random, weights: dict[str, int]) -> str:
     return rng.choices(keys, weights=[weights[k] for k in keys])[0]
 
 
+INTENT_WEIGHTS = {"strong": 15, "medium": 40, "watching": 30, "none": 15}
+STAFF_SIZES = [8, 15, 25, 40, 60, 85, 120, 180, 260, 400, 750, 1200, 3500, 12000]
+
+
+def custom_values(rng: random.Random, pk: int, individual: bool, chars: str) -> dict:
+    """The demo custom fields of one customer; companies have most of them filled."""
+    values = {}
+    if rng.random() < 0.9:
+        values["cooperation_intent"] = weighted(rng, INTENT_WEIGHTS)
+    if individual:
+        return values
+    if rng.random() < 0.8:
+        staff = rng.choice(STAFF_SIZES)
+        values["staff_count"] = staff
+        values["annual_revenue"] = f"{staff * rng.randint(20, 200) * 10000}.00"
+    if rng.random() < 0.7:
+        # Unique: the id in base 31 after random characters.
+        tail, n = "", pk
+        while n:
+            n, digit = divmod(n, len(chars))
+            tail = chars[digit] + tail
+        head = "".join(rng.choice(chars) for _ in range(16 - len(tail)))
+        values["credit_code"] = "91" + head + tail
+    if rng.random() < 0.3:
+        values["commission_rate"] = rng.choice(["3", "5", "8", "10"])
+    return values
+
+
 def generate(args) -> None:
     from django.conf import settings
     from django.contrib.contenttypes.models import ContentType
     from django.db import connection
 
     from crm import demo_data
+    from crm.demo_config import CREDIT_CODE_CHARS, seed_configuration
     from crm.models import (
         Activity,
         Change,
@@ -308,6 +337,11 @@ def generate(args) -> None:
     # Reps carry most customers, managers a few; some reps are busier than others.
     owner_weights = [(0.15 if u.role.name == "销售经理" else rng.uniform(0.5, 1.5)) for u in owners]
     admin = next(u for u in users if u.is_superuser)
+
+    # The demo's custom fields (统一社会信用代码 unique, 年营业额, 员工人数, 合作意向 ...):
+    # defined before the rows go in, so their indexes are there, as in a real system.
+    seed_configuration()
+    custom_rng = random.Random(args.seed + 1)  # leaves the main sequence as it was
 
     items = {}
     for item in DictionaryItem.objects.select_related("dictionary"):
@@ -406,7 +440,7 @@ def generate(args) -> None:
                     email=email,
                     address=address,
                     website=website,
-                    custom={},
+                    custom=custom_values(custom_rng, pk, individual, CREDIT_CODE_CHARS),
                     created_by_id=owner or rng.choice(rep_ids),
                     created_at=ts(born),
                     updated_at=ts(born + rng.random() * (now.timestamp() - born)),

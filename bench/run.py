@@ -35,6 +35,8 @@ import django  # noqa: E402
 LIST_TARGET = (30, 10)
 DETAIL_TARGET = (30, 15)
 SEARCH_TARGET = (20, None)
+# Issue 5: a list filtered and sorted by custom fields.
+CUSTOM_TARGET = (40, 10)
 
 PEOPLE = [("rep", "wangfang"), ("manager", "zhangwei"), ("admin", "admin")]
 
@@ -125,6 +127,27 @@ def build_cases(users) -> list[Case]:
                 LIST_TARGET,
             ),
             Case("customer list, quick search 恒信", who, f"{lists}?q=恒信", LIST_TARGET),
+            Case(
+                "custom: 合作意向 强烈, by 年营业额 desc",
+                who,
+                f"{lists}?cf_cooperation_intent=strong&sort=-cf_annual_revenue",
+                CUSTOM_TARGET,
+                "custom",
+            ),
+            Case(
+                "custom: 员工人数 100–500, by 年营业额",
+                who,
+                f"{lists}?cf_staff_count_min=100&cf_staff_count_max=500&sort=cf_annual_revenue",
+                CUSTOM_TARGET,
+                "custom",
+            ),
+            Case(
+                "custom: by 年营业额 desc, page 200",
+                who,
+                f"{lists}?sort=-cf_annual_revenue&page=200",
+                CUSTOM_TARGET,
+                "custom",
+            ),
         ]
         if has_detail:
             busiest = (
@@ -250,13 +273,16 @@ def main(argv=None) -> None:
     failed = [r for r in results if not r.ok]
     print(f"\n{len(results) - len(failed)}/{len(results)} cases meet their target")
     if not args.no_explain:
-        print("\nPostgreSQL plans (EXPLAIN ANALYZE) of the rep's searches and deep list page:")
+        print(
+            "\nPostgreSQL plans (EXPLAIN ANALYZE) of the rep's searches, deep list page and "
+            "custom-field lists:"
+        )
         for case in cases:
             if case.who != "rep":
                 continue
             if case.kind == "search":
                 explain(clients[case.who], case, ("crm_customer", "crm_contact"))
-            elif case.label == "customer list, page 500":
+            elif case.label == "customer list, page 500" or case.kind == "custom":
                 explain(clients[case.who], case, ("crm_customer",))
 
 

@@ -383,9 +383,9 @@ def test_lists_filter_by_custom_fields(client, crm, listed, params, expected):
     assert set(names(client.get(LIST_URL, params))) == expected
 
 
-def test_lists_sort_by_a_custom_column_with_empty_values_as_the_smallest(client, crm, listed):
+def test_lists_sort_by_a_custom_column_with_empty_values_last(client, crm, listed):
     client.force_login(crm.owner)
-    assert names(client.get(LIST_URL, {"sort": "cf_staff"})) == ["客户d", "客户a", "客户c", "客户b"]
+    assert names(client.get(LIST_URL, {"sort": "cf_staff"})) == ["客户a", "客户c", "客户b", "客户d"]
     assert names(client.get(LIST_URL, {"sort": "-cf_staff"})) == [
         "客户b",
         "客户c",
@@ -501,3 +501,32 @@ def test_services_refuse_a_deactivated_item_on_new_input_but_keep_it_where_it_is
     services.update_customer(customer=kept, by=crm.owner)
     kept.refresh_from_db()
     assert kept.custom == {"intention": "low", "staff": 3}
+
+
+def test_on_postgresql_filters_and_sorts_read_the_fields_indexes(crm, fields):
+    """With sequential scans priced out, the planner can still answer the list's filter
+    and both sort directions from the custom fields' expression indexes."""
+    from django.db import connection
+
+    from crm.fields import query
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    base = Customer.objects.order_by()
+    cases = [
+        (query.filter_exact(base, fields["intention"], "high"), "cf_customer_intention_"),
+        (
+            query.filter_range(base, fields["staff"], Decimal(10), Decimal(100)),
+            "cf_customer_staff_",
+        ),
+        (base.order_by(query.order_by_field(fields["revenue"], False)), "cf_customer_revenue_idx"),
+        (base.order_by(query.order_by_field(fields["revenue"], True)), "cf_customer_revenue_desc"),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        for queryset, index in cases:
+            sql, params = queryset.values("pk")[:25].query.sql_with_params()
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert index in plan, plan

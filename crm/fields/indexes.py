@@ -47,6 +47,10 @@ def lookup_index_name(cf: CustomField) -> str:
     return f"cf_{cf.record_type}_{cf.key}_idx"
 
 
+def descending_index_name(cf: CustomField) -> str:
+    return f"cf_{cf.record_type}_{cf.key}_desc"
+
+
 def gin_index_name(table: str) -> str:
     return f"{table}_custom_gin"
 
@@ -62,13 +66,6 @@ def _lookup_expr(cf: CustomField) -> str:
     if connection.vendor == "postgresql" and cf.field_type in NUMERIC_TYPES:
         return f"(({text})::numeric)"
     return text
-
-
-def _order() -> str:
-    """Lists sort an empty value as the smallest: ascending puts it first, descending
-    last. One PostgreSQL index in that order serves both directions (read backwards for
-    ascending) as well as equality and range filters."""
-    return " DESC NULLS LAST" if connection.vendor == "postgresql" else ""
 
 
 def duplicate_values(cf: CustomField, *, limit: int = 20) -> list[str]:
@@ -118,16 +115,24 @@ def sync(cf: CustomField, *, type_changed: bool = False) -> None:
             )
         else:
             cursor.execute(f"DROP INDEX IF EXISTS {name}")
-        name = lookup_index_name(cf)
-        wants_lookup = (
+        # Lists sort empty values last in both directions: the ascending index serves
+        # filters and ascending sorts; a column shown in lists (sortable) also gets a
+        # descending one on PostgreSQL (one index read backwards would put them first).
+        plain = (
             cf.is_active
             and (cf.filterable or cf.show_in_list)
             and cf.field_type != FieldType.MULTI_CHOICE
         )
-        if type_changed or not wants_lookup:
-            cursor.execute(f"DROP INDEX IF EXISTS {name}")
-        if wants_lookup:
-            create = f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({_lookup_expr(cf)}{_order()})"
+        descending = plain and cf.show_in_list and connection.vendor == "postgresql"
+        for name, wanted, order in (
+            (lookup_index_name(cf), plain, ""),
+            (descending_index_name(cf), descending, " DESC NULLS LAST"),
+        ):
+            if type_changed or not wanted:
+                cursor.execute(f"DROP INDEX IF EXISTS {name}")
+            if not wanted:
+                continue
+            create = f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({_lookup_expr(cf)}{order})"
             if type_changed and _lookup_expr(cf) != _text_expr(cf.key):
                 # The rows' pre-conversion versions stay in the table until commit and a
                 # numeric cast would fail on them: build the index once the change commits.
@@ -154,6 +159,7 @@ def drop(cf: CustomField) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP INDEX IF EXISTS {unique_index_name(cf)}")
         cursor.execute(f"DROP INDEX IF EXISTS {lookup_index_name(cf)}")
+        cursor.execute(f"DROP INDEX IF EXISTS {descending_index_name(cf)}")
 
 
 def sync_all() -> None:

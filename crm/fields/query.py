@@ -116,10 +116,10 @@ def filter_range(qs: QuerySet, cf: CustomField, low: Any, high: Any) -> QuerySet
 
 
 def order_by_field(cf: CustomField, descending: bool):
-    """Empty values sort as the smallest (first ascending, last descending): the order
-    the field's index is built in (crm.fields.indexes), so a sorted page reads it."""
+    """Empty values last in both directions, the orders of the field's two indexes
+    (crm.fields.indexes), so a sorted page reads one of them."""
     expr = value_expr(cf)
-    return expr.desc(nulls_last=True) if descending else expr.asc(nulls_first=True)
+    return expr.desc(nulls_last=True) if descending else expr.asc(nulls_last=True)
 
 
 # --- django-filter filters -------------------------------------------------------------
