@@ -77,3 +77,21 @@ def org(db) -> Org:
             username="admin", name="管理员", is_staff=True, is_superuser=True, role=None
         ),
     )
+
+
+@pytest.fixture
+def english():
+    """Texts in English for the test (the admin tests assert English messages)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def admin_client(client, org):
+    """The client signed in as the org's superuser, whose pages are in English."""
+    org.admin.language = "en"
+    org.admin.save(update_fields=["language"])
+    client.force_login(org.admin)
+    return client

@@ -109,3 +109,30 @@ def give_crm_roles(org, scope="own", actions=("view", "add", "change")):
     for name in ("owner", "colleague", "sub_member", "outsider"):
         setattr(org, name, org.set_scope(getattr(org, name), scope, crm_permissions(actions)))
     return org
+
+
+# --- Configuration ------------------------------------------------------------------------
+
+
+def custom_field(key: str, field_type: str, **kwargs):
+    """A custom field (customer unless said), checked like the admin checks it, saved."""
+    from crm.models import CustomField
+
+    kwargs.setdefault("label", key)
+    kwargs.setdefault("record_type", "customer")
+    field = CustomField(key=key, field_type=field_type, **kwargs)
+    field.full_clean()
+    field.save()
+    return field
+
+
+def dictionary(code: str, name: str, items):
+    """A dictionary with items given as (code, 中文, English), in that order."""
+    from crm.models import Dictionary, DictionaryItem
+
+    created = Dictionary.objects.create(code=code, name=name)
+    for order, (item_code, label, label_en) in enumerate(items):
+        DictionaryItem.objects.create(
+            dictionary=created, code=item_code, label=label, label_en=label_en, order=order
+        )
+    return created

@@ -8,6 +8,7 @@ from django.utils import translation
 
 from accounts.models import DataScope, Department, Role, User
 
+from .admin_forms import admin_page_data
 from .factories import RoleFactory, SecurityNoticeFactory
 
 
@@ -15,36 +16,6 @@ from .factories import RoleFactory, SecurityNoticeFactory
 def admin_client(client, org):
     client.force_login(org.admin)
     return client
-
-
-def _value_for_post(value):
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    return str(value)
-
-
-def form_data(form) -> dict:
-    """What a browser posts for an unchanged `form`: its initial values."""
-    data = {}
-    for name, field in form.fields.items():
-        if field.disabled:
-            continue
-        value = form[name].value()
-        if value is None or value is False:
-            continue
-        data[form.add_prefix(name)] = "on" if value is True else _value_for_post(value)
-    return data
-
-
-def admin_change_data(response) -> dict:
-    """The POST data of an admin add/change page as it was rendered, inlines included."""
-    data = form_data(response.context["adminform"].form)
-    for inline in response.context["inline_admin_formsets"]:
-        formset = inline.formset
-        data.update(form_data(formset.management_form))
-        for form in formset.forms:
-            data.update(form_data(form))
-    return data
 
 
 def has_chinese(text: str) -> bool:
@@ -172,7 +143,7 @@ def test_a_permission_for_a_record_type_not_installed_here_survives_saving(admin
     form = page.context["adminform"].form
     assert form["permissions"].value() == ["note.view"]
 
-    data = admin_change_data(page)
+    data = admin_page_data(page)
     data["permissions"] = ["note.view", "note.change"]
     response = admin_client.post(change_url(role), data)
 
@@ -186,7 +157,7 @@ def test_a_permission_for_a_record_type_not_installed_here_survives_saving(admin
 
 def test_a_department_cannot_be_moved_under_its_own_descendant(admin_client, org):
     page = admin_client.get(change_url(org.sales))
-    data = admin_change_data(page)
+    data = admin_page_data(page)
     data["parent"] = str(org.team1_east.pk)
 
     response = admin_client.post(change_url(org.sales), data)
@@ -201,7 +172,7 @@ def test_a_department_cannot_be_moved_under_its_own_descendant(admin_client, org
 
 def test_a_department_cannot_be_its_own_parent(admin_client, org):
     page = admin_client.get(change_url(org.team1))
-    data = admin_change_data(page)
+    data = admin_page_data(page)
     data["parent"] = str(org.team1.pk)
 
     response = admin_client.post(change_url(org.team1), data)
@@ -214,7 +185,7 @@ def test_a_department_cannot_be_its_own_parent(admin_client, org):
 
 def test_a_department_with_members_can_be_moved(admin_client, org):
     page = admin_client.get(change_url(org.team1_east))
-    data = admin_change_data(page)
+    data = admin_page_data(page)
     data["parent"] = str(org.team2.pk)
 
     response = admin_client.post(change_url(org.team1_east), data)
@@ -227,7 +198,7 @@ def test_a_department_with_members_can_be_moved(admin_client, org):
 
 def test_adding_a_department(admin_client, org):
     page = admin_client.get(reverse("admin:accounts_department_add"))
-    data = admin_change_data(page)
+    data = admin_page_data(page)
     data.update({"name": "销售三部", "parent": str(org.sales.pk), "sort_order": "30"})
     response = admin_client.post(reverse("admin:accounts_department_add"), data)
     assert response.status_code == 302
@@ -239,7 +210,7 @@ def test_adding_a_department(admin_client, org):
 
 def _post_user_change(admin_client, user: User, **changes):
     page = admin_client.get(change_url(user))
-    data = admin_change_data(page)
+    data = admin_page_data(page)
     data.update(changes)
     return admin_client.post(change_url(user), data)
 

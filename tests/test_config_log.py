@@ -17,40 +17,15 @@ from crm.config import log
 from crm.config.log import acting_as, readable_changes
 from crm.models import ConfigChange, CustomField, Dictionary, DictionaryItem, FieldType
 
+from .admin_forms import admin_page_data
 from .factories import NoteFactory, RoleFactory, UserFactory
 
 # --- helpers ---------------------------------------------------------------------------
 
 
-def _post_value(value):
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    return str(value)
-
-
-def form_data(form) -> dict:
-    """What a browser posts for an unchanged form: its initial values."""
-    data = {}
-    for name, field in form.fields.items():
-        if field.disabled:
-            continue
-        value = form[name].value()
-        if value is None or value is False:
-            continue
-        data[form.add_prefix(name)] = "on" if value is True else _post_value(value)
-    return data
-
-
 def page_data(response) -> dict:
-    """The POST data of an admin add/change page as rendered, inlines included."""
     assert response.status_code == 200, response.status_code
-    data = form_data(response.context["adminform"].form)
-    for inline in response.context["inline_admin_formsets"]:
-        formset = inline.formset
-        data.update(form_data(formset.management_form))
-        for form in formset.forms:
-            data.update(form_data(form))
-    return data
+    return admin_page_data(response)
 
 
 def assert_saved(response):

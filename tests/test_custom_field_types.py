@@ -6,23 +6,14 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, connections, transaction
 from django.utils import translation
 
-from crm.fields import schema, types
+from crm.fields import types
 from crm.models import Customer, CustomField, Dictionary, DictionaryItem, FieldType
 
-from .factories import CustomerFactory
-
-
-@pytest.fixture(autouse=True)
-def _fresh_custom_field_cache():
-    """Custom field definitions are cached; a rolled-back test must not leave its own."""
-    cache.delete(schema.CACHE_KEY)
-    yield
-    cache.delete(schema.CACHE_KEY)
+from .factories import CustomerFactory, dictionary
 
 
 def field(field_type, **options) -> CustomField:
@@ -39,14 +30,11 @@ def rejects(cf, raw, **kwargs) -> list[str]:
 
 @pytest.fixture
 def intent(db) -> Dictionary:
-    dictionary = Dictionary.objects.create(code="intent", name="合作意向")
-    for order, (code, label, label_en) in enumerate(
-        [("high", "强烈", "Strong"), ("mid", "一般", "Some"), ("low", "较弱", "Weak")]
-    ):
-        DictionaryItem.objects.create(
-            dictionary=dictionary, code=code, label=label, label_en=label_en, order=order
-        )
-    return dictionary
+    return dictionary(
+        "intent",
+        "合作意向",
+        [("high", "强烈", "Strong"), ("mid", "一般", "Some"), ("low", "较弱", "Weak")],
+    )
 
 
 # --- Good values, including what people type and Excel exports ---------------------------

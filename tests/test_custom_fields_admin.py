@@ -3,40 +3,18 @@ through the model (definitions.check), type changes refused or converted, and
 deactivation after seeing where the field is used."""
 
 import pytest
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.urls import reverse
-from django.utils import translation
 
 from accounts.models import Role
-from crm.fields import definitions, schema
+from crm.fields import definitions
 from crm.models import Customer, CustomField, Dictionary, DictionaryItem, SavedView
 
 from .admin_forms import admin_errors, admin_page_data
 from .factories import CustomerFactory
 
-
-@pytest.fixture(autouse=True)
-def _fresh_custom_field_cache():
-    """Custom field definitions are cached; a rolled-back test must not leave its own."""
-    cache.delete(schema.CACHE_KEY)
-    yield
-    cache.delete(schema.CACHE_KEY)
-
-
-@pytest.fixture(autouse=True)
-def _english():
-    with translation.override("en"):
-        yield
-
-
-@pytest.fixture
-def admin_client(client, org):
-    org.admin.language = "en"  # the admin pages in English (UserLanguageMiddleware)
-    org.admin.save(update_fields=["language"])
-    client.force_login(org.admin)
-    return client
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture

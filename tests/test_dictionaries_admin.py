@@ -4,38 +4,17 @@ with their new label everywhere, deactivated ones stay on old records but are no
 offered for new input."""
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import translation
 
-from crm.fields import schema, types
+from crm.fields import types
 from crm.forms import CustomerForm
 from crm.models import CustomField, Dictionary, DictionaryItem, SavedView
 
 from .admin_forms import admin_errors, admin_page_data
 from .factories import CustomerFactory
 
-
-@pytest.fixture(autouse=True)
-def _fresh_custom_field_cache():
-    """Custom field definitions are cached; a rolled-back test must not leave its own."""
-    cache.delete(schema.CACHE_KEY)
-    yield
-    cache.delete(schema.CACHE_KEY)
-
-
-@pytest.fixture(autouse=True)
-def _english():
-    with translation.override("en"):
-        yield
-
-
-@pytest.fixture
-def admin_client(client, org):
-    org.admin.language = "en"
-    org.admin.save(update_fields=["language"])
-    client.force_login(org.admin)
-    return client
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture

@@ -19,9 +19,17 @@ from openpyxl import load_workbook
 from accounts.models import DataScope, User
 from crm import exports
 from crm.fields import schema
-from crm.models import CustomField, Dictionary, DictionaryItem, Tag
+from crm.models import DictionaryItem, Tag
 
-from .factories import ContactFactory, CustomerFactory, UserFactory, crm_permissions, give_crm_roles
+from .factories import (
+    ContactFactory,
+    CustomerFactory,
+    UserFactory,
+    crm_permissions,
+    custom_field,
+    dictionary,
+    give_crm_roles,
+)
 
 CUSTOMERS = reverse("customers:export")
 CONTACTS = reverse("contacts:export")
@@ -54,36 +62,25 @@ def item(code: str, item_code: str) -> DictionaryItem:
     return DictionaryItem.objects.get(dictionary__code=code, code=item_code)
 
 
-def field(key, field_type, **kwargs):
-    kwargs.setdefault("label", key)
-    kwargs.setdefault("record_type", "customer")
-    cf = CustomField(key=key, field_type=field_type, **kwargs)
-    cf.full_clean()
-    cf.save()
-    return cf
-
-
 @pytest.fixture
 def fields(db):
-    intention = Dictionary.objects.create(code="intention", name="合作意向")
-    for order, (code, label, label_en) in enumerate(
-        [("high", "强烈", "Strong"), ("low", "较弱", "Weak")]
-    ):
-        DictionaryItem.objects.create(
-            dictionary=intention, code=code, label=label, label_en=label_en, order=order
-        )
+    intention = dictionary(
+        "intention", "合作意向", [("high", "强烈", "Strong"), ("low", "较弱", "Weak")]
+    )
     return {
-        "credit_code": field(
+        "credit_code": custom_field(
             "credit_code", "text", label="统一社会信用代码", label_en="Credit code"
         ),
-        "revenue": field("revenue", "money", label="年营业额", label_en="Revenue"),
-        "intention": field(
+        "revenue": custom_field("revenue", "money", label="年营业额", label_en="Revenue"),
+        "intention": custom_field(
             "intention", "choice", label="合作意向", label_en="Intention", dictionary=intention
         ),
-        "founded": field("founded", "date", label="成立日期", label_en="Founded"),
-        "listed": field("listed", "boolean", label="是否上市", label_en="Listed"),
-        "manager": field("manager", "user", label="客户经理", label_en="Account manager"),
-        "hobby": field("hobby", "text", label="爱好", label_en="Hobby", record_type="contact"),
+        "founded": custom_field("founded", "date", label="成立日期", label_en="Founded"),
+        "listed": custom_field("listed", "boolean", label="是否上市", label_en="Listed"),
+        "manager": custom_field("manager", "user", label="客户经理", label_en="Account manager"),
+        "hobby": custom_field(
+            "hobby", "text", label="爱好", label_en="Hobby", record_type="contact"
+        ),
     }
 
 

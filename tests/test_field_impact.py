@@ -2,28 +2,14 @@
 usage, and the registry other apps add their usages through."""
 
 import pytest
-from django.core.cache import cache
-from django.utils import translation
 
 from accounts.models import Role
-from crm.fields import impact, schema
+from crm.fields import impact
 from crm.models import CustomField, Dictionary, DictionaryItem, SavedView
 
 from .factories import CustomerFactory
 
-
-@pytest.fixture(autouse=True)
-def _fresh_custom_field_cache():
-    """Custom field definitions are cached; a rolled-back test must not leave its own."""
-    cache.delete(schema.CACHE_KEY)
-    yield
-    cache.delete(schema.CACHE_KEY)
-
-
-@pytest.fixture(autouse=True)
-def _english():
-    with translation.override("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture

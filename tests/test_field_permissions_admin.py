@@ -2,38 +2,15 @@
 editable / read-only / hidden, saved into Role.field_permissions exactly as chosen."""
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
-from django.utils import translation
 
 from accounts import access
 from accounts.models import DataScope, Role
-from crm.fields import schema
 from crm.models import CustomField
 
 from .admin_forms import admin_errors, admin_page_data
 
-
-@pytest.fixture(autouse=True)
-def _fresh_custom_field_cache():
-    """Custom field definitions are cached; a rolled-back test must not leave its own."""
-    cache.delete(schema.CACHE_KEY)
-    yield
-    cache.delete(schema.CACHE_KEY)
-
-
-@pytest.fixture(autouse=True)
-def _english():
-    with translation.override("en"):
-        yield
-
-
-@pytest.fixture
-def admin_client(client, org):
-    org.admin.language = "en"
-    org.admin.save(update_fields=["language"])
-    client.force_login(org.admin)
-    return client
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture

@@ -8,41 +8,36 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import DataScope, User
-from crm.models import Change, Contact, Customer, CustomField, Dictionary, DictionaryItem
+from crm.models import Change, Contact, Customer, DictionaryItem
 from crm.services import customers as services
 
-from .factories import ContactFactory, CustomerFactory, crm_permissions, give_crm_roles
+from .factories import (
+    ContactFactory,
+    CustomerFactory,
+    crm_permissions,
+    custom_field,
+    dictionary,
+    give_crm_roles,
+)
 
 CREATE_URL = reverse("customers:create")
 LIST_URL = reverse("customers:list")
 ACTIONS = ("view", "add", "change", "delete", "export")
 
 
-def field(key, field_type, **kwargs):
-    kwargs.setdefault("label", key)
-    kwargs.setdefault("record_type", "customer")
-    cf = CustomField(key=key, field_type=field_type, **kwargs)
-    cf.full_clean()
-    cf.save()
-    return cf
-
-
 @pytest.fixture
 def intention(db):
-    dictionary = Dictionary.objects.create(code="intention", name="合作意向")
-    for order, (code, label, label_en) in enumerate(
-        [("high", "强烈", "Strong"), ("medium", "一般", "Medium"), ("low", "较弱", "Weak")]
-    ):
-        DictionaryItem.objects.create(
-            dictionary=dictionary, code=code, label=label, label_en=label_en, order=order
-        )
-    return dictionary
+    return dictionary(
+        "intention",
+        "合作意向",
+        [("high", "强烈", "Strong"), ("medium", "一般", "Medium"), ("low", "较弱", "Weak")],
+    )
 
 
 @pytest.fixture
 def fields(intention):
     return {
-        "credit_code": field(
+        "credit_code": custom_field(
             "credit_code",
             "text",
             label="统一社会信用代码",
@@ -51,11 +46,13 @@ def fields(intention):
             pattern_message="请输入 18 位统一社会信用代码",
             pattern_message_en="Enter the 18-character credit code",
         ),
-        "staff": field(
+        "staff": custom_field(
             "staff", "integer", label="员工人数", min_value=1, show_in_list=True, filterable=True
         ),
-        "revenue": field("revenue", "money", label="年营业额", show_in_list=True, filterable=True),
-        "intention": field(
+        "revenue": custom_field(
+            "revenue", "money", label="年营业额", show_in_list=True, filterable=True
+        ),
+        "intention": custom_field(
             "intention",
             "choice",
             label="合作意向",
@@ -66,8 +63,8 @@ def fields(intention):
             filterable=True,
             section="商务信息",
         ),
-        "founded": field("founded", "date", label="成立日期", filterable=True),
-        "listed": field("listed", "boolean", label="是否上市", filterable=True),
+        "founded": custom_field("founded", "date", label="成立日期", filterable=True),
+        "listed": custom_field("listed", "boolean", label="是否上市", filterable=True),
     }
 
 
@@ -214,7 +211,7 @@ def test_an_inactive_choice_stays_on_the_record_but_is_not_offered(client, crm, 
 
 
 def test_contacts_have_their_own_custom_fields(client, crm):
-    field("hobby", "text", record_type="contact", label="兴趣爱好")
+    custom_field("hobby", "text", record_type="contact", label="兴趣爱好")
     customer = CustomerFactory(owner=crm.owner)
     client.force_login(crm.owner)
     response = client.post(
@@ -419,7 +416,7 @@ def test_a_manager_filters_the_teams_customers_by_a_custom_field(client, crm, li
 
 
 def test_contact_custom_fields_filter_the_contact_list(client, crm):
-    field("hobby", "text", record_type="contact", label="兴趣爱好", filterable=True)
+    custom_field("hobby", "text", record_type="contact", label="兴趣爱好", filterable=True)
     customer = CustomerFactory(owner=crm.owner)
     ContactFactory(customer=customer, name="甲", custom={"hobby": "高尔夫"})
     ContactFactory(customer=customer, name="乙", custom={"hobby": "钓鱼"})
