@@ -5,6 +5,7 @@ from django import template
 from accounts.models import User
 
 from ..fields import schema, types
+from ..filters import dictionary_items
 from ..models import DictionaryItem, FieldType
 
 register = template.Library()
@@ -19,13 +20,11 @@ def custom_sections(context, record, record_type: str) -> list[tuple[str, list[t
     if not specs:
         return []
     custom = record.custom or {}
-    dictionaries = {s.custom.dictionary_id for s in specs if s.custom.dictionary_id}
     items = {}
-    if dictionaries:
-        items = {
-            (i.dictionary_id, i.code): i
-            for i in DictionaryItem.objects.filter(dictionary_id__in=dictionaries)
-        }
+    if any(s.custom.dictionary_id for s in specs):
+        # The request's one load of all dictionary items (the page's other pickers use it).
+        loaded = dictionary_items(request).values() if request else DictionaryItem.objects.all()
+        items = {(i.dictionary_id, i.code): i for i in loaded}
     user_ids = {
         custom.get(s.custom.key)
         for s in specs
