@@ -248,12 +248,19 @@ class Contact(models.Model):
 # --- Activities and tasks -------------------------------------------------------------
 
 
-@access.register("activity", owner="customer__owner", pool=True)
+# Seen with the customer (its owner's scope, or the pool) or by its author's scope: a
+# lead's activities have no customer until the lead is converted.
+@access.register("activity", owner=("customer__owner", "author"), pool=True)
 class Activity(models.Model):
     """A follow-up that happened (跟进记录): a call, a visit, a meeting..."""
 
     customer = models.ForeignKey(
-        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="activities"
+        Customer,
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="activities",
     )
     contact = models.ForeignKey(
         Contact,
@@ -270,7 +277,7 @@ class Activity(models.Model):
         USER, verbose_name=_("by"), null=True, on_delete=models.SET_NULL, related_name="activities"
     )
     next_follow_up_at = models.DateTimeField(_("next follow-up"), null=True, blank=True)
-    # What it is about beyond the customer (later: a lead or a deal).
+    # What it is about beyond the customer: a contact, a lead or a deal.
     subject_type = models.ForeignKey(
         ContentType, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )

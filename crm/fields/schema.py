@@ -129,6 +129,19 @@ def register_with_access() -> None:
         access.register_fields(record_type, lambda rt=record_type: field_choices(rt))
 
 
+def register_record_type(
+    record_type: str, app_label: str, model_name: str, standard: list[str]
+) -> None:
+    """Let a higher app's record type (pipelines: lead, deal) have custom fields and
+    field permissions like customers: its restrictable standard fields, the model whose
+    `custom` JSON holds the values, and the field list the role admin offers."""
+    from . import indexes
+
+    STANDARD_FIELDS[record_type] = (app_label, model_name, standard)
+    indexes.register_model(record_type, app_label, model_name)
+    access.register_fields(record_type, lambda: field_choices(record_type))
+
+
 class HiddenFields:
     """`hidden.<record type>` in templates: the fields the user may not see, e.g.
     {% if "phone" not in hidden.customer %} (no query: the role is loaded)."""

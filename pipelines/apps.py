@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class PipelinesConfig(AppConfig):
+    name = "pipelines"
+    verbose_name = _("Pipelines, leads and deals")
+
+    def ready(self) -> None:
+        from . import fields  # noqa: F401 - registers lead and deal fields with crm

@@ -1,0 +1,346 @@
+"""The sales process (DESIGN "The sales process it models"): pipelines of stages, leads
+moving through the lead pipeline, deals through deal pipelines, and the history of every
+stage move. Stages are assigned only by pipelines.services (DESIGN rule 3)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Upper
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from accounts import access
+from crm.models import Contact, Customer, RecordQuerySet, dictionary_field, validate_phone_field
+
+USER = settings.AUTH_USER_MODEL
+
+
+def _localized(zh: str, en: str) -> str:
+    return en if en and (get_language() or "").startswith("en") else zh
+
+
+class PipelineKind(models.TextChoices):
+    LEAD = "lead", _("Leads")
+    DEAL = "deal", _("Deals")
+
+
+class PipelineQuerySet(models.QuerySet):
+    def active(self) -> PipelineQuerySet:
+        return self.filter(is_active=True)
+
+    def for_leads(self) -> PipelineQuerySet:
+        return self.filter(kind=PipelineKind.LEAD)
+
+    def for_deals(self) -> PipelineQuerySet:
+        return self.filter(kind=PipelineKind.DEAL)
+
+
+class Pipeline(models.Model):
+    kind = models.CharField(_("for"), max_length=10, choices=PipelineKind.choices)
+    name = models.CharField(_("name (Chinese)"), max_length=100)
+    name_en = models.CharField(_("name (English)"), max_length=100, blank=True)
+    order = models.PositiveIntegerField(_("order"), default=0)
+    is_default = models.BooleanField(_("default"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    objects = PipelineQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
+        ordering = ["kind", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=models.Q(is_default=True),
+                name="pipeline_one_default_per_kind",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return _localized(self.name, self.name_en)
+
+    def first_open_stage(self) -> Stage | None:
+        return self.stages.filter(kind=StageKind.OPEN).order_by("order", "id").first()
+
+
+class StageKind(models.TextChoices):
+    OPEN = "open", _("Open")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+
+
+class Stage(models.Model):
+    pipeline = models.ForeignKey(
+        Pipeline, verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="stages"
+    )
+    name = models.CharField(_("name (Chinese)"), max_length=100)
+    name_en = models.CharField(_("name (English)"), max_length=100, blank=True)
+    order = models.PositiveIntegerField(_("order"), default=0)
+    kind = models.CharField(_("kind"), max_length=10, choices=StageKind.choices, default="open")
+    probability = models.PositiveSmallIntegerField(
+        _("win probability (%)"),
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    color = models.CharField(_("colour"), max_length=20, blank=True, default="blue")
+    guide = models.TextField(
+        _("guide (Chinese)"), blank=True, help_text=_("What the rep should do at this stage.")
+    )
+    guide_en = models.TextField(_("guide (English)"), blank=True)
+    time_limit_days = models.PositiveIntegerField(
+        _("time limit (days)"),
+        null=True,
+        blank=True,
+        help_text=_("Days a record may stay in this stage before it is marked overdue."),
+    )
+    # Field names (standard, or "cf_<key>" for custom fields) a record must have filled
+    # before it may enter this stage.
+    required_fields = models.JSONField(_("required fields"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+        ordering = ["pipeline", "order", "id"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return _localized(self.name, self.name_en)
+
+    @property
+    def display_guide(self) -> str:
+        return _localized(self.guide, self.guide_en)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.kind != StageKind.OPEN
+
+    def clean(self) -> None:
+        if self.kind == StageKind.WON and self.probability != 100:
+            self.probability = 100
+        if self.kind == StageKind.LOST and self.probability != 0:
+            self.probability = 0
+        if not isinstance(self.required_fields, list) or not all(
+            isinstance(name, str) for name in self.required_fields
+        ):
+            raise ValidationError({"required_fields": _("A list of field names.")})
+
+
+class LeadStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    CONVERTED = "converted", _("Converted")
+    LOST = "lost", _("Lost")
+
+
+class DealStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+
+
+class StagedRecord(models.Model):
+    """What leads and deals share: a pipeline, a stage and when it was entered."""
+
+    pipeline = models.ForeignKey(
+        Pipeline, verbose_name=_("pipeline"), on_delete=models.PROTECT, related_name="+"
+    )
+    stage = models.ForeignKey(
+        Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="+"
+    )
+    stage_entered_at = models.DateTimeField(_("in this stage since"), default=timezone.now)
+    lost_reason = dictionary_field("lost_reason", _("lost reason"))
+    lost_note = models.CharField(_("lost note"), max_length=300, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    custom = models.JSONField(_("custom fields"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        USER,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def days_in_stage(self) -> int:
+        return max(0, (timezone.now() - self.stage_entered_at).days)
+
+    @property
+    def over_time_limit(self) -> bool:
+        limit = self.stage.time_limit_days
+        return bool(limit) and self.stage.kind == StageKind.OPEN and self.days_in_stage > limit
+
+
+@access.register("lead", pool=True)
+class Lead(StagedRecord):
+    """Someone who showed interest (线索); we may know only a phone number."""
+
+    person_name = models.CharField(_("name"), max_length=100, blank=True)
+    company_name = models.CharField(_("company"), max_length=200, blank=True)
+    title = models.CharField(_("job title"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    wechat = models.CharField(_("WeChat"), max_length=100, blank=True)
+    source = dictionary_field("lead_source", _("source"))
+    notes = models.TextField(_("notes"), blank=True)
+    owner = models.ForeignKey(
+        USER,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="leads",
+        help_text=_("Empty: not assigned yet; everyone who may see leads sees it."),
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=LeadStatus.choices, default=LeadStatus.OPEN
+    )
+    converted_customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("converted to customer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+    )
+    converted_contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    converted_deal = models.ForeignKey(
+        "Deal", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = RecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="lead_owner_created"),
+            models.Index(fields=["stage", "status"], name="lead_stage"),
+            models.Index(fields=["phone"], name="lead_phone"),
+            models.Index(Upper("email"), name="lead_email_upper"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        parts = [p for p in (self.company_name, self.person_name) if p]
+        return " · ".join(parts) or self.phone or self.email or f"#{self.pk}"
+
+    def clean(self) -> None:
+        validate_phone_field(self, "phone")
+        if not any((self.person_name, self.company_name, self.phone, self.email, self.wechat)):
+            raise ValidationError(
+                _("Give at least a name, a company, a phone number, an email or a WeChat id.")
+            )
+
+
+@access.register("deal")
+class Deal(StagedRecord):
+    """A sale in progress with a customer (商机)."""
+
+    title = models.CharField(_("title"), max_length=200)
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="deals"
+    )
+    contact = models.ForeignKey(
+        Contact,
+        verbose_name=_("contact"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deals",
+    )
+    amount = models.DecimalField(
+        _("amount (CNY)"),
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    expected_close_date = models.DateField(_("expected close date"), null=True, blank=True)
+    probability = models.PositiveSmallIntegerField(_("probability (%)"), default=0)
+    status = models.CharField(
+        _("status"), max_length=10, choices=DealStatus.choices, default=DealStatus.OPEN
+    )
+    owner = models.ForeignKey(
+        USER, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="deals"
+    )
+
+    objects = RecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("deal")
+        verbose_name_plural = _("deals")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="deal_owner_created"),
+            models.Index(fields=["stage", "status", "-amount"], name="deal_board"),
+            models.Index(fields=["pipeline", "status"], name="deal_pipeline"),
+            models.Index(fields=["customer"], name="deal_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def weighted_amount(self) -> Decimal:
+        return (self.amount * self.probability / 100).quantize(Decimal("0.01"))
+
+    def clean(self) -> None:
+        if self.contact_id and self.customer_id and self.contact.customer_id != self.customer_id:
+            raise ValidationError({"contact": _("The contact must belong to the deal's customer.")})
+
+
+class StageHistory(models.Model):
+    """One stage move: from, to, who, when, and how long the record spent where it was."""
+
+    record_type = models.CharField(_("record type"), max_length=10)  # "lead" or "deal"
+    record_id = models.PositiveBigIntegerField()
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    from_stage = models.ForeignKey(
+        Stage, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    to_stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        USER, verbose_name=_("by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    moved_at = models.DateTimeField(_("when"), default=timezone.now)
+    seconds_in_previous = models.PositiveBigIntegerField(_("time in the previous stage"), default=0)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("stage move")
+        verbose_name_plural = _("stage history")
+        ordering = ["moved_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["record_type", "record_id", "moved_at"], name="stagehistory_record"
+            ),
+            models.Index(fields=["to_stage", "moved_at"], name="stagehistory_to_stage"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_type}#{self.record_id}: {self.from_stage} → {self.to_stage}"
