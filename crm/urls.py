@@ -9,6 +9,7 @@ urlpatterns = [
     path("contacts/", include("crm.urls_contacts")),
     path("tasks/", include("crm.urls_tasks")),
     path("", include("crm.urls_search")),
+    path("", include("pipelines.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("healthz", dashboard.healthz, name="healthz"),
