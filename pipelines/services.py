@@ -131,11 +131,19 @@ def apply_values(record: StagedRecord, values: dict[str, Any], *, by: User) -> N
 # --- Moves ----------------------------------------------------------------------------
 
 
+# Loaded with the locked record: the history snapshot reads them all.
+RELATED = {
+    Lead: ("stage", "pipeline", "owner", "source", "lost_reason", "created_by"),
+    Deal: ("stage", "pipeline", "owner", "customer", "contact", "lost_reason", "created_by"),
+}
+
+
 def _lock(record: StagedRecord) -> StagedRecord:
+    model = type(record)
+    # FOR UPDATE OF the record's own row only (the joined rows are not locked).
     return (
-        type(record)
-        .objects.select_for_update()
-        .select_related("stage", "pipeline")
+        model.objects.select_for_update(of=("self",))
+        .select_related(*RELATED[model])
         .get(pk=record.pk)
     )
 
@@ -294,7 +302,13 @@ def _move(
     history = _enter(
         locked, stage, by=by, now=now, lost_reason=lost_reason, lost_note=lost_note, note=note
     )
-    locked.full_clean()
+    if values:
+        # Only what the move changed needs checking: the stage and lost reason are
+        # checked above, filled fields here (the rest was valid when last saved).
+        locked.full_clean(
+            exclude=[f.name for f in locked._meta.fields if f.name not in values],
+            validate_unique=False,
+        )
     field_values.save_checking_unique(locked, record_type=record_type_of(locked))
     history.save()
     changes = [c for c in diff(before, snapshot(locked)) if c["field"] != "stage_entered_at"]
