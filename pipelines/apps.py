@@ -7,4 +7,7 @@ class PipelinesConfig(AppConfig):
     verbose_name = _("Pipelines, leads and deals")
 
     def ready(self) -> None:
-        from . import fields  # noqa: F401 - registers lead and deal fields with crm
+        from . import (
+            config,  # noqa: F401 - config log, document, export/import, impact
+            fields,  # noqa: F401 - registers lead and deal fields with crm
+        )
