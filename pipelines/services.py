@@ -571,12 +571,13 @@ def board_totals(records: models.QuerySet, stages: list[Stage]) -> dict[int, Col
             records.order_by()
             .values("stage_id")
             .annotate(
+                # Not named "amount": F("amount") in `weighted` must mean the column.
                 n=Count("pk"),
-                amount=Coalesce(Sum("amount"), zero),
+                total=Coalesce(Sum("amount"), zero),
                 weighted=Coalesce(weighted, zero),
             )
         )
-        rows = {r["stage_id"]: r for r in aggregates}
+        rows = {r["stage_id"]: {**r, "amount": r["total"]} for r in aggregates}
     else:
         rows = {
             r["stage_id"]: r for r in records.order_by().values("stage_id").annotate(n=Count("pk"))
