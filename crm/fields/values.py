@@ -72,6 +72,9 @@ def check_custom(instance: models.Model, *, record_type: str, before: dict[str, 
 def save_checking_unique(instance: models.Model, *, record_type: str, **kwargs) -> None:
     """Save; a duplicate value of a unique custom field (also one saved concurrently by
     someone else) becomes that field's error instead of a server error."""
+    if not any(cf.unique for cf in schema.custom_fields(record_type)):
+        instance.save(**kwargs)  # no unique index to trip over: no savepoint needed
+        return
     try:
         with transaction.atomic():
             instance.save(**kwargs)

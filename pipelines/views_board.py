@@ -1,0 +1,449 @@
+"""The kanban board of a pipeline (/pipelines/<id>/board/).
+
+A column per stage (open ones in order, then won and lost) with its count, amount and
+weighted amount (services.board_totals: one aggregate query) and its first cards (one
+window-function query for all columns: ROW_NUMBER() OVER (PARTITION BY stage_id ...)),
+so a board costs the same number of queries for ten deals or fifty thousand. A column
+loads more cards on demand. Won and lost columns show what closed recently.
+
+Moves (drag and drop, or a card's "Move to…" menu on a phone) post to the move
+endpoint, which calls services.move_to_stage (DESIGN rule 3) and answers with htmx
+out-of-band swaps: the card in its new column and the two columns' totals; a small
+form when the stage needs fields filled or a lost reason; otherwise a message and the
+columns as they are in the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import access
+from accounts.models import DataScope
+from crm.widgets import style
+
+from . import services
+from .forms_board import MoveForm, board_filter_class
+from .models import Deal, Lead, Pipeline, PipelineKind, Stage, StageKind
+from .services import StageMoveRefused
+
+# Cards a column shows at first, and per "load more".
+CARDS_PER_COLUMN = 20
+# Won and lost columns show what closed in the last days.
+CLOSED_DAYS = 30
+FILTER_PARAMS = ("owner", "department")
+KIND_ORDER = {StageKind.OPEN: 0, StageKind.WON: 1, StageKind.LOST: 2}
+
+
+def _model_for(pipeline: Pipeline):
+    return Deal if pipeline.kind == PipelineKind.DEAL else Lead
+
+
+def usable_pipelines(user) -> list[Pipeline]:
+    """Active pipelines whose records the user's role may view."""
+    kinds = [
+        kind
+        for kind, record_type in ((PipelineKind.DEAL, "deal"), (PipelineKind.LEAD, "lead"))
+        if access.has_permission(user, record_type, "view")
+    ]
+    if not kinds:
+        return []
+    pipelines = Pipeline.objects.active().filter(kind__in=kinds)
+    # Deal pipelines first: the board is mostly about deals.
+    return sorted(pipelines, key=lambda p: (p.kind != PipelineKind.DEAL, p.order, p.pk))
+
+
+@dataclass
+class BoardColumn:
+    stage: Stage
+    count: int = 0
+    amount: Decimal = Decimal("0")
+    weighted: Decimal = Decimal("0")
+    cards: list = field(default_factory=list)
+
+    @property
+    def has_more(self) -> bool:
+        return self.count > len(self.cards)
+
+    @property
+    def closed(self) -> bool:
+        return self.stage.kind != StageKind.OPEN
+
+    @property
+    def amount_display(self) -> str:
+        return money(self.amount)
+
+    @property
+    def weighted_display(self) -> str:
+        return money(self.weighted)
+
+
+def money(value) -> str:
+    """A CNY amount as a card shows it: whole yuan with thousands separators, 12,000."""
+    return f"{value or 0:,.0f}"
+
+
+class Board:
+    """One pipeline's board for one user and the board's filters."""
+
+    def __init__(self, request, pipeline: Pipeline):
+        self.request, self.user, self.pipeline = request, request.user, pipeline
+        self.model = _model_for(pipeline)
+        self.record_type = "deal" if self.model is Deal else "lead"
+        if not access.has_permission(self.user, self.record_type, "view"):
+            raise PermissionDenied
+        stages = sorted(pipeline.stages.all(), key=lambda s: (KIND_ORDER[s.kind], s.order, s.pk))
+        self.stages: list[Stage] = stages
+        self.by_id = {stage.pk: stage for stage in stages}
+        self.cutoff = timezone.now() - timedelta(days=CLOSED_DAYS)
+        visible = self.model.objects.visible_to(self.user).filter(pipeline=pipeline)
+        params = request.GET.copy()
+        for key in list(params):
+            if key not in FILTER_PARAMS:
+                del params[key]
+        self.filterset = board_filter_class(self.model)(
+            params or None, queryset=visible, request=request
+        )
+        self.records = self.filterset.qs if self.filterset.is_bound else visible
+        self.query = urlencode([(k, v) for k in params for v in params.getlist(k) if v])
+
+    # --- what the user may see and do -----------------------------------------------
+    @cached_property
+    def hidden(self) -> frozenset[str]:
+        return access.hidden_fields(self.user, self.record_type)
+
+    @property
+    def show_amount(self) -> bool:
+        return self.model is Deal and "amount" not in self.hidden
+
+    @cached_property
+    def can_change(self) -> bool:
+        return access.has_permission(self.user, self.record_type, "change")
+
+    def can_move(self, record) -> bool:
+        # Visible records with an owner are inside the user's change scope too; an
+        # unassigned lead (the pool) is changed only with the "all" scope.
+        if not self.can_change:
+            return False
+        return record.owner_id is not None or access.data_scope(self.user) == DataScope.ALL
+
+    # --- queries ---------------------------------------------------------------------
+    def shown(self, queryset=None):
+        """Records shown on the board: all in open stages, recently closed in the others."""
+        queryset = self.records if queryset is None else queryset
+        open_ids = [s.pk for s in self.stages if s.kind == StageKind.OPEN]
+        closed_ids = [s.pk for s in self.stages if s.kind != StageKind.OPEN]
+        return queryset.filter(
+            Q(stage_id__in=open_ids) | Q(stage_id__in=closed_ids, closed_at__gte=self.cutoff)
+        )
+
+    def ordering(self) -> list:
+        # Open columns: the biggest deals (newest leads) first; closed ones: latest closed.
+        second = F("amount").desc() if self.model is Deal else F("created_at").desc()
+        return [F("closed_at").desc(nulls_last=True), second, F("pk").desc()]
+
+    def cards_queryset(self, queryset):
+        related = ["owner", "customer"] if self.model is Deal else ["owner"]
+        return queryset.select_related(*related)
+
+    def columns(self, stages: list[Stage] | None = None, *, cards=True) -> list[BoardColumn]:
+        """Columns with totals and first cards: two queries however many records."""
+        stages = self.stages if stages is None else stages
+        ids = [s.pk for s in stages]
+        shown = self.shown().filter(stage_id__in=ids)
+        totals = services.board_totals(shown, stages)
+        columns = {
+            s.pk: BoardColumn(
+                stage=s,
+                count=totals[s.pk].count,
+                amount=totals[s.pk].amount,
+                weighted=totals[s.pk].weighted,
+            )
+            for s in stages
+        }
+        if not cards:
+            return [columns[s.pk] for s in stages]
+        window = Window(RowNumber(), partition_by=[F("stage_id")], order_by=self.ordering())
+        rows = (
+            self.cards_queryset(shown)
+            .annotate(board_row=window)
+            .filter(board_row__lte=CARDS_PER_COLUMN)
+            .order_by("stage_id", "board_row")
+        )
+        for card in rows:
+            columns[card.stage_id].cards.append(self.decorate(card))
+        return [columns[s.pk] for s in stages]
+
+    def column(self, stage: Stage) -> BoardColumn:
+        return self.columns([stage])[0]
+
+    def page(self, stage: Stage, offset: int) -> tuple[list, bool]:
+        """The cards of one column after the first `offset`, and whether more follow."""
+        rows = list(
+            self.cards_queryset(self.shown().filter(stage_id=stage.pk)).order_by(*self.ordering())[
+                offset : offset + CARDS_PER_COLUMN + 1
+            ]
+        )
+        more = len(rows) > CARDS_PER_COLUMN
+        return [self.decorate(card) for card in rows[:CARDS_PER_COLUMN]], more
+
+    def card(self, pk: int):
+        record = self.cards_queryset(self.model.objects.filter(pk=pk)).first()
+        return self.decorate(record) if record is not None else None
+
+    def decorate(self, card):
+        stage = self.by_id.get(card.stage_id)
+        if stage is not None:
+            card.stage = stage  # the loaded stage: days in stage and time limit, no query
+        card.movable = self.can_move(card)
+        if self.model is Deal:
+            card.amount_display = money(card.amount)
+        return card
+
+    # --- rendering -------------------------------------------------------------------
+    @cached_property
+    def stage_menu(self) -> list[tuple[int, str, str]]:
+        """(id, name, kind) of each stage, for every card's "Move to…" menu."""
+        return [(s.pk, s.display_name, s.kind) for s in self.stages]
+
+    def context(self, **extra) -> dict:
+        return {
+            "board": self,
+            "pipeline": self.pipeline,
+            "stages": self.stages,
+            "query": self.query,
+            "is_deal": self.model is Deal,
+            "show_amount": self.show_amount,
+            "show_phone": "phone" not in self.hidden,
+            "closed_days": CLOSED_DAYS,
+            "record_type": self.record_type,
+            "stage_menu": self.stage_menu,
+            "detail_url": _url_parts(f"{self.record_type}s:detail"),
+            "convert_url": _url_parts("leads:convert") if self.model is Lead else None,
+            "move_url": reverse("board:move", args=[self.pipeline.pk])
+            + (f"?{self.query}" if self.query else ""),
+            **extra,
+        }
+
+
+@login_required
+@require_GET
+def index(request):
+    """The default deal pipeline's board, or a picker of the pipelines the user may use."""
+    pipelines = usable_pipelines(request.user)
+    if not pipelines and not (
+        access.has_permission(request.user, "deal", "view")
+        or access.has_permission(request.user, "lead", "view")
+    ):
+        raise PermissionDenied
+    deals = [p for p in pipelines if p.kind == PipelineKind.DEAL]
+    if deals and "pick" not in request.GET:
+        default = next((p for p in deals if p.is_default), deals[0])
+        return redirect("board:board", pk=default.pk)
+    return render(request, "pipelines/board_index.html", {"pipelines": pipelines})
+
+
+@login_required
+@require_GET
+def board(request, pk: int):
+    pipeline = get_object_or_404(Pipeline, pk=pk)
+    board = Board(request, pipeline)
+    form = style(board.filterset.form)
+    return render(
+        request,
+        "pipelines/board.html",
+        board.context(
+            columns=board.columns(),
+            filter_form=form,
+            filters_active=bool(board.query),
+            pipelines=usable_pipelines(request.user),
+        ),
+    )
+
+
+@login_required
+@require_GET
+def column(request, pk: int, stage_id: int):
+    """More cards of one column (htmx: the "load more" button)."""
+    pipeline = get_object_or_404(Pipeline, pk=pk)
+    board = Board(request, pipeline)
+    stage = board.by_id.get(stage_id)
+    if stage is None:
+        raise Http404
+    try:
+        offset = max(0, int(request.GET.get("offset", CARDS_PER_COLUMN)))
+    except ValueError:
+        offset = CARDS_PER_COLUMN
+    cards, more = board.page(stage, offset)
+    return render(
+        request,
+        "pipelines/partials/board_cards_page.html",
+        board.context(stage=stage, cards=cards, more=more, offset=offset + len(cards)),
+    )
+
+
+_URL_PK = 987654321
+
+
+def _url_parts(name: str) -> tuple[str, str] | None:
+    """A record URL around its id, (before, after), when the URL exists: cards build
+    theirs without a reverse each."""
+    try:
+        url = reverse(name, args=[_URL_PK])
+    except NoReverseMatch:
+        return None
+    before, _sep, after = url.partition(str(_URL_PK))
+    return before, after
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@login_required
+@require_POST
+def move(request, pk: int):
+    """Move a card: POST record, stage (the target) and expected_stage (the column the
+    card was in). With `move_form`, the small form's fields come along."""
+    pipeline = get_object_or_404(Pipeline, pk=pk)
+    board = Board(request, pipeline)
+    record_id, stage_id = _int(request.POST.get("record")), _int(request.POST.get("stage"))
+    if record_id is None or stage_id is None:
+        return HttpResponseBadRequest(_("Say which record moves where."))
+    expected_stage_id = _int(request.POST.get("expected_stage"))
+    record = access.get_object_for_user_or_404(
+        request.user, board.model.objects.filter(pipeline=pipeline), pk=record_id
+    )
+    stage = board.by_id.get(stage_id)
+    if stage is None:
+        raise Http404
+    was_in = record.stage_id
+    move = Move(board, record, stage, expected_stage_id=expected_stage_id)
+    with_form = "move_form" in request.POST
+    form = None
+    kwargs = {}
+    if with_form:
+        form = move.form(data=request.POST)
+        if not form.is_valid():
+            return move.ask(form)
+        kwargs = {
+            "values": form.raw_values() or None,
+            "lost_reason": form.cleaned_data.get("lost_reason"),
+            "lost_note": form.cleaned_data.get("lost_note") or "",
+        }
+    try:
+        services.move_to_stage(
+            record=record,
+            stage=stage,
+            by=request.user,
+            expected_stage_id=expected_stage_id,
+            **kwargs,
+        )
+    except StageMoveRefused as exc:
+        if exc.code in ("required", "lost_reason"):
+            if form is None:
+                return move.ask(move.form(missing=exc.missing), reset=True, refusal=exc)
+            form.add_error(None, exc.messages[0])
+            return move.ask(form)
+        return move.refused(exc.messages[0], code=exc.code)
+    except PermissionDenied:
+        return move.refused(_("Your role may not move this record."), code="permission")
+    except ValidationError as exc:
+        if form is None:
+            return move.refused(" ".join(exc.messages), code="invalid")
+        form.show_errors(exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages})
+        return move.ask(form)
+    return move.done(was_in)
+
+
+class Move:
+    """The answers of the move endpoint (htmx out-of-band swaps, or a redirect)."""
+
+    def __init__(self, board: Board, record, stage: Stage, *, expected_stage_id):
+        self.board, self.record, self.stage = board, record, stage
+        self.request = board.request
+        self.expected_stage_id = expected_stage_id
+
+    def form(self, *, data=None, missing=None) -> MoveForm:
+        if missing is None:
+            missing = services.missing_fields(self.record, self.stage)
+        return MoveForm(
+            data,
+            record=self.record,
+            stage=self.stage,
+            user=self.request.user,
+            missing=missing,
+        )
+
+    def _back(self) -> HttpResponseRedirect:
+        url = reverse("board:board", args=[self.board.pipeline.pk])
+        return HttpResponseRedirect(url + (f"?{self.board.query}" if self.board.query else ""))
+
+    def _columns(self, *stage_ids, cards=True) -> list[BoardColumn]:
+        stages = []
+        for stage_id in stage_ids:
+            stage = self.board.by_id.get(stage_id)
+            if stage is not None and stage not in stages:
+                stages.append(stage)
+        stages.sort(key=self.board.stages.index)
+        return self.board.columns(stages, cards=cards) if stages else []
+
+    def _render(self, **context) -> HttpResponse:
+        html = render_to_string(
+            "pipelines/partials/board_move_response.html",
+            self.board.context(record=self.record, target=self.stage, **context),
+            request=self.request,
+        )
+        return HttpResponse(html)
+
+    def ask(self, form: MoveForm, *, reset: bool = False, refusal=None) -> HttpResponse:
+        """The small form (a modal); `reset` puts the card back in its column meanwhile."""
+        if not self.request.htmx:
+            message = refusal.messages[0] if refusal else _("Fill in the form to move it.")
+            messages.warning(self.request, message)
+            return self._back()
+        columns = self._columns(self.expected_stage_id, self.stage.pk) if reset else []
+        return self._render(
+            form=form,
+            columns=columns,
+            expected_stage_id=self.expected_stage_id or self.record.stage_id,
+        )
+
+    def refused(self, message: str, *, code: str) -> HttpResponse:
+        """A message, and the columns involved as they are in the database."""
+        if not self.request.htmx:
+            messages.error(self.request, message)
+            return self._back()
+        current = self.board.model.objects.filter(pk=self.record.pk).values_list(
+            "stage_id", flat=True
+        )
+        columns = self._columns(self.expected_stage_id, self.stage.pk, *current)
+        return self._render(message=message, level="warning", code=code, columns=columns)
+
+    def done(self, was_in: int) -> HttpResponse:
+        text = _("Moved to “%(stage)s”.") % {"stage": self.stage.display_name}
+        if not self.request.htmx:
+            messages.success(self.request, text)
+            return self._back()
+        card = self.board.card(self.record.pk)
+        columns = self._columns(was_in, self.stage.pk, cards=False)
+        return self._render(card=card, heads=columns, message=text, level="success", moved=True)

@@ -1,0 +1,164 @@
+"""The pipeline board in the browser, at a desk and on a phone: a sales manager moves a
+deal to the next stage and sees both columns' totals change; a move into a stage with an
+unfilled required field opens a small form, and once it is filled the move completes.
+At a desk the cards are dragged; on a phone the card's menu moves them."""
+
+import importlib
+import re
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+from playwright.sync_api import expect
+
+from accounts.demo import seed_organisation
+from accounts.models import User
+from crm.models import Contact, Customer
+from pipelines.models import Deal, Pipeline, StageHistory
+
+from .conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def seed_pipelines() -> None:
+    """The seeded pipelines and lost reasons (an earlier browser test's flush removed
+    what the migrations created)."""
+    for module in (
+        "crm.migrations.0008_lead_dictionaries",
+        "pipelines.migrations.0002_default_pipelines",
+    ):
+        importlib.import_module(module).create(apps, None)
+
+
+def deal(owner, stage, title, amount, customer_name):
+    customer = Customer.objects.create(name=customer_name, owner=owner)
+    contact = Contact.objects.create(customer=customer, name="采购部 王经理")
+    return Deal.objects.create(
+        title=title,
+        customer=customer,
+        contact=contact,
+        amount=Decimal(amount),
+        owner=owner,
+        pipeline=stage.pipeline,
+        stage=stage,
+        probability=stage.probability,
+    )
+
+
+def sign_in(page, username: str) -> None:
+    page.context.clear_cookies()
+    page.goto("/accounts/login/")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill("demo1234")
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+
+
+def head(page, stage):
+    return page.locator(f"#column-head-{stage.pk}")
+
+
+def card(page, record):
+    return page.locator(f"#card-deal-{record.pk}")
+
+
+def move(page, record, target) -> None:
+    """Drag the card onto the target column at a desk; use its menu on a phone."""
+    item = card(page, record)
+    if page.viewport_name == "phone":
+        item.scroll_into_view_if_needed()
+        item.get_by_test_id("card-menu").click()
+        item.locator(f"[data-move-to='{target.pk}']").click()
+        return
+    column = page.locator(f"#cards-{target.pk}")
+    column.scroll_into_view_if_needed()
+    item.scroll_into_view_if_needed()
+    start = item.bounding_box()
+    page.mouse.move(start["x"] + 20, start["y"] + 12)
+    page.mouse.down()
+    end = column.bounding_box()
+    page.mouse.move(start["x"] + 40, start["y"] + 30, steps=5)
+    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + 20, steps=15)
+    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + 28, steps=5)
+    page.mouse.up()
+
+
+def test_a_manager_moves_deals_on_the_board(page):
+    seed_organisation(reset_passwords=True)
+    seed_pipelines()
+    wangfang = User.objects.get(username="wangfang")
+    lina = User.objects.get(username="lina")
+    retail = Pipeline.objects.get(kind="deal", name="零售")
+    interest, intro, keen, quote = (
+        retail.stages.get(name=name) for name in ("意向", "产品介绍", "产生兴趣", "报价")
+    )
+    first = deal(wangfang, interest, "办公家具集采", "38000", "上海启明办公用品有限公司")
+    other = deal(lina, interest, "年度耗材框架协议", "12500", "苏州恒信商贸有限公司")
+    deal(lina, intro, "展厅样品采购", "6800", "杭州远景展览服务有限公司")
+    unpriced = deal(wangfang, keen, "会议室升级改造", "0", "南京云图信息技术有限公司")
+
+    # 张伟 (销售经理) opens the board from the navigation.
+    sign_in(page, "zhangwei")
+    if page.viewport_name == "phone":
+        page.get_by_role("button", name=re.compile("菜单|menu", re.I)).click()
+    page.locator("a.nav-link[href='/pipelines/']").click()
+    expect(page).to_have_url(re.compile(rf"/pipelines/{retail.pk}/board/$"))
+    expect(head(page, interest)).to_have_attribute("data-count", "2")
+    expect(head(page, interest)).to_have_attribute("data-amount", "50500.00")
+    expect(head(page, intro)).to_have_attribute("data-count", "1")
+    screenshot(page, "board-1-start")
+
+    # He moves 王芳's deal on to the next stage: both columns' totals follow.
+    move(page, first, intro)
+    expect(head(page, intro)).to_have_attribute("data-count", "2")
+    expect(head(page, intro)).to_have_attribute("data-amount", "44800.00")
+    expect(head(page, interest)).to_have_attribute("data-count", "1")
+    expect(head(page, interest).get_by_test_id("column-amount")).to_have_text("¥12,500")
+    expect(page.locator(f"#cards-{intro.pk} #card-deal-{first.pk}")).to_have_count(1)
+    expect(page.get_by_test_id("board-message").last).to_contain_text("产品介绍")
+    first.refresh_from_db()
+    assert first.stage == intro
+    assert StageHistory.objects.filter(record_id=first.pk, to_stage=intro).exists()
+    screenshot(page, "board-2-moved")
+
+    # 报价 needs an amount: the board asks for it, and the move completes once filled.
+    move(page, unpriced, quote)
+    modal = page.get_by_test_id("board-modal")
+    expect(modal.get_by_test_id("move-form")).to_be_visible()
+    expect(modal).to_contain_text("报价")
+    # Meanwhile the card is back where it is in the database.
+    expect(page.locator(f"#cards-{keen.pk} #card-deal-{unpriced.pk}")).to_have_count(1)
+    screenshot(page, "board-3-required-form")
+    modal.locator("input[name=amount]").fill("88000")
+    modal.get_by_test_id("move-submit").click()
+    expect(modal).to_be_hidden()
+    expect(page.locator(".modal-backdrop")).to_have_count(0)
+    expect(page.locator(f"#cards-{quote.pk} #card-deal-{unpriced.pk}")).to_have_count(1)
+    expect(head(page, quote)).to_have_attribute("data-count", "1")
+    expect(head(page, quote)).to_have_attribute("data-amount", "88000.00")
+    expect(head(page, keen)).to_have_attribute("data-count", "0")
+    unpriced.refresh_from_db()
+    assert unpriced.stage == quote and unpriced.amount == Decimal("88000")
+    screenshot(page, "board-4-done")
+
+    # Someone else moves 李娜's deal meanwhile: his move from the old view is refused with
+    # a message, and the card shows up where it really is.
+    Deal.objects.filter(pk=other.pk).update(stage=keen, probability=keen.probability)
+    move(page, other, intro)
+    expect(page.get_by_test_id("board-message").last).to_contain_text("产生兴趣")
+    expect(page.locator(f"#cards-{keen.pk} #card-deal-{other.pk}")).to_have_count(1)
+    expect(head(page, keen)).to_have_attribute("data-count", "1")
+    expect(head(page, intro)).to_have_attribute("data-count", "2")
+    expect(head(page, interest)).to_have_attribute("data-count", "0")
+    other.refresh_from_db()
+    assert other.stage == keen
+    # From the refreshed column it moves on as usual.
+    move(page, other, quote)
+    expect(head(page, quote)).to_have_attribute("data-count", "2")
+    expect(head(page, keen)).to_have_attribute("data-count", "0")
+
+    # After a reload the board shows the same.
+    page.reload()
+    expect(head(page, quote)).to_have_attribute("data-count", "2")
+    expect(head(page, intro)).to_have_attribute("data-count", "2")
