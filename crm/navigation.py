@@ -31,6 +31,8 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Dashboard"), "dashboard", "home"),
     NavItem(_("Customers"), "customers:list", "building", permission="customer.view"),
     NavItem(_("Contacts"), "contacts:list", "address-book", permission="contact.view"),
+    NavItem(_("Leads"), "leads:list", "user-circle", permission="lead.view"),
+    NavItem(_("Deals"), "deals:list", "briefcase", permission="deal.view"),
     NavItem(_("Board"), "board:index", "timeline", permission="deal.view"),
     NavItem(_("Tasks"), "tasks:list", "list-check", permission="task.view"),
     NavItem(_("Administration"), "admin:index", "settings", staff_only=True),

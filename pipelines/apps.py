@@ -10,4 +10,5 @@ class PipelinesConfig(AppConfig):
         from . import (
             config,  # noqa: F401 - config log, document, export/import, impact
             fields,  # noqa: F401 - registers lead and deal fields with crm
+            search,  # noqa: F401 - leads and deals in the one search
         )

@@ -592,3 +592,49 @@ def board_totals(records: models.QuerySet, stages: list[Stage]) -> dict[int, Col
             weighted=Decimal(row.get("weighted") or 0).quantize(Decimal("0.01")),
         )
     return columns
+
+
+# --- Owners -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def transfer_records(records: models.QuerySet, to: User, by: User) -> int:
+    """Give leads or deals (of one type) to another owner, each with a history entry;
+    the old owner's open tasks on a record move with it. Only records `by` may change
+    are transferred; returns how many changed hands."""
+    model = records.model
+    record_type = model.record_type
+    if not access.has_permission(by, record_type, "change"):
+        raise PermissionDenied
+    if model is Deal and to is None:
+        raise ValidationError(_("A deal needs an owner."))
+    editable = model.objects.editable_by(by).filter(pk__in=records.values("pk"))
+    content_type = ContentType.objects.get_for_model(model)
+    count = 0
+    for record in editable.select_for_update().select_related("owner"):
+        if record.owner_id == (to.pk if to else None):
+            continue
+        old_owner = record.owner
+        record.owner = to
+        record.save(update_fields=["owner", "updated_at"])
+        record_change(
+            record,
+            by=by,
+            action=ChangeAction.TRANSFERRED,
+            changes=[
+                {
+                    "field": "owner",
+                    "old": str(old_owner) if old_owner else "",
+                    "new": str(to) if to else "",
+                }
+            ],
+        )
+        if old_owner is not None and to is not None:
+            Task.objects.filter(
+                subject_type=content_type,
+                subject_id=record.pk,
+                assignee=old_owner,
+                status="open",
+            ).update(assignee=to)
+        count += 1
+    return count

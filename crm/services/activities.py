@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,23 +19,33 @@ from ..models import Activity, Contact, Customer, DictionaryItem, Task
 @transaction.atomic
 def log_activity(
     *,
-    customer: Customer,
+    customer: Customer | None,
     by: User,
     kind: DictionaryItem | None,
     content: str,
     occurred_at: datetime | None = None,
     contact: Contact | None = None,
     next_follow_up_at: datetime | None = None,
+    subject: models.Model | None = None,
 ) -> Activity:
-    """Record a follow-up on a customer (optionally with one of its contacts).
+    """Record a follow-up on a customer (optionally with one of its contacts), or on a
+    record of another app (`subject`: a lead, a deal) that belongs to `customer` or, like
+    a lead not yet converted, to no customer.
 
     The customer's last activity moves forward; its next follow-up becomes the one
     planned here (a follow-up done without a new plan clears it), and a planned
-    follow-up becomes a task for the customer's owner (or the author, for the pool).
+    follow-up becomes a task for the owner of the subject, else of the customer (or the
+    author, for the pool).
     """
-    if not access.has_permission(by, "activity", "add") or not access.can(by, customer, "view"):
+    if customer is None and subject is None:
+        raise ValueError("log_activity needs a customer or a subject")
+    if not access.has_permission(by, "activity", "add"):
         raise PermissionDenied
-    if contact is not None and contact.customer_id != customer.pk:
+    if customer is not None and not access.can(by, customer, "view"):
+        raise PermissionDenied
+    if subject is not None and not access.can(by, subject, "view"):
+        raise PermissionDenied
+    if contact is not None and (customer is None or contact.customer_id != customer.pk):
         raise PermissionDenied
     activity = Activity(
         customer=customer,
@@ -46,28 +56,44 @@ def log_activity(
         author=by,
         next_follow_up_at=next_follow_up_at,
     )
-    if contact is not None:
+    if subject is not None:
+        activity.subject = subject
+    elif contact is not None:
         activity.subject = contact
     activity.full_clean()
     activity.save()
-    # A back-dated entry never moves last_activity_at backwards nor drops the plan.
-    updates = {}
-    if _is_latest(customer, activity):
-        updates = {"last_activity_at": activity.occurred_at, "next_follow_up_at": next_follow_up_at}
-    elif next_follow_up_at is not None:
-        updates = {"next_follow_up_at": next_follow_up_at}
-    if updates:
-        Customer.objects.filter(pk=customer.pk).update(**updates)
+    if customer is not None:
+        # A back-dated entry never moves last_activity_at backwards nor drops the plan.
+        updates = {}
+        if _is_latest(customer, activity):
+            updates = {
+                "last_activity_at": activity.occurred_at,
+                "next_follow_up_at": next_follow_up_at,
+            }
+        elif next_follow_up_at is not None:
+            updates = {"next_follow_up_at": next_follow_up_at}
+        if updates:
+            Customer.objects.filter(pk=customer.pk).update(**updates)
     if next_follow_up_at is not None:
-        Task.objects.create(
-            title=_("Follow up with %(name)s") % {"name": customer.name},
+        if subject is not None:
+            name = str(subject)
+            assignee = getattr(subject, "owner", None) or by
+        else:
+            name = customer.name
+            assignee = customer.owner or by
+        task = Task(
+            title=(_("Follow up with %(name)s") % {"name": name})[:200],
             due_at=next_follow_up_at,
-            assignee=customer.owner or by,
+            assignee=assignee,
             customer=customer,
             activity=activity,
             created_by=by,
         )
-    customer.refresh_from_db(fields=["last_activity_at", "next_follow_up_at"])
+        if subject is not None:
+            task.subject = subject
+        task.save()
+    if customer is not None:
+        customer.refresh_from_db(fields=["last_activity_at", "next_follow_up_at"])
     return activity
 
 

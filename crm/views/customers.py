@@ -139,6 +139,7 @@ TIMELINE_COLUMNS = (
 ACTIVITY_KINDS = "activity_kind"
 HISTORY_PAGE = 30
 MERGE_CANDIDATES = 20
+DEALS_LIMIT = 10
 
 
 def _int_or_none(value) -> int | None:
@@ -392,7 +393,24 @@ class CustomerDetailView(CustomerRecordMixin, RecordDetailView):
         can_transfer = (
             can_change and access.users_in_scope(user).exclude(pk=customer.owner_id).exists()
         )
+        # The customer's deals (pipelines' Deal, reached through the relation: crm does
+        # not import pipelines): one query, open ones first.
+        can_view_deals = access.has_permission(user, "deal", "view")
+        deals = (
+            list(
+                customer.deals.visible_to(user)
+                .select_related("stage")
+                .order_by(F("closed_at").desc(nulls_first=True), "-created_at", "-pk")[:DEALS_LIMIT]
+            )
+            if can_view_deals
+            else []
+        )
+        for deal in deals:
+            deal.amount_text = f"¥{deal.amount:,.2f}"
         context.update(
+            deals=deals,
+            can_view_deals=can_view_deals,
+            can_add_deal=can_view_deals and access.has_permission(user, "deal", "add"),
             tags=list(customer.tags.all()),
             contacts=contacts,
             tasks=tasks,

@@ -1,0 +1,206 @@
+"""Filters of the lead and deal lists (django-filter), built like the customer list's:
+choices limited to what the user may see, relative values ("me", "this month", "over
+the time limit") so saved views stay meaningful."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import django_filters as filters
+from django import forms
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.filters import (
+    DateRangeWidget,
+    DepartmentFilter,
+    OwnerFilter,
+    PresetModelChoiceFilter,
+    RecordFilterSet,
+    SearchFilter,
+    dictionary_filter,
+    owner_choices,
+)
+
+from .models import Deal, DealStatus, Lead, LeadStatus, Pipeline, PipelineKind, Stage, StageKind
+
+ALL = "all"
+
+
+def pipelines_of(request, kind: str) -> list[Pipeline]:
+    """The active pipelines of a kind, loaded once per request."""
+    cache = getattr(request, "_pipelines", None)
+    if cache is None:
+        cache = request._pipelines = {}
+    if kind not in cache:
+        cache[kind] = list(Pipeline.objects.filter(kind=kind, is_active=True))
+    return cache[kind]
+
+
+def stages_of(request, kind: str) -> list[Stage]:
+    """Every stage of the active pipelines of a kind (with its pipeline), once per request."""
+    cache = getattr(request, "_stages", None)
+    if cache is None:
+        cache = request._stages = {}
+    if kind not in cache:
+        cache[kind] = list(
+            Stage.objects.filter(pipeline__kind=kind, pipeline__is_active=True)
+            .select_related("pipeline")
+            .order_by("pipeline__order", "pipeline_id", "order", "id")
+        )
+    return cache[kind]
+
+
+def over_time_limit_q(stages: list[Stage], now=None) -> Q:
+    """Records in an open stage longer than its time limit (as `over_time_limit` says:
+    more whole days than the limit)."""
+    now = now or timezone.now()
+    condition = Q(pk__in=[])
+    for stage in stages:
+        if stage.time_limit_days and stage.kind == StageKind.OPEN:
+            cutoff = now - timedelta(days=stage.time_limit_days + 1)
+            condition |= Q(stage_id=stage.pk, stage_entered_at__lte=cutoff)
+    return condition
+
+
+class StageFilter(PresetModelChoiceFilter):
+    def __init__(self, *args, kind: str, **kwargs):
+        self.kind = kind
+        kwargs.setdefault("queryset", Stage.objects.filter(pipeline__kind=kind))
+        super().__init__(*args, **kwargs)
+
+    def choices(self, request) -> list:
+        stages = stages_of(request, self.kind)
+        several = len({s.pipeline_id for s in stages}) > 1
+        return [
+            (s, f"{s.pipeline.display_name} · {s.display_name}" if several else s.display_name)
+            for s in stages
+        ]
+
+
+class PipelineFilter(PresetModelChoiceFilter):
+    def __init__(self, *args, kind: str, **kwargs):
+        self.kind = kind
+        kwargs.setdefault("queryset", Pipeline.objects.filter(kind=kind))
+        super().__init__(*args, **kwargs)
+
+    def choices(self, request) -> list:
+        return [(p, p.display_name) for p in pipelines_of(request, self.kind)]
+
+
+class StatusFilter(filters.ChoiceFilter):
+    """A status, or "all"; the lead list shows open leads when no status is asked for
+    (the view applies that default)."""
+
+    def filter(self, qs, value):
+        if value in ("", None, ALL):
+            return qs
+        return qs.filter(status=value)
+
+
+class OverTimeLimitFilter(filters.BooleanFilter):
+    def __init__(self, *args, kind: str, **kwargs):
+        self.kind = kind
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        stages = stages_of(self.parent.request, self.kind)
+        condition = over_time_limit_q(stages)
+        return qs.filter(condition) if value else qs.exclude(condition)
+
+
+class LeadFilter(RecordFilterSet):
+    q = SearchFilter(
+        label=_("Search"),
+        fields=("person_name", "company_name", "email", "wechat"),
+        phone_fields=("phone",),
+        widget=forms.TextInput(attrs={"placeholder": _("Name, company, phone or email")}),
+    )
+    owner = OwnerFilter(label=_("Owner"), choices=())
+    department = DepartmentFilter(label=_("Department"))
+    source = dictionary_filter("lead_source", _("Source"))
+    stage = StageFilter(label=_("Stage"), kind=PipelineKind.LEAD)
+    status = StatusFilter(
+        label=_("Status"),
+        choices=[*LeadStatus.choices, (ALL, _("All statuses"))],
+        empty_label=_("Open (default)"),
+    )
+    overdue = OverTimeLimitFilter(label=_("Over the stage's time limit"), kind=PipelineKind.LEAD)
+    created = filters.DateFromToRangeFilter(
+        label=_("Created"), field_name="created_at", widget=DateRangeWidget
+    )
+    field_filters = {"source": "source"}
+
+    class Meta:
+        model = Lead
+        fields: list[str] = []
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        self.filters["owner"].extra["choices"] = owner_choices(request, pool=True)
+
+
+def _month_bounds(today: date, months_ahead: int = 0) -> tuple[date, date]:
+    month = today.month - 1 + months_ahead
+    start = date(today.year + month // 12, month % 12 + 1, 1)
+    following = start.month  # 1..12; next month's first day
+    end = date(start.year + following // 12, following % 12 + 1, 1)
+    return start, end
+
+
+class DealFilter(RecordFilterSet):
+    q = SearchFilter(
+        label=_("Search"),
+        fields=("title", "customer__name"),
+        widget=forms.TextInput(attrs={"placeholder": _("Title or customer")}),
+    )
+    owner = OwnerFilter(label=_("Owner"), choices=())
+    department = DepartmentFilter(label=_("Department"))
+    pipeline = PipelineFilter(label=_("Pipeline"), kind=PipelineKind.DEAL)
+    stage = StageFilter(label=_("Stage"), kind=PipelineKind.DEAL)
+    status = StatusFilter(label=_("Status"), choices=DealStatus.choices, empty_label=_("Any"))
+    amount = filters.RangeFilter(
+        label=_("Amount (CNY)"),
+        widget=filters.widgets.RangeWidget(attrs={"inputmode": "decimal"}),
+    )
+    expected_close = filters.DateFromToRangeFilter(
+        label=_("Expected close"), field_name="expected_close_date", widget=DateRangeWidget
+    )
+    closing = filters.ChoiceFilter(
+        label=_("Closing"),
+        choices=[
+            ("month", _("This month")),
+            ("next_month", _("Next month")),
+            ("overdue", _("Expected date passed")),
+            ("none", _("No expected date")),
+        ],
+        method="filter_closing",
+    )
+    overdue = OverTimeLimitFilter(label=_("Over the stage's time limit"), kind=PipelineKind.DEAL)
+    field_filters = {
+        "amount": "amount",
+        "expected_close": "expected_close_date",
+        "closing": "expected_close_date",
+    }
+
+    class Meta:
+        model = Deal
+        fields: list[str] = []
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        self.filters["owner"].extra["choices"] = owner_choices(request, pool=False)
+
+    def filter_closing(self, qs, name, value):
+        today = timezone.localdate()
+        if value in ("month", "next_month"):
+            start, end = _month_bounds(today, 1 if value == "next_month" else 0)
+            return qs.filter(expected_close_date__gte=start, expected_close_date__lt=end)
+        if value == "overdue":
+            return qs.filter(expected_close_date__lt=today, status=DealStatus.OPEN)
+        if value == "none":
+            return qs.filter(expected_close_date__isnull=True)
+        return qs

@@ -1,0 +1,361 @@
+"""Forms of the lead and deal pages. Standard and custom fields with field permissions
+come through CustomFieldsFormMixin (DESIGN rule 2); stages are never set by a form but
+passed to pipelines.services (rule 3)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts import access
+from accounts.models import User
+from accounts.phones import format_phone
+from crm.fields import schema, types
+from crm.fields.forms import CustomFieldsFormMixin
+from crm.forms import StyledFormMixin, _mine_first, dictionary_choices, person_label, shortlist
+from crm.models import Contact, Customer, DictionaryItem
+
+from .models import Deal, Lead, Pipeline, PipelineKind, Stage, StageKind
+
+
+def _owner_field(form: forms.ModelForm, user, *, empty_label=None) -> None:
+    field = form.fields["owner"]
+    people = access.users_in_scope(user).values("pk")
+    field.queryset = User.objects.filter(
+        Q(pk__in=people) | Q(pk=form.instance.owner_id or 0)
+    ).order_by("name", "username")
+    field.label_from_instance = person_label
+    field.empty_label = empty_label
+    if not form.instance.pk:
+        form.initial.setdefault("owner", user.pk)
+
+
+def stage_choices(kind: str, *, open_only: bool = True, exclude_pipeline=None):
+    """(queryset, grouped choices) of the stages of active pipelines of `kind`."""
+    stages = Stage.objects.filter(pipeline__kind=kind, pipeline__is_active=True)
+    if open_only:
+        stages = stages.filter(kind=StageKind.OPEN)
+    stages = stages.select_related("pipeline").order_by(
+        "pipeline__order", "pipeline_id", "order", "id"
+    )
+    groups: dict[Pipeline, list] = {}
+    for stage in stages:
+        groups.setdefault(stage.pipeline, []).append((stage.pk, stage.display_name))
+    return stages, [(p.display_name, options) for p, options in groups.items()]
+
+
+class StageChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return obj.display_name
+
+
+# --- Leads --------------------------------------------------------------------------------
+
+
+class LeadForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
+    record_type = "lead"
+
+    class Meta:
+        model = Lead
+        fields = [
+            "person_name",
+            "company_name",
+            "title",
+            "phone",
+            "email",
+            "wechat",
+            "source",
+            "owner",
+            "notes",
+        ]
+        widgets = {
+            "person_name": forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
+            "phone": forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+            "email": forms.EmailInput(attrs={"autocomplete": "off"}),
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        dictionary_choices(self, "source", "lead_source", self.instance.source_id)
+        _owner_field(self, user, empty_label=_("Unassigned (every colleague sees it)"))
+        if self.instance.pk and not self.is_bound:
+            self.initial["phone"] = format_phone(self.instance.phone)
+        self.apply_fields(user)
+
+
+# --- Deals --------------------------------------------------------------------------------
+
+
+def contacts_of(user, customer_id) -> list[Contact]:
+    if not customer_id or not str(customer_id).isdigit():
+        return []
+    return list(
+        Contact.objects.visible_to(user)
+        .filter(customer_id=int(customer_id))
+        .order_by("-is_primary", "name", "pk")
+    )
+
+
+class DealForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
+    """Create and edit a deal. The customer is picked from those the user may change;
+    the contact must be one of the customer's; a new deal starts in the chosen open
+    stage of a deal pipeline."""
+
+    record_type = "deal"
+
+    stage = StageChoiceField(label=_("Pipeline and stage"), queryset=Stage.objects.none())
+
+    class Meta:
+        model = Deal
+        fields = ["title", "customer", "contact", "amount", "expected_close_date", "owner"]
+        widgets = {
+            "title": forms.TextInput(attrs={"autocomplete": "off"}),
+            "amount": forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0"}),
+            "expected_close_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        creating = self.instance.pk is None
+        customer = self.fields["customer"]
+        editable = Customer.objects.editable_by(user)
+        if not creating:
+            # The deal's own customer stays valid even if the user may only view it.
+            editable = Customer.objects.filter(
+                Q(pk__in=editable.values("pk")) | Q(pk=self.instance.customer_id)
+            )
+        customer.queryset = editable
+        customer.empty_label = _("Choose a customer…")
+        shortlist(self, "customer", _mine_first(editable, user))
+        contact = self.fields["contact"]
+        contact.queryset = Contact.objects.visible_to(user)
+        contact.empty_label = _("— none —")
+        chosen = (
+            self.data.get(self.add_prefix("customer"))
+            if self.is_bound
+            else self.initial.get("customer", self.instance.customer_id)
+        )
+        chosen = getattr(chosen, "pk", chosen)
+        contact.widget.choices = [("", contact.empty_label)] + [
+            (c.pk, str(c)) for c in contacts_of(user, chosen)
+        ]
+        _owner_field(self, user)
+        if creating:
+            stages, grouped = stage_choices(PipelineKind.DEAL)
+            self.fields["stage"].queryset = stages
+            self.fields["stage"].widget.choices = [("", _("Choose a stage…")), *grouped]
+            first = (
+                Pipeline.objects.for_deals().active().order_by("-is_default", "order", "id").first()
+            )
+            stage = first.first_open_stage() if first else None
+            if stage is not None:
+                self.initial.setdefault("stage", stage.pk)
+        else:
+            del self.fields["stage"]
+        self.apply_fields(user)
+
+    def clean(self):
+        data = super().clean()
+        customer, contact = data.get("customer"), data.get("contact")
+        if customer is None and not self.instance.pk:
+            return data
+        customer_id = customer.pk if customer else self.instance.customer_id
+        if contact is not None and contact.customer_id != customer_id:
+            self.add_error("contact", _("The contact must belong to the deal's customer."))
+        return data
+
+    def _post_clean(self):
+        stage = self.cleaned_data.get("stage")
+        if stage is not None:
+            self.instance.pipeline = stage.pipeline
+            self.instance.stage = stage
+        super()._post_clean()
+
+    def _get_validation_exclusions(self):
+        exclude = super()._get_validation_exclusions()
+        exclude.update({"pipeline", "stage"})
+        return exclude
+
+
+# --- Moving, losing, changing pipeline ------------------------------------------------------
+
+
+def lost_reasons():
+    return DictionaryItem.objects.of("lost_reason").active().order_by("order", "id")
+
+
+class LostReasonForm(StyledFormMixin, forms.Form):
+    lost_reason = forms.ModelChoiceField(
+        label=_("Lost reason"),
+        queryset=DictionaryItem.objects.none(),
+        empty_label=_("Choose a reason…"),
+        error_messages={"required": _("Say why: choose a lost reason.")},
+    )
+    lost_note = forms.CharField(
+        label=_("Note"), required=False, max_length=300, widget=forms.TextInput()
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lost_reason"].queryset = lost_reasons()
+
+
+class RequiredFieldsForm(StyledFormMixin, forms.Form):
+    """The fields a stage needs that the record has not filled: shown when a move is
+    refused for them, posted with the move again (the service validates the values)."""
+
+    def __init__(self, *args, record, missing: list[tuple[str, str]], user, **kwargs):
+        super().__init__(*args, **kwargs)
+        record_type = "lead" if isinstance(record, Lead) else "deal"
+        customs = {cf.name: cf for cf in schema.custom_fields(record_type)}
+        self.multiple = set()
+        for name, label in missing:
+            if name in customs:
+                field = types.form_field(customs[name], required=True)
+            else:
+                try:
+                    model_field = record._meta.get_field(name)
+                except FieldDoesNotExist:
+                    continue  # a stage may name a field that no longer exists
+                field = model_field.formfield()
+                if field is None:
+                    continue
+                if name == "contact" and isinstance(record, Deal):
+                    field.queryset = Contact.objects.visible_to(user).filter(
+                        customer_id=record.customer_id
+                    )
+                    field.empty_label = _("Choose a contact…")
+                if name == "expected_close_date":
+                    field.widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+            field.required = True
+            field.label = label
+            if isinstance(field, forms.MultipleChoiceField | forms.ModelMultipleChoiceField):
+                self.multiple.add(name)
+            self.fields[name] = field
+        from crm.widgets import style
+
+        style(self, mark_errors=False)
+
+    def raw_values(self, data) -> dict:
+        return {
+            name: (data.getlist(name) if name in self.multiple else data.get(name, ""))
+            for name in self.fields
+        }
+
+
+# --- Conversion -------------------------------------------------------------------------------
+
+
+class ConvertChoiceForm(StyledFormMixin, forms.Form):
+    NEW, EXISTING = "new", "existing"
+
+    customer_mode = forms.ChoiceField(
+        label=_("Customer"),
+        choices=[(NEW, _("Create a new customer")), (EXISTING, _("Use an existing customer"))],
+        widget=forms.RadioSelect,
+        initial=NEW,
+    )
+    existing_customer = forms.ModelChoiceField(
+        label=_("Existing customer"), queryset=Customer.objects.none(), required=False
+    )
+    confirm_duplicate = forms.BooleanField(
+        label=_("Create it anyway: this is a different customer"), required=False
+    )
+    create_contact = forms.BooleanField(label=_("Create a contact"), required=False)
+    create_deal = forms.BooleanField(label=_("Create a deal"), required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        editable = Customer.objects.editable_by(user)
+        field = self.fields["existing_customer"]
+        field.queryset = editable
+        field.empty_label = _("Choose a customer…")
+        shortlist(self, "existing_customer", _mine_first(editable, user))
+        for name in ("confirm_duplicate", "create_contact", "create_deal"):
+            self.fields[name].widget.attrs["class"] = "form-check-input"
+        self.fields["customer_mode"].widget.attrs["class"] = "form-check-input"
+
+    def clean(self):
+        data = super().clean()
+        if data.get("customer_mode") == self.EXISTING and not data.get("existing_customer"):
+            self.add_error("existing_customer", _("Choose the customer."))
+        return data
+
+
+class ConvertCustomerForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
+    record_type = "customer"
+
+    class Meta:
+        model = Customer
+        fields = ["name", "phone", "email"]
+        widgets = {
+            "phone": forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+            "email": forms.EmailInput(attrs={"autocomplete": "off"}),
+        }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.apply_fields(user)
+
+
+class ConvertContactForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
+    record_type = "contact"
+
+    class Meta:
+        model = Contact
+        fields = ["name", "title", "mobile", "email", "wechat"]
+        widgets = {
+            "mobile": forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+            "email": forms.EmailInput(attrs={"autocomplete": "off"}),
+        }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.apply_fields(user)
+
+    def _get_validation_exclusions(self):
+        exclude = super()._get_validation_exclusions()
+        exclude.add("customer")  # given by the conversion
+        return exclude
+
+
+class ConvertDealForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
+    record_type = "deal"
+
+    stage = StageChoiceField(label=_("Pipeline and stage"), queryset=Stage.objects.none())
+
+    class Meta:
+        model = Deal
+        fields = ["title", "amount", "expected_close_date"]
+        widgets = {
+            "amount": forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0"}),
+            "expected_close_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        stages, grouped = stage_choices(PipelineKind.DEAL)
+        self.fields["stage"].queryset = stages
+        self.fields["stage"].widget.choices = [("", _("Choose a stage…")), *grouped]
+        first = Pipeline.objects.for_deals().active().order_by("-is_default", "order", "id").first()
+        stage = first.first_open_stage() if first else None
+        if stage is not None:
+            self.initial.setdefault("stage", stage.pk)
+        self.apply_fields(user)
+
+    def _post_clean(self):
+        stage = self.cleaned_data.get("stage")
+        if stage is not None:
+            self.instance.pipeline = stage.pipeline
+            self.instance.stage = stage
+        super()._post_clean()
+
+    def _get_validation_exclusions(self):
+        exclude = super()._get_validation_exclusions()
+        exclude.update({"pipeline", "stage", "customer", "owner"})
+        return exclude

@@ -1,0 +1,186 @@
+"""Deal pages: the list, the detail (stage guide and path, moving, pipeline change,
+follow-ups, tasks, history), create and edit."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET
+
+from accounts import access
+from crm.views.base import (
+    BuiltinView,
+    BulkAction,
+    RecordCreateView,
+    RecordListView,
+    RecordUpdateView,
+)
+
+from .. import services
+from ..filters import DealFilter
+from ..forms import DealForm, contacts_of, stage_choices
+from ..models import Deal, PipelineKind, Stage
+from .common import (
+    LogActivityView,
+    StagedRecordDetailView,
+    StageMoveView,
+    owners_context,
+    transfer,
+    yuan,
+)
+
+
+class DealListView(RecordListView):
+    model = Deal
+    filterset_class = DealFilter
+    template_name = "pipelines/deals/list.html"
+    select_related = ("owner", "stage", "customer")
+    sort_fields = {
+        "created": "created_at",
+        "title": "title",
+        "amount": "amount",
+        "expected_close": "expected_close_date",
+        "stage": "stage__order",
+        "in_stage": "stage_entered_at",
+        "updated": "updated_at",
+    }
+    default_sort = "-created"
+    builtin_views = (
+        BuiltinView("mine", gettext_lazy("My deals"), "owner=me&status=open"),
+        BuiltinView("closing", gettext_lazy("Closing this month"), "closing=month&status=open"),
+        BuiltinView("overdue", gettext_lazy("Stuck past the time limit"), "overdue=true"),
+        BuiltinView("won", gettext_lazy("Won"), "status=won"),
+    )
+    bulk_actions = (BulkAction("transfer", gettext_lazy("Transfer to…"), transfer),)
+
+    def paginate_queryset(self, queryset, page_size):
+        result = super().paginate_queryset(queryset, page_size)
+        for deal in result[2]:
+            deal.amount_text, deal.weighted_text = yuan(deal.amount), yuan(deal.weighted_amount)
+        return result
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["owners"] = owners_context(self.request, context["bulk_actions"])
+        return context
+
+
+class DealDetailMixin:
+    model = Deal
+    url_namespace = "deals"
+    template_name = "pipelines/deals/detail.html"
+    select_related = ("stage", "pipeline", "owner", "created_by", "customer", "contact")
+
+    def activity_customer(self):
+        return self.object.customer
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        deal = self.object
+        context.update(amount_text=yuan(deal.amount), weighted_text=yuan(deal.weighted_amount))
+        if context["can_change"]:
+            _stages, grouped = stage_choices(PipelineKind.DEAL)
+            current = self.object.pipeline.display_name
+            context["pipeline_choices"] = [g for g in grouped if g[0] != current]
+        return context
+
+
+class DealDetailView(DealDetailMixin, StagedRecordDetailView):
+    pass
+
+
+class DealMoveView(DealDetailMixin, StageMoveView):
+    pass
+
+
+class DealChangePipelineView(DealDetailMixin, StageMoveView):
+    """Move the deal into a stage of another deal pipeline (services.change_pipeline)."""
+
+    def target_stage(self, stage_id):
+        return (
+            Stage.objects.select_related("pipeline")
+            .filter(pk=stage_id, pipeline__kind=PipelineKind.DEAL, pipeline__is_active=True)
+            .first()
+        )
+
+    def run(self, stage, *, lost_note="", **kwargs):
+        return services.change_pipeline(deal=self.object, stage=stage, **kwargs)
+
+    def action_url(self) -> str:
+        return reverse("deals:change_pipeline", args=[self.object.pk])
+
+
+class DealLogActivityView(DealDetailMixin, LogActivityView):
+    pass
+
+
+class DealFormMixin:
+    model = Deal
+    form_class = DealForm
+    template_name = "pipelines/deals/form.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["contact_options_url"] = reverse("deals:contact_options")
+        return context
+
+
+class DealCreateView(DealFormMixin, RecordCreateView):
+    def get_initial(self):
+        initial = super().get_initial()
+        customer = self.request.GET.get("customer", "")
+        if customer.isdigit():
+            initial["customer"] = int(customer)
+        return initial
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        customer = self.request.GET.get("customer", "")
+        context["cancel_url"] = self.safe_next(
+            (self.customer_return(int(customer)) if customer.isdigit() else None)
+            or reverse("deals:list")
+        )
+        return context
+
+    def form_valid(self, form):
+        deal = form.instance
+        self.object = deal
+        return self.save_through(
+            form,
+            lambda: services.create_deal(deal=deal, by=self.request.user),
+            message=_("Deal “%(title)s” created.") % {"title": deal.title},
+            success_url=lambda: reverse("deals:detail", args=[deal.pk]),
+        )
+
+
+class DealUpdateView(DealFormMixin, RecordUpdateView):
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["cancel_url"] = reverse("deals:detail", args=[self.object.pk])
+        return context
+
+    def form_valid(self, form):
+        deal = form.instance
+        return self.save_through(
+            form,
+            lambda: services.update_deal(deal=deal, by=self.request.user),
+            message=_("Changes saved."),
+            success_url=reverse("deals:detail", args=[deal.pk]),
+        )
+
+
+@login_required
+@require_GET
+def contact_options(request):
+    """The contact picker's options for the chosen customer (htmx, on the deal form)."""
+    user = request.user
+    if not (
+        access.has_permission(user, "deal", "add") or access.has_permission(user, "deal", "change")
+    ):
+        raise PermissionDenied
+    contacts = contacts_of(user, request.GET.get("customer", ""))
+    return render(request, "pipelines/deals/_contact_options.html", {"contacts": contacts})
