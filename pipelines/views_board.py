@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
@@ -153,17 +154,29 @@ class Board:
             Q(stage_id__in=open_ids) | Q(stage_id__in=closed_ids, closed_at__gte=self.cutoff)
         )
 
-    def ordering(self) -> list:
-        # Open columns: the biggest deals (newest leads) first; closed ones: latest closed.
+    def ordering(self, stage: Stage | None = None) -> list:
+        """Open columns: the biggest deals (newest leads) first; closed ones: the latest
+        closed. Without a stage, the order of every column at once (window function)."""
         second = F("amount").desc() if self.model is Deal else F("created_at").desc()
-        return [F("closed_at").desc(nulls_last=True), second, F("pk").desc()]
+        if stage is None:
+            return [F("closed_at").desc(nulls_last=True), second, F("pk").desc()]
+        if stage.kind == StageKind.OPEN:
+            return [second, F("pk").desc()]
+        return [F("closed_at").desc(), second, F("pk").desc()]
+
+    def stage_records(self, stage: Stage):
+        """One column's records, filtered so an index on (stage, status, ...) serves them."""
+        if stage.kind == StageKind.OPEN:
+            return self.records.filter(stage_id=stage.pk, status="open")
+        return self.records.filter(stage_id=stage.pk, closed_at__gte=self.cutoff)
 
     def cards_queryset(self, queryset):
         related = ["owner", "customer"] if self.model is Deal else ["owner"]
         return queryset.select_related(*related)
 
     def columns(self, stages: list[Stage] | None = None, *, cards=True) -> list[BoardColumn]:
-        """Columns with totals and first cards: two queries however many records."""
+        """Columns with totals and first cards: two queries however many records (one
+        without the cards)."""
         stages = self.stages if stages is None else stages
         ids = [s.pk for s in stages]
         shown = self.shown().filter(stage_id__in=ids)
@@ -179,16 +192,41 @@ class Board:
         }
         if not cards:
             return [columns[s.pk] for s in stages]
+        for card in self.first_cards(stages, shown):
+            columns[card.stage_id].cards.append(self.decorate(card))
+        for column in columns.values():
+            # A UNION's rows come in no promised order: each column sorts its own.
+            column.cards.sort(key=self.sort_key)
+        return [columns[s.pk] for s in stages]
+
+    def sort_key(self, card) -> tuple:
+        """The key of ordering() in Python (closed_at desc nulls last, then ...)."""
+        second = card.amount if self.model is Deal else card.created_at.timestamp()
+        closed = -card.closed_at.timestamp() if card.closed_at else float("inf")
+        return (closed, -second, -card.pk)
+
+    def first_cards(self, stages: list[Stage], shown):
+        """The first cards of each column in one query. Where the database takes ordered,
+        limited queries in a UNION (PostgreSQL), one LIMIT query per column: each reads
+        only its cards from the (stage, status, amount) index, however many deals there
+        are. Elsewhere (SQLite) ROW_NUMBER() OVER (PARTITION BY stage_id ...) <= n."""
+        if not stages:
+            return []
+        if connection.features.supports_slicing_ordering_in_compound:
+            parts = [
+                self.cards_queryset(self.stage_records(stage)).order_by(*self.ordering(stage))[
+                    :CARDS_PER_COLUMN
+                ]
+                for stage in stages
+            ]
+            return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
         window = Window(RowNumber(), partition_by=[F("stage_id")], order_by=self.ordering())
-        rows = (
+        return (
             self.cards_queryset(shown)
             .annotate(board_row=window)
             .filter(board_row__lte=CARDS_PER_COLUMN)
             .order_by("stage_id", "board_row")
         )
-        for card in rows:
-            columns[card.stage_id].cards.append(self.decorate(card))
-        return [columns[s.pk] for s in stages]
 
     def column(self, stage: Stage) -> BoardColumn:
         return self.columns([stage])[0]
@@ -196,7 +234,7 @@ class Board:
     def page(self, stage: Stage, offset: int) -> tuple[list, bool]:
         """The cards of one column after the first `offset`, and whether more follow."""
         rows = list(
-            self.cards_queryset(self.shown().filter(stage_id=stage.pk)).order_by(*self.ordering())[
+            self.cards_queryset(self.stage_records(stage)).order_by(*self.ordering(stage))[
                 offset : offset + CARDS_PER_COLUMN + 1
             ]
         )
