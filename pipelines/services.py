@@ -313,8 +313,14 @@ def _move(
     history.save()
     changes = [c for c in diff(before, snapshot(locked)) if c["field"] != "stage_entered_at"]
     record_change(locked, by=by, changes=changes)
-    # The caller's object shows the record as it is now.
-    original.refresh_from_db()
+    # The caller's object shows the record as it is now (no second read).
+    if original is not locked:
+        for field in locked._meta.concrete_fields:
+            setattr(original, field.attname, getattr(locked, field.attname))
+            if field.is_relation and field.is_cached(locked):
+                field.set_cached_value(original, field.get_cached_value(locked))
+            elif field.is_relation and field.is_cached(original):
+                field.delete_cached_value(original)
     _after_commit(locked, history, by)
     return history
 
