@@ -131,19 +131,16 @@ def apply_values(record: StagedRecord, values: dict[str, Any], *, by: User) -> N
 # --- Moves ----------------------------------------------------------------------------
 
 
-# Loaded with the locked record: the history snapshot reads them all.
-RELATED = {
-    Lead: ("stage", "pipeline", "owner", "source", "lost_reason", "created_by"),
-    Deal: ("stage", "pipeline", "owner", "customer", "contact", "lost_reason", "created_by"),
-}
+# What a move changes (and so what its history entry compares), besides filled fields.
+MOVED_FIELDS = ("pipeline", "stage", "status", "lost_reason", "lost_note", "closed_at")
 
 
 def _lock(record: StagedRecord) -> StagedRecord:
-    model = type(record)
-    # FOR UPDATE OF the record's own row only (the joined rows are not locked).
+    # FOR UPDATE OF the record's own row only (the joined stage and pipeline are read).
     return (
-        model.objects.select_for_update(of=("self",))
-        .select_related(*RELATED[model])
+        type(record)
+        .objects.select_for_update(of=("self",))
+        .select_related("stage", "pipeline")
         .get(pk=record.pk)
     )
 
@@ -286,7 +283,12 @@ def _move(
                 _("Convert the lead to move it to “%(stage)s”.") % {"stage": stage.display_name},
                 code="converted",
             )
-    before = snapshot(locked)
+    tracked = [
+        *MOVED_FIELDS,
+        *(["probability"] if isinstance(locked, Deal) else []),
+        *(values or {}),
+    ]
+    before = snapshot(locked, only=tracked)
     if values:
         apply_values(locked, values, by=by)
     missing = missing_fields(locked, stage)
@@ -311,7 +313,7 @@ def _move(
         )
     field_values.save_checking_unique(locked, record_type=record_type_of(locked))
     history.save()
-    changes = [c for c in diff(before, snapshot(locked)) if c["field"] != "stage_entered_at"]
+    changes = diff(before, snapshot(locked, only=tracked))
     record_change(locked, by=by, changes=changes)
     # The caller's object shows the record as it is now (no second read).
     if original is not locked:

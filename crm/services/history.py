@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -31,11 +32,16 @@ def _display(value: Any) -> str:
     return str(value)
 
 
-def snapshot(instance: models.Model) -> dict[str, str]:
-    """The record's editable values as people read them, keyed by field (custom.<key>)."""
+def snapshot(instance: models.Model, only: Iterable[str] | None = None) -> dict[str, str]:
+    """The record's editable values as people read them, keyed by field (custom.<key>);
+    with `only`, just those fields ("cf_<key>" for a custom one): a write that touches a
+    few fields need not read every related row."""
+    wanted = set(only) if only is not None else None
     values: dict[str, str] = {}
     for field in instance._meta.get_fields():
         if field.name in UNTRACKED or field.auto_created or not field.concrete:
+            continue
+        if wanted is not None and field.name not in wanted:
             continue
         if field.many_to_many:
             if instance.pk:
@@ -50,6 +56,8 @@ def snapshot(instance: models.Model) -> dict[str, str]:
             values[field.name] = _display(getattr(instance, field.attname))
     record_type = getattr(instance, "record_type", "")
     for key, value in (getattr(instance, "custom", None) or {}).items():
+        if wanted is not None and f"cf_{key}" not in wanted:
+            continue
         values[f"custom.{key}"] = _display(values_module.history_display(record_type, key, value))
     return values
 
@@ -73,11 +81,13 @@ def record_change(
     """Write one history entry; an update that changed nothing writes nothing."""
     if action == ChangeAction.UPDATED and not changes:
         return None
-    customer = instance if isinstance(instance, Customer) else getattr(instance, "customer", None)
+    customer_id = (
+        instance.pk if isinstance(instance, Customer) else getattr(instance, "customer_id", None)
+    )
     return Change.objects.create(
         record_type=ContentType.objects.get_for_model(instance),
         record_id=instance.pk,
-        customer=customer,
+        customer_id=customer_id,
         action=action,
         changes=changes or [],
         note=note[:300],
