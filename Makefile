@@ -28,7 +28,6 @@ install-dev: $(DEV_STAMP)
 run: $(RUN_STAMP)
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	DEBUG=1 $(BIN)/python manage.py seed_pipelines
 	DEBUG=1 $(BIN)/python manage.py devserver $(ADDR)
 
 ## make test: the whole suite (SQLite unless DATABASE_URL / REDIS_URL are set).

@@ -5,6 +5,7 @@ role name; an admin's later edits to labels or rules are left alone."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from accounts.models import FieldAccess, Role
 
@@ -163,3 +164,17 @@ def demo_custom_values(customer: Customer) -> dict:
     if rng.random() < 0.4:
         values["commission_rate"] = rng.choice(["3", "5", "8", "10"])
     return values
+
+
+# Higher apps (pipelines) add their demo records to `seed_demo` without crm importing
+# them: each seeder runs after the demo customers exist and returns a line to print.
+_demo_seeders: list[Callable[[], str]] = []
+
+
+def register_demo_seeder(seeder: Callable[[], str]) -> None:
+    if seeder not in _demo_seeders:
+        _demo_seeders.append(seeder)
+
+
+def demo_seeders() -> list[Callable[[], str]]:
+    return list(_demo_seeders)

@@ -7,8 +7,13 @@ class PipelinesConfig(AppConfig):
     verbose_name = _("Pipelines, leads and deals")
 
     def ready(self) -> None:
+        from crm.demo_config import register_demo_seeder
+
         from . import (
             config,  # noqa: F401 - config log, document, export/import, impact
             fields,  # noqa: F401 - registers lead and deal fields with crm
             search,  # noqa: F401 - leads and deals in the one search
         )
+        from .demo import seed_for_demo
+
+        register_demo_seeder(seed_for_demo)

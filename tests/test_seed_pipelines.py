@@ -34,8 +34,10 @@ def seed() -> str:
 
 @pytest.fixture
 def seeded(db):
-    call_command("seed_demo", force=True, stdout=StringIO())
-    return seed()
+    """seed_demo fills the pipelines too (its registered step); the output of both."""
+    out = StringIO()
+    call_command("seed_demo", force=True, stdout=out)
+    return out.getvalue() + seed()
 
 
 def test_it_needs_the_demo_company_first(db):
@@ -51,6 +53,7 @@ def test_it_refuses_without_debug_unless_forced(db, settings):
 
 def test_every_stage_of_every_pipeline_has_records(seeded):
     assert "50 leads (8 converted)" in seeded
+    assert seeded.endswith("Demo leads and deals already present: nothing added.\n")
     for pipeline in Pipeline.objects.prefetch_related("stages"):
         model = Lead if pipeline.kind == "lead" else Deal
         counts = Counter(model.objects.filter(pipeline=pipeline).values_list("stage", flat=True))

@@ -33,7 +33,7 @@ from accounts.demo import (
 )
 from accounts.models import User
 from crm import demo_data
-from crm.demo_config import demo_custom_values, seed_configuration
+from crm.demo_config import demo_custom_values, demo_seeders, seed_configuration
 from crm.models import (
     Activity,
     Change,
@@ -154,6 +154,9 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write("Demo records already present: nothing added.")
+        with translation.override(settings.LANGUAGE_CODE):
+            for seeder in demo_seeders():
+                self.stdout.write(seeder())
         self.stdout.write(self.style.SUCCESS("Demo company ready. Sign in at /accounts/login/ as:"))
         for username, name, role, password in rows:
             self.stdout.write(f"  {username:<10} {password:<18} {name}（{role}）")
@@ -228,8 +231,8 @@ def seed_records(now: datetime | None = None) -> Counter:
 def _dictionary_items() -> dict[str, dict[str, DictionaryItem]]:
     """Active items by dictionary and item code, after restoring missing default
     dictionaries (a test database flushed between tests has none)."""
-    defaults = importlib.import_module("crm.migrations.0002_default_dictionaries")
-    defaults.create(django_apps, None)
+    for module in ("0002_default_dictionaries", "0008_lead_dictionaries"):
+        importlib.import_module(f"crm.migrations.{module}").create(django_apps, None)
     found: dict[str, dict[str, DictionaryItem]] = defaultdict(dict)
     for item in DictionaryItem.objects.select_related("dictionary").active():
         found.setdefault(item.dictionary.code, {})[item.code] = item
