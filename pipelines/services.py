@@ -619,7 +619,7 @@ def transfer_records(records: models.QuerySet, to: User, by: User) -> int:
     editable = model.objects.editable_by(by).filter(pk__in=records.values("pk"))
     content_type = ContentType.objects.get_for_model(model)
     count = 0
-    for record in editable.select_for_update().select_related("owner"):
+    for record in editable.select_for_update(of=("self",)).select_related("owner"):
         if record.owner_id == (to.pk if to else None):
             continue
         old_owner = record.owner
