@@ -35,6 +35,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Deals"), "deals:list", "briefcase", permission="deal.view"),
     NavItem(_("Board"), "board:index", "timeline", permission="deal.view"),
     NavItem(_("Tasks"), "tasks:list", "list-check", permission="task.view"),
+    NavItem(_("Reports"), "reports:index", "report-analytics", permission="deal.view"),
     NavItem(_("Administration"), "admin:index", "settings", staff_only=True),
 ]
 

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "accounts",
     "crm",
     "pipelines",
+    "reports",
 ]
 
 MIDDLEWARE = [

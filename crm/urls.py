@@ -10,6 +10,7 @@ urlpatterns = [
     path("tasks/", include("crm.urls_tasks")),
     path("", include("crm.urls_search")),
     path("", include("pipelines.urls")),
+    path("reports/", include("reports.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("healthz", dashboard.healthz, name="healthz"),

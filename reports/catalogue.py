@@ -1,0 +1,3 @@
+"""Every report, registered by importing its module (one module per report)."""
+
+from .library import forecast  # noqa: F401

@@ -1,0 +1,82 @@
+"""The filters every report offers: period, owner, department, pipeline. Choices are
+limited to what the viewer may see (people and departments of their data scope)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts import access
+from accounts.models import DataScope, Department
+from crm.filters import people_in_scope
+from crm.widgets import style
+from pipelines.models import Pipeline
+
+from . import periods
+
+
+class ReportFilterForm(forms.Form):
+    period = forms.ChoiceField(label=_("Period"), choices=periods.CHOICES, required=False)
+    first = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    last = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    owner = forms.TypedChoiceField(label=_("Owner"), required=False, coerce=int, empty_value=None)
+    department = forms.TypedChoiceField(
+        label=_("Department"), required=False, coerce=int, empty_value=None
+    )
+    pipeline = forms.TypedChoiceField(
+        label=_("Pipeline"), required=False, coerce=int, empty_value=None
+    )
+
+    def __init__(self, *args, request, report, **kwargs):
+        super().__init__(*args, **kwargs)
+        user = request.user
+        self.people = {u.pk: u for u in people_in_scope(request)}
+        self.fields["owner"].choices = [("", _("Everyone I may see"))] + [
+            (u.pk, u.get_full_name() or u.get_username()) for u in self.people.values()
+        ]
+        if access.data_scope(user) == DataScope.OWN:
+            del self.fields["department"]
+            self.departments = {}
+        else:
+            tree = Department.objects.tree_map()
+            if access.data_scope(user) != DataScope.ALL:
+                allowed = access.scope_department_ids(user)
+                tree = {pk: d for pk, d in tree.items() if pk in allowed}
+            self.departments = tree
+            named = sorted(((d.pk, d.path_display) for d in tree.values()), key=lambda p: p[1])
+            self.fields["department"].choices = [("", _("All")), *named]
+        if report.uses_pipeline:
+            self.pipelines = {
+                p.pk: p for p in Pipeline.objects.filter(kind=report.pipeline_kind, is_active=True)
+            }
+            self.fields["pipeline"].choices = [("", _("All pipelines"))] + [
+                (p.pk, p.display_name) for p in self.pipelines.values()
+            ]
+        else:
+            del self.fields["pipeline"]
+            self.pipelines = {}
+        style(self, mark_errors=False)
+
+    def clean(self):
+        data = super().clean()
+        first, last = data.get("first"), data.get("last")
+        if data.get("period") == "custom":
+            if not first or not last:
+                self.add_error("first", _("Give both dates of the custom period."))
+            elif first > last:
+                self.add_error("last", _("The end date must not be before the start date."))
+        return data
+
+    def get_period(self) -> periods.Period:
+        data = self.cleaned_data if self.is_valid() else {}
+        return periods.period_for(
+            data.get("period") or periods.DEFAULT, first=data.get("first"), last=data.get("last")
+        )
+
+    def chosen(self, name: str, options: dict):
+        data = self.cleaned_data if self.is_valid() else {}
+        return options.get(data.get(name))
