@@ -1,3 +1,6 @@
 """Every report, registered by importing its module (one module per report)."""
 
-from .library import forecast  # noqa: F401
+from .library import (
+    forecast,  # noqa: F401
+    leads,  # noqa: F401
+)
