@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.forms.models import ModelChoiceIteratorValue
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -18,7 +18,17 @@ from accounts import access
 from accounts.models import DataScope, Department
 
 from .fields import query, schema
-from .models import Contact, Customer, DictionaryItem, FieldType, Tag, Task, TaskStatus
+from .models import (
+    Activity,
+    Contact,
+    Customer,
+    DictionaryItem,
+    FieldType,
+    PoolEvent,
+    Tag,
+    Task,
+    TaskStatus,
+)
 from .services.search import icontains_q, phone_terms
 
 ME, POOL = "me", "pool"
@@ -119,6 +129,26 @@ class OwnerFilter(filters.ChoiceFilter):
         if value == POOL:
             return qs.filter(**{f"{self.path}__isnull": True})
         return qs.filter(**{f"{self.path}_id": int(value)})
+
+
+TEAM = "team"
+
+
+def team_choices(request) -> list[tuple[str, str]]:
+    """Me, everyone whose records I see ("team"), then each of them: the people filters
+    that reports drill down to (a report's total covers the team, a row one person)."""
+    choices = owner_choices(request, pool=False)
+    return [choices[0], (TEAM, _("My team (everyone I see)")), *choices[1:]]
+
+
+class PersonFilter(OwnerFilter):
+    """An OwnerFilter that also takes "team": anyone in the user's data scope."""
+
+    def filter(self, qs, value):
+        if value == TEAM:
+            people = access.users_in_scope(self.parent.request.user).values("pk")
+            return qs.filter(**{f"{self.path}__in": people})
+        return super().filter(qs, value)
 
 
 class _PresetChoiceIterator(filter_fields.ModelChoiceIterator):
@@ -285,7 +315,54 @@ class RecordFilterSet(filters.FilterSet):
             self.filters[cf.name] = custom_filter
 
 
-class CustomerFilter(RecordFilterSet):
+class PoolEventFilters(filters.FilterSet):
+    """Customers claimed from or returned to the public pool (the activity report's
+    drill-down): `pool_event` picks the action; the date range, the person ("me", "team"
+    or one person) and the department narrow the same events and alone filter nothing."""
+
+    pool_event = filters.ChoiceFilter(
+        label=_("Public pool"), choices=PoolEvent.Action.choices, method="filter_pool_event"
+    )
+    pool_event_date = filters.DateFromToRangeFilter(
+        label=_("Claimed or returned"), method="with_pool_event", widget=DateRangeWidget
+    )
+    pool_event_user = PersonFilter(
+        label=_("Claimed or returned by"), choices=(), method="with_pool_event"
+    )
+    pool_event_department = DepartmentFilter(
+        label=_("Claimed or returned by members of"), method="with_pool_event"
+    )
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        self.filters["pool_event_user"].extra["choices"] = team_choices(request)
+
+    def with_pool_event(self, qs, name, value):
+        return qs  # applied by filter_pool_event
+
+    def filter_pool_event(self, qs, name, value):
+        data = self.form.cleaned_data
+        events = PoolEvent.objects.filter(customer=OuterRef("pk"), action=value)
+        span = data.get("pool_event_date")
+        if span is not None and span.start is not None:
+            events = events.filter(created_at__gte=span.start)
+        if span is not None and span.stop is not None:
+            events = events.filter(created_at__lte=span.stop)
+        person = data.get("pool_event_user")
+        if person == ME:
+            events = events.filter(user=self.request.user)
+        elif person == TEAM:
+            events = events.filter(user__in=access.users_in_scope(self.request.user).values("pk"))
+        elif person:
+            events = events.filter(user_id=int(person))
+        department = data.get("pool_event_department")
+        if department is not None:
+            ids = Department.objects.subtree_ids(department.pk)
+            events = events.filter(user__department_id__in=ids)
+        return qs.filter(Exists(events))
+
+
+class CustomerFilter(PoolEventFilters, RecordFilterSet):
     q = SearchFilter(
         label=_("Search"),
         fields=("name", "email"),
@@ -384,9 +461,15 @@ class TaskFilter(RecordFilterSet):
         fields=("title", "customer__name"),
         widget=forms.TextInput(attrs={"placeholder": _("Title or customer")}),
     )
-    assignee = OwnerFilter(label=_("Assignee"), choices=(), path="assignee")
+    assignee = PersonFilter(label=_("Assignee"), choices=(), path="assignee")
     department = DepartmentFilter(label=_("Department"), path="assignee")
     status = filters.ChoiceFilter(label=_("Status"), choices=TaskStatus.choices)
+    due_on = filters.DateFromToRangeFilter(
+        label=_("Due between"), field_name="due_at", widget=DateRangeWidget
+    )
+    completed = filters.DateFromToRangeFilter(
+        label=_("Completed"), field_name="completed_at", widget=DateRangeWidget
+    )
     due = filters.ChoiceFilter(
         label=_("Due"),
         choices=[
@@ -404,7 +487,7 @@ class TaskFilter(RecordFilterSet):
 
     def __init__(self, *args, request=None, **kwargs):
         super().__init__(*args, request=request, **kwargs)
-        self.filters["assignee"].extra["choices"] = owner_choices(request, pool=False)
+        self.filters["assignee"].extra["choices"] = team_choices(request)
 
     def filter_due(self, qs, name, value):
         now = timezone.now()
@@ -417,3 +500,28 @@ class TaskFilter(RecordFilterSet):
         if value == "none":
             return qs.filter(due_at__isnull=True)
         return qs
+
+
+class ActivityFilter(RecordFilterSet):
+    """The activities list (/activities/): who logged them (a person, "me" or the team),
+    their department, the kind, when they happened and the customer."""
+
+    q = SearchFilter(
+        label=_("Search"),
+        fields=("customer__name", "content"),
+        widget=forms.TextInput(attrs={"placeholder": _("Customer or content")}),
+    )
+    author = PersonFilter(label=_("By"), choices=(), path="author")
+    department = DepartmentFilter(label=_("Department"), path="author")
+    kind = dictionary_filter("activity_kind", _("Kind"))
+    occurred = filters.DateFromToRangeFilter(
+        label=_("When"), field_name="occurred_at", widget=DateRangeWidget
+    )
+
+    class Meta:
+        model = Activity
+        fields: list[str] = []
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        self.filters["author"].extra["choices"] = team_choices(request)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("customers/", include("crm.urls_customers")),
     path("contacts/", include("crm.urls_contacts")),
     path("tasks/", include("crm.urls_tasks")),
+    path("activities/", include("crm.urls_activities")),
     path("", include("crm.urls_search")),
     path("", include("pipelines.urls")),
     path("reports/", include("reports.urls")),
