@@ -12,9 +12,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts import access
 from crm.filters import (
     DateRangeWidget,
     DepartmentFilter,
+    DictionaryFilter,
     OwnerFilter,
     PresetModelChoiceFilter,
     RecordFilterSet,
@@ -23,7 +25,17 @@ from crm.filters import (
     owner_choices,
 )
 
-from .models import Deal, DealStatus, Lead, LeadStatus, Pipeline, PipelineKind, Stage, StageKind
+from .models import (
+    Deal,
+    DealStatus,
+    Lead,
+    LeadStatus,
+    Pipeline,
+    PipelineKind,
+    Stage,
+    StageHistory,
+    StageKind,
+)
 
 ALL = "all"
 
@@ -227,10 +239,30 @@ class DealFilter(RecordFilterSet):
         method="filter_closing",
     )
     overdue = OverTimeLimitFilter(label=_("Over the stage's time limit"), kind=PipelineKind.DEAL)
+    # The customer's source (the win-rate report's drill-down by source).
+    source = DictionaryFilter(
+        label=_("Customer source"), code="customer_source", field_name="customer__source"
+    )
+    closed = filters.DateFromToRangeFilter(
+        label=_("Closed"), field_name="closed_at", widget=DateRangeWidget
+    )
+    lost_reason = dictionary_filter("lost_reason", _("Lost reason"))
+    # Reports' drill-downs (the funnel): deals that entered a stage (within the "entered"
+    # dates when given), and deals lost from a stage (within the "closed" dates).
+    entered_stage = StageFilter(
+        label=_("Entered the stage"), kind=PipelineKind.DEAL, method="filter_entered_stage"
+    )
+    entered = filters.DateFromToRangeFilter(
+        label=_("Entered a stage"), widget=DateRangeWidget, method="filter_entered"
+    )
+    lost_from = StageFilter(
+        label=_("Lost from the stage"), kind=PipelineKind.DEAL, method="filter_lost_from"
+    )
     field_filters = {
         "amount": "amount",
         "expected_close": "expected_close_date",
         "closing": "expected_close_date",
+        "lost_reason": "lost_reason",
     }
 
     class Meta:
@@ -240,6 +272,41 @@ class DealFilter(RecordFilterSet):
     def __init__(self, *args, request=None, **kwargs):
         super().__init__(*args, request=request, **kwargs)
         self.filters["owner"].extra["choices"] = owner_choices(request, pool=False)
+        user = getattr(request, "user", None)
+        if user is not None and "source" in access.hidden_fields(user, "customer"):
+            self.filters.pop("source", None)
+
+    def _range(self, name: str) -> slice | None:
+        value = self.form.cleaned_data.get(name)
+        return value if value and (value.start or value.stop) else None
+
+    @staticmethod
+    def _moves(stage_condition: Q, dates: slice | None):
+        moves = StageHistory.objects.filter(stage_condition, record_type="deal")
+        if dates is not None and dates.start:
+            moves = moves.filter(moved_at__gte=dates.start)
+        if dates is not None and dates.stop:
+            moves = moves.filter(moved_at__lte=dates.stop)
+        return moves.values("record_id")
+
+    def filter_entered_stage(self, qs, name, value):
+        if value is None:
+            return qs
+        return qs.filter(pk__in=self._moves(Q(to_stage=value), self._range("entered")))
+
+    def filter_entered(self, qs, name, value):
+        if not value or not (value.start or value.stop):
+            return qs
+        if self.form.cleaned_data.get("entered_stage") is not None:
+            return qs  # the stage's filter reads the dates
+        return qs.filter(pk__in=self._moves(Q(), value))
+
+    def filter_lost_from(self, qs, name, value):
+        if value is None:
+            return qs
+        lost_moves = Q(from_stage=value, to_stage__kind=StageKind.LOST)
+        moves = self._moves(lost_moves, self._range("closed"))
+        return qs.filter(status=DealStatus.LOST, pk__in=moves)
 
     def filter_closing(self, qs, name, value):
         today = timezone.localdate()

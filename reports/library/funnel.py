@@ -1,0 +1,252 @@
+"""Funnel: where do deals get stuck? For the period and a deal pipeline: the deals that
+entered each stage, the share that went on to the next stage, the days spent in each
+stage (median and 90th percentile, from the stage history) and the deals lost from each
+stage with their lost reasons."""
+
+from __future__ import annotations
+
+import math
+
+from django.db.models import Count, OuterRef, Subquery
+from django.utils.translation import gettext_lazy as _
+
+from accounts import access
+from crm.models import DictionaryItem
+from pipelines.models import Deal, DealStatus, Pipeline, StageHistory, StageKind
+
+from ..base import Cell, Column, Context, Report, Result, Table, list_url, percent, register
+
+DAY = 86_400
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """The `share` percentile with linear interpolation between the closest ranks (as
+    PostgreSQL's percentile_cont): the median is percentile(values, 0.5)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = share * (len(ordered) - 1)
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def days_cell(seconds: float | None) -> Cell:
+    if seconds is None:
+        return Cell(None, "—")
+    days = round(seconds / DAY, 1)
+    return Cell(days, f"{days:g}")
+
+
+def scope_params(ctx: Context) -> dict[str, str]:
+    """The owner/department filters as the deal list spells them (the viewer is "me":
+    the list's owner choices name everyone else by id)."""
+    params = ctx.list_params()
+    if ctx.owner is not None and ctx.owner.pk == ctx.user.pk:
+        params["owner"] = "me"
+    return params
+
+
+def chosen_pipeline(ctx: Context) -> Pipeline | None:
+    if ctx.pipeline is not None:
+        return ctx.pipeline
+    return Pipeline.objects.active().for_deals().order_by("-is_default", "order", "id").first()
+
+
+@register
+class Funnel(Report):
+    slug = "funnel"
+    title = _("Funnel")
+    question = _(
+        "Where do deals get stuck? How many entered each stage in the period, how many went "
+        "on to the next, how long they stayed and why they were lost."
+    )
+    icon = "filter"
+    uses_pipeline = True
+
+    def compute(self, ctx: Context) -> Result:
+        columns = [
+            Column("stage", _("Stage")),
+            Column("entered", _("Entered"), numeric=True),
+            Column("conversion", _("To the next stage"), numeric=True),
+            Column("median", _("Median days in stage"), numeric=True),
+            Column("p90", _("90th percentile days"), numeric=True),
+            Column("lost", _("Lost from the stage"), numeric=True),
+        ]
+        pipeline = chosen_pipeline(ctx)
+        if pipeline is None:
+            return Result(table=Table(columns), notes=[str(_("No deal pipeline is set up."))])
+        period = ctx.period
+        stages = list(pipeline.stages.order_by("order", "id"))
+        funnel_stages = [s for s in stages if s.kind != StageKind.LOST]
+        scoped = ctx.scope(Deal.objects.all())
+        moves = StageHistory.objects.filter(
+            record_type="deal",
+            moved_at__gte=period.start,
+            moved_at__lt=period.end,
+            record_id__in=scoped.values("pk"),
+        ).order_by()
+        # One query: deals that entered each stage of the pipeline in the period.
+        entered = dict(
+            moves.filter(to_stage__pipeline=pipeline)
+            .values("to_stage")
+            .annotate(n=Count("record_id", distinct=True))
+            .values_list("to_stage", "n")
+        )
+        # One query: the time spent in a stage, of every move out of it in the period.
+        spent: dict[int, list[int]] = {}
+        for stage_id, seconds in moves.filter(from_stage__pipeline=pipeline).values_list(
+            "from_stage", "seconds_in_previous"
+        ):
+            spent.setdefault(stage_id, []).append(seconds)
+        # One query: deals lost in the period, by the stage they were lost from and reason.
+        lost_deals = scoped.filter(
+            status=DealStatus.LOST, closed_at__gte=period.start, closed_at__lt=period.end
+        )
+        reason = Deal.objects.filter(pk=OuterRef("record_id")).values("lost_reason")[:1]
+        lost_rows = list(
+            moves.filter(
+                from_stage__pipeline=pipeline,
+                to_stage__kind=StageKind.LOST,
+                record_id__in=lost_deals.values("pk"),
+            )
+            .annotate(reason=Subquery(reason))
+            .values("from_stage", "reason")
+            .annotate(n=Count("record_id", distinct=True))
+            .values_list("from_stage", "reason", "n")
+        )
+        lost_by_stage: dict[int, int] = {}
+        for stage_id, _reason, n in lost_rows:
+            lost_by_stage[stage_id] = lost_by_stage.get(stage_id, 0) + n
+
+        base = scope_params(ctx)
+        entered_params = {**period.list_params("entered"), **base}
+        lost_params = {**period.list_params("closed"), **base}
+        table = Table(columns)
+        for index, stage in enumerate(funnel_stages):
+            n = entered.get(stage.pk, 0)
+            following = funnel_stages[index + 1] if index + 1 < len(funnel_stages) else None
+            conversion = percent(entered.get(following.pk, 0), n) if following else Cell(None, "—")
+            seconds = spent.get(stage.pk, [])
+            lost = lost_by_stage.get(stage.pk, 0)
+            table.rows.append(
+                [
+                    Cell(stage.display_name),
+                    Cell(
+                        n,
+                        url=list_url("deals:list", entered_stage=stage.pk, **entered_params),
+                    ),
+                    conversion,
+                    days_cell(percentile(seconds, 0.5)),
+                    days_cell(percentile(seconds, 0.9)),
+                    Cell(lost, url=list_url("deals:list", lost_from=stage.pk, **lost_params))
+                    if stage.kind == StageKind.OPEN
+                    else Cell(None, "—"),
+                ]
+            )
+
+        first = funnel_stages[0] if funnel_stages else None
+        won_stages = [s for s in funnel_stages if s.kind == StageKind.WON]
+        headline = []
+        if first is not None:
+            started = entered.get(first.pk, 0)
+            headline.append(
+                (
+                    str(_("Entered “%(stage)s”") % {"stage": first.display_name}),
+                    Cell(
+                        started,
+                        url=list_url("deals:list", entered_stage=first.pk, **entered_params),
+                    ),
+                )
+            )
+        for stage in won_stages:
+            headline.append(
+                (
+                    str(_("Entered “%(stage)s”") % {"stage": stage.display_name}),
+                    Cell(
+                        entered.get(stage.pk, 0),
+                        url=list_url("deals:list", entered_stage=stage.pk, **entered_params),
+                    ),
+                )
+            )
+        # One query: the deals of the pipeline lost in the period (the list's own terms).
+        lost_total = Cell(
+            lost_deals.filter(pipeline=pipeline).count(),
+            url=list_url("deals:list", status=DealStatus.LOST, pipeline=pipeline.pk, **lost_params),
+        )
+        headline.append((str(_("Lost in the period")), lost_total))
+        table.totals = [Cell(str(_("Total"))), Cell(""), Cell(""), Cell(""), Cell(""), lost_total]
+        result = Result(table=table, headline=headline, chart=self.chart(table, funnel_stages))
+        if "lost_reason" not in access.hidden_fields(ctx.user, "deal"):
+            result.extra_tables.append(
+                (
+                    str(_("Lost, by stage and reason")),
+                    self.drop_off(lost_rows, stages, lost_params, lost_total),
+                )
+            )
+        result.notes.append(
+            str(
+                _(
+                    "Entered: deals that moved into the stage (or were created in it) in the "
+                    "period. To the next stage: deals that entered the next stage in the period "
+                    "per deal that entered this one. Days in stage: from the moves out of the "
+                    "stage in the period."
+                )
+            )
+        )
+        return result
+
+    @staticmethod
+    def drop_off(lost_rows, stages, lost_params, lost_total: Cell) -> Table:
+        names = {s.pk: s for s in stages}
+        order = {s.pk: i for i, s in enumerate(stages)}
+        reasons = {item.pk: item for item in DictionaryItem.objects.of("lost_reason").order_by()}
+        table = Table(
+            [
+                Column("stage", _("Lost from")),
+                Column("reason", _("Lost reason"), field=("deal", "lost_reason")),
+                Column("count", _("Deals"), numeric=True),
+            ]
+        )
+        for stage_id, reason_id, n in sorted(
+            lost_rows,
+            key=lambda r: (order.get(r[0], 0), -r[2], str(reasons.get(r[1], ""))),
+        ):
+            item = reasons.get(reason_id)
+            url = (
+                list_url("deals:list", lost_from=stage_id, lost_reason=reason_id, **lost_params)
+                if item is not None
+                else ""
+            )
+            stage = names.get(stage_id)
+            table.rows.append(
+                [
+                    Cell(stage.display_name if stage else "—"),
+                    Cell(str(item) if item else str(_("No reason given"))),
+                    Cell(n, url=url),
+                ]
+            )
+        table.totals = [Cell(str(_("Total"))), Cell(""), lost_total]
+        return table
+
+    @staticmethod
+    def chart(table: Table, stages) -> dict:
+        return {
+            "type": "bar",
+            "data": {
+                "labels": [str(row[0]) for row in table.rows],
+                "datasets": [
+                    {
+                        "label": str(_("Entered")),
+                        "data": [row[1].value for row in table.rows],
+                        "backgroundColor": [
+                            "#2fb344" if s.kind == StageKind.WON else "#206bc4" for s in stages
+                        ],
+                    }
+                ],
+            },
+            "options": {
+                "indexAxis": "y",
+                "plugins": {"legend": {"display": False}},
+                "scales": {"x": {"beginAtZero": True, "ticks": {"precision": 0}}},
+            },
+        }
