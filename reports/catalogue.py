@@ -1,6 +1,8 @@
 """Every report, registered by importing its module (one module per report)."""
 
 from .library import (
+    activity,  # noqa: F401
     forecast,  # noqa: F401
     funnel,  # noqa: F401
+    leads,  # noqa: F401
 )
