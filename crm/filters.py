@@ -402,6 +402,12 @@ class CustomerFilter(PoolEventFilters, RecordFilterSet):
     stale = filters.NumberFilter(
         label=_("No follow-up for (days)"), method="filter_stale", min_value=1
     )
+    # Customers whose source or level is empty (a report's "not given" row).
+    missing = filters.MultipleChoiceFilter(
+        label=_("Not filled in"),
+        choices=[("source", _("Source")), ("level", _("Level"))],
+        method="filter_missing",
+    )
 
     class Meta:
         model = Customer
@@ -428,6 +434,13 @@ class CustomerFilter(PoolEventFilters, RecordFilterSet):
         return qs.filter(
             Q(last_activity_at__lt=cutoff) | Q(last_activity_at__isnull=True, created_at__lt=cutoff)
         )
+
+    def filter_missing(self, qs, name, value):
+        hidden = access.hidden_fields(self.request.user, "customer") if self.request else ()
+        for field in value or ():
+            if field in ("source", "level") and field not in hidden:
+                qs = qs.filter(**{f"{field}__isnull": True})
+        return qs
 
 
 class ContactFilter(RecordFilterSet):

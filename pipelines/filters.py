@@ -196,8 +196,9 @@ class LeadFilter(RecordFilterSet):
         return qs.exclude(lost_note="") if value else qs.filter(lost_note="")
 
     def filter_missing(self, qs, name, value):
+        hidden = access.hidden_fields(self.request.user, "lead") if self.request else ()
         for field in value or ():
-            if field in ("source", "lost_reason"):
+            if field in ("source", "lost_reason") and field not in hidden:
                 qs = qs.filter(**{f"{field}__isnull": True})
         return qs
 

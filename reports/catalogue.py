@@ -5,4 +5,5 @@ from .library import (
     forecast,  # noqa: F401
     funnel,  # noqa: F401
     leads,  # noqa: F401
+    win_rate,  # noqa: F401
 )

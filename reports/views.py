@@ -10,9 +10,11 @@ from urllib.parse import quote
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .base import Context, Table, get_report, reports
 from .forms import ReportFilterForm
@@ -107,3 +109,53 @@ def _export(report, result, kind: str) -> HttpResponse:
         )
     response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(str(name))}"
     return response
+
+
+@login_required
+def customer_segment(request, key: str):
+    """The customers of one RFM segment of the customers report (or all of them), for the
+    same period and owner/department filters: the list behind the segment's size."""
+    from crm.models import Customer
+
+    from .library import customers as customers_report
+
+    chosen = get_report("customers")
+    if chosen is None or (key != customers_report.ALL and key not in customers_report.SEGMENTS):
+        raise Http404
+    if not chosen.allowed(request.user):
+        raise PermissionDenied
+    form = ReportFilterForm(request.GET or None, request=request, report=chosen)
+    ctx = Context(
+        user=request.user,
+        period=form.get_period(),
+        owner=form.chosen("owner", form.people),
+        department=form.chosen("department", form.departments),
+    )
+    members = [
+        s for s in customers_report.rfm(ctx) if key == customers_report.ALL or s.segment == key
+    ]
+    members.sort(key=lambda s: (-s.value, s.days, s.customer_id))
+    page = Paginator(members, 50).get_page(request.GET.get("page"))
+    names = Customer.objects.visible_to(request.user).in_bulk([s.customer_id for s in page])
+    rows = [(s, names.get(s.customer_id)) for s in page]
+    query = request.GET.copy()
+    query.pop("page", None)
+    title = (
+        _("Customers with won deals")
+        if key == customers_report.ALL
+        else customers_report.SEGMENTS[key][0]
+    )
+    return render(
+        request,
+        "reports/segment.html",
+        {
+            "report": chosen,
+            "title": title,
+            "ctx": ctx,
+            "as_of": customers_report.as_of(ctx),
+            "rows": rows,
+            "page_obj": page,
+            "paginator": page.paginator,
+            "query": query.urlencode(),
+        },
+    )

@@ -340,3 +340,21 @@ def test_the_source_filter_goes_with_a_hidden_customer_source(client, crm, histo
     client.force_login(crm.owner)
     # Ignored (not offered): the list is not narrowed by what the user may not see.
     assert listed(client, f"{DEALS}?source={source('website').pk}") == ["A", "B", "C", "F", "G"]
+
+
+def test_the_query_count_does_not_grow_with_the_deals(client, crm, history):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(crm.manager)
+    client.get(URL, OCTOBER)  # the session and caches warm
+    with CaptureQueriesContext(connection) as before:
+        client.get(URL, OCTOBER)
+    for n in range(5):
+        story(crm.owner, f"more{n}", [("意向", at(10, 3)), ("输单", at(10, 9 + n), "no_budget")])
+    with CaptureQueriesContext(connection) as after:
+        result = client.get(URL, OCTOBER).context["result"]
+    assert str(result.table.rows[0][5]) == "6"
+    assert len(after) == len(before)
+    report_queries = [q["sql"] for q in after if "pipelines_stagehistory" in q["sql"]]
+    assert len(report_queries) == 3  # entered, days in stage, lost by stage and reason
