@@ -2,6 +2,7 @@
 
 from .library import (
     activity,  # noqa: F401
+    customers,  # noqa: F401
     forecast,  # noqa: F401
     funnel,  # noqa: F401
     leads,  # noqa: F401
