@@ -8,3 +8,4 @@ class ReportsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import catalogue  # noqa: F401 - registers every report
+        from .dashboard import team_cards  # noqa: F401 - the manager's cards on /

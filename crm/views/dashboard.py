@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from accounts import access
 from accounts.models import DataScope
 
+from .. import dashboard_cards
 from ..filters import end_of_today
 from ..models import Customer, Task, TaskStatus
 
@@ -106,6 +107,8 @@ def dashboard(request):
         "can_view_customers": access.has_permission(user, "customer", "view"),
         "is_manager": is_manager,
         "team_overdue": team_overdue(user) if is_manager else [],
+        # Headline figures other apps add (reports: the team's deals and activities).
+        "cards": dashboard_cards.cards_for(user),
         **my_work(user),
     }
     return render(request, "crm/dashboard.html", context)
