@@ -64,15 +64,15 @@ class Funnel(Report):
     uses_pipeline = True
 
     def compute(self, ctx: Context) -> Result:
-        columns = [
-            Column("stage", _("Stage")),
-            Column("entered", _("Entered"), numeric=True),
-            Column("conversion", _("To the next stage"), numeric=True),
-            Column("median", _("Median days in stage"), numeric=True),
-            Column("p90", _("90th percentile days"), numeric=True),
-            Column("lost", _("Lost from the stage"), numeric=True),
-        ]
         pipeline = chosen_pipeline(ctx)
+        columns = [
+            Column("stage", pipeline.display_name if pipeline else _("Stage")),
+            Column("entered", _("Entered"), numeric=True),
+            Column("conversion", _("To next stage"), numeric=True),
+            Column("median", _("Median days"), numeric=True),
+            Column("p90", _("90th pct. days"), numeric=True),
+            Column("lost", _("Lost"), numeric=True),
+        ]
         if pipeline is None:
             return Result(table=Table(columns), notes=[str(_("No deal pipeline is set up."))])
         period = ctx.period
@@ -183,13 +183,20 @@ class Funnel(Report):
                     self.drop_off(lost_rows, stages, lost_params, lost_total),
                 )
             )
+        if ctx.pipeline is None:
+            result.notes.append(
+                str(
+                    _("The pipeline “%(name)s” is shown; choose another one above.")
+                    % {"name": pipeline.display_name}
+                )
+            )
         result.notes.append(
             str(
                 _(
                     "Entered: deals that moved into the stage (or were created in it) in the "
                     "period. To the next stage: deals that entered the next stage in the period "
                     "per deal that entered this one. Days in stage: from the moves out of the "
-                    "stage in the period."
+                    "stage in the period. Lost: deals lost from the stage in the period."
                 )
             )
         )
@@ -245,6 +252,7 @@ class Funnel(Report):
                 ],
             },
             "options": {
+                "animation": False,
                 "indexAxis": "y",
                 "plugins": {"legend": {"display": False}},
                 "scales": {"x": {"beginAtZero": True, "ticks": {"precision": 0}}},

@@ -175,6 +175,7 @@ class WinRate(Report):
                 ],
             },
             "options": {
+                "animation": False,
                 "indexAxis": "y",
                 "scales": {
                     "x": {"stacked": True, "beginAtZero": True, "ticks": {"precision": 0}},
