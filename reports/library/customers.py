@@ -245,10 +245,10 @@ class Customers(Report):
             scored = rfm(ctx)
             segments = self._segments(ctx, scored)
             extra.append((str(_("RFM segments of customers with won deals")), segments))
-            headline.append((str(_("Customers with won deals")), segments.totals[2]))
+            headline.append((str(_("Customers with won deals")), segments.totals[1]))
             for key in ("key_value", "at_risk"):
                 headline.append(
-                    (str(SEGMENTS[key][0]), segments.rows[list(SEGMENTS).index(key)][2])
+                    (str(SEGMENTS[key][0]), segments.rows[list(SEGMENTS).index(key)][1])
                 )
             notes.append(
                 str(
@@ -280,12 +280,12 @@ class Customers(Report):
         table = Table(
             columns=[
                 Column("segment", _("Segment")),
-                Column("pattern", _("Recency · frequency · value")),
                 Column("customers", _("Customers"), numeric=True),
                 Column("share", _("Share"), numeric=True),
                 Column("deals", _("Won deals"), numeric=True),
                 Column("value", _("Won amount"), numeric=True, field=("deal", "amount")),
                 Column("days", _("Median days since the last win"), numeric=True),
+                Column("pattern", _("Recency · frequency · value")),
             ]
         )
         high, low = str(_("high")), str(_("low"))
@@ -300,21 +300,21 @@ class Customers(Report):
             table.rows.append(
                 [
                     Cell(str(name)),
-                    Cell(" · ".join(high if p else low for p in pattern)),
                     Cell(len(members), url=segment_url(ctx, key)),
                     percent(len(members), len(scored)),
                     Cell(deals),
                     Cell(value, money(value)),
                     Cell(days, "—" if days is None else f"{days:g}"),
+                    Cell(" · ".join(high if p else low for p in pattern)),
                 ]
             )
         table.totals = [
             Cell(str(_("Total"))),
-            Cell(""),
             Cell(len(scored), url=segment_url(ctx, ALL)),
             percent(len(scored), len(scored)),
             Cell(total_deals),
             Cell(total_value, money(total_value)),
             Cell(None, ""),
+            Cell(""),
         ]
         return table
