@@ -60,6 +60,10 @@ class Scored:
     v: int
     segment: str
 
+    @property
+    def value_text(self) -> str:
+        return money(self.value)
+
 
 def _score(value, thresholds, *, lower_is_better: bool = False) -> int:
     top, middle = thresholds
