@@ -86,6 +86,8 @@ class Context:
     owner: User | None = None
     department: Department | None = None
     pipeline: Any = None  # pipelines.models.Pipeline or None
+    # The report's own settings (Report.extra_fields), validated: {name: value}.
+    params: dict[str, Any] = field(default_factory=dict)
 
     def scope(self, queryset: QuerySet, owner_path: str = "owner") -> QuerySet:
         """Records of `queryset` the user may see, narrowed by the owner/department chosen."""
@@ -132,6 +134,8 @@ class Report:
     icon = "chart-bar"
     record_type = "deal"  # the role must be able to view these
     uses_pipeline = False  # offers the pipeline filter
+    # Settings of its own shown with the filters: (name, label, default, minimum) numbers.
+    extra_fields: tuple[tuple[str, str, int, int], ...] = ()
     pipeline_kind = "deal"
 
     def allowed(self, user) -> bool:

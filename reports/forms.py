@@ -59,6 +59,11 @@ class ReportFilterForm(forms.Form):
         else:
             del self.fields["pipeline"]
             self.pipelines = {}
+        for name, label, default, minimum in report.extra_fields:
+            self.fields[name] = forms.IntegerField(
+                label=label, required=False, min_value=minimum, initial=default
+            )
+        self.report = report
         style(self, mark_errors=False)
 
     def clean(self):
@@ -80,3 +85,11 @@ class ReportFilterForm(forms.Form):
     def chosen(self, name: str, options: dict):
         data = self.cleaned_data if self.is_valid() else {}
         return options.get(data.get(name))
+
+    def params(self) -> dict:
+        """The report's own settings, each its default unless a valid value was given."""
+        data = self.cleaned_data if self.is_valid() else {}
+        return {
+            name: data.get(name) if data.get(name) is not None else default
+            for name, _label, default, _minimum in self.report.extra_fields
+        }

@@ -42,6 +42,7 @@ def report(request, slug: str):
         owner=form.chosen("owner", form.people),
         department=form.chosen("department", form.departments),
         pipeline=form.chosen("pipeline", form.pipelines),
+        params=form.params(),
     )
     result = chosen.compute(ctx)
     result.table = result.table.without_hidden(request.user)

@@ -149,6 +149,7 @@ def task_counts(ctx: Context, now: datetime):
 @register
 class ActivityReport(Report):
     slug = "activity"
+    extra_fields = ((STALE_PARAM, _("No follow-up for (days)"), DEFAULT_STALE_DAYS, 1),)
     title = _("Activity")
     question = _(
         "Who is behind? Calls, visits and meetings per rep and week, tasks done and "
