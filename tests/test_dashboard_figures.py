@@ -92,7 +92,8 @@ def test_the_manager_sees_the_team_figures(client, crm, figures):
     shown = cards(client, crm.manager)
     assert list(shown) == ["won", "weighted", "past", "activities"]
     assert (shown["won"].value, shown["won"].note) == ("2", "¥150,000.00")
-    assert (shown["weighted"].value, shown["weighted"].note) == ("¥23,000.00", "2 open deals")
+    # The note reads in the manager's language (the demo company's: Chinese).
+    assert (shown["weighted"].value, shown["weighted"].note) == ("¥23,000.00", "2 个进行中的商机")
     assert shown["past"].value == "1"
     assert shown["activities"].value == "3"
     page = client.get(reverse("dashboard")).content.decode()
