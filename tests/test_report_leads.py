@@ -170,7 +170,7 @@ def test_admin_sees_every_lead_of_the_period(
         ["Not given", 1, 0, 0.0, 0, 0.0, 0, None],
         ["Total", 8, 3, 37.5, 1, 12.5, 3, 6.0],
     ]
-    (month_title, months), (reason_title, reasons) = result.extra_tables
+    (_month_title, months), (_reason_title, reasons) = result.extra_tables
     assert figures(months) == [["2024-03", 4, 3, 1, 0], ["2024-04", 4, 0, 0, 3]]
     assert figures(reasons) == [
         ["Chose a competitor", "", 1, 33.3, 1],
@@ -225,7 +225,7 @@ def test_rep_sees_own_leads_and_the_pool(people, history, client):
         ["其他", "Yes", 1, 50.0, 1],
         ["Total", "", 1 + 1, 100.0, 1],
     ]
-    headline = dict((label, cell.value) for label, cell in result.headline)
+    headline = {label: cell.value for label, cell in result.headline}
     assert headline["Lost without a specific reason"] == 50.0
     assert headline["Lost without a note"] == 50.0
     assert_drill_downs(client, people.owner, result, 5)
