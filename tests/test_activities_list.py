@@ -108,9 +108,9 @@ def test_department_kind_dates_and_search(client, crm, logged):
     assert listed(client, admin, department=crm.team1_east.pk) == ids(logged, "sub")
     assert listed(client, admin, department=crm.team2.pk) == ids(logged, "on_mine", "theirs")
     assert listed(client, admin, kind=kind("visit").pk) == ids(logged, "visit")
-    assert listed(
-        client, admin, occurred_after="2025-03-04", occurred_before="2025-03-06"
-    ) == ids(logged, "lead", "sub", "on_mine")
+    assert listed(client, admin, occurred_after="2025-03-04", occurred_before="2025-03-06") == ids(
+        logged, "lead", "sub", "on_mine"
+    )
     assert listed(client, admin, q="华东") == ids(logged, "call", "visit", "on_mine")
 
 
@@ -137,9 +137,7 @@ def test_tasks_by_completion_and_due_dates_and_the_team(client, crm):
         return {t.pk for t in response.context["object_list"]}
 
     assert tasks(completed_after="2025-03-03", completed_before="2025-03-09") == {done.pk}
-    assert tasks(due_on_after="2025-03-03", due_on_before="2025-03-09", due="overdue") == {
-        due.pk
-    }
+    assert tasks(due_on_after="2025-03-03", due_on_before="2025-03-09", due="overdue") == {due.pk}
     client.force_login(crm.admin)
     assert tasks(due_on_after="2025-03-06", due_on_before="2025-03-06") == {due.pk, outsiders.pk}
     client.force_login(crm.manager)
