@@ -294,6 +294,10 @@ class Activity(models.Model):
         indexes = [
             models.Index(fields=["customer", "-occurred_at"], name="activity_timeline"),
             models.Index(fields=["author", "-occurred_at"], name="activity_author"),
+            # A lead's or deal's follow-ups, first contact first (reports, record pages).
+            models.Index(
+                fields=["subject_type", "subject_id", "occurred_at"], name="activity_subject"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -360,6 +364,7 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["assignee", "status", "due_at"], name="task_assignee_due"),
             models.Index(fields=["customer", "status"], name="task_customer"),
+            models.Index(fields=["subject_type", "subject_id"], name="task_subject"),
         ]
 
     def __str__(self) -> str:
