@@ -300,6 +300,8 @@ class Deal(StagedRecord):
             models.Index(fields=["stage", "status", "-amount"], name="deal_board"),
             models.Index(fields=["pipeline", "status"], name="deal_pipeline"),
             models.Index(fields=["customer"], name="deal_customer_idx"),
+            # Reports of closed deals (win rate, funnel drop-off) read them by close time.
+            models.Index(fields=["closed_at", "status"], name="deal_closed"),
         ]
 
     def __str__(self) -> str:
