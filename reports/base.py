@@ -9,6 +9,7 @@ Result. Keep it to one query per chart or table (not per row)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -109,10 +110,17 @@ class Context:
         return params
 
 
+@functools.cache
+def _path(name: str) -> str:
+    # Record lists take no arguments: one reverse per list, not per linked number (a
+    # year's activity table links ~12,000 of them).
+    return reverse(name)
+
+
 def list_url(name: str, **params: Any) -> str:
     """A record list (e.g. "deals:list") filtered by `params` (None values dropped)."""
     clean = {k: v for k, v in params.items() if v is not None and v != ""}
-    return f"{reverse(name)}?{urlencode(clean, doseq=True)}" if clean else reverse(name)
+    return f"{_path(name)}?{urlencode(clean, doseq=True)}" if clean else _path(name)
 
 
 def money(value: Decimal | int | None) -> str:
