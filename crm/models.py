@@ -20,6 +20,12 @@ from accounts.phones import normalize_phone
 USER = settings.AUTH_USER_MODEL
 
 
+def localized(zh: str, en: str) -> str:
+    """A configured text (labels, names, guides) in the reader's language: the English
+    one when the UI is not Chinese and an English text was given."""
+    return en if en and not (get_language() or "").startswith("zh") else zh
+
+
 # --- Data dictionaries ----------------------------------------------------------------
 
 
@@ -73,9 +79,7 @@ class DictionaryItem(models.Model):
         ]
 
     def __str__(self) -> str:
-        if self.label_en and not (get_language() or "").startswith("zh"):
-            return self.label_en
-        return self.label
+        return localized(self.label, self.label_en)
 
 
 def dictionary_field(code: str, verbose_name, **kwargs) -> models.ForeignKey:
@@ -642,20 +646,17 @@ class CustomField(models.Model):
         """Its name in forms, filters, list columns, saved views and field permissions."""
         return f"cf_{self.key}"
 
-    def _localized(self, zh: str, en: str) -> str:
-        return en if en and (get_language() or "").startswith("en") else zh
-
     @property
     def display_label(self) -> str:
-        return self._localized(self.label, self.label_en)
+        return localized(self.label, self.label_en)
 
     @property
     def display_help(self) -> str:
-        return self._localized(self.help_text, self.help_text_en)
+        return localized(self.help_text, self.help_text_en)
 
     @property
     def display_pattern_message(self) -> str:
-        return self._localized(self.pattern_message, self.pattern_message_en)
+        return localized(self.pattern_message, self.pattern_message_en)
 
 
 # --- Configuration log -----------------------------------------------------------------

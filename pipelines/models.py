@@ -12,17 +12,19 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Upper
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from accounts import access
-from crm.models import Contact, Customer, RecordQuerySet, dictionary_field, validate_phone_field
+from crm.models import (
+    Contact,
+    Customer,
+    RecordQuerySet,
+    dictionary_field,
+    localized,
+    validate_phone_field,
+)
 
 USER = settings.AUTH_USER_MODEL
-
-
-def _localized(zh: str, en: str) -> str:
-    return en if en and (get_language() or "").startswith("en") else zh
 
 
 class PipelineKind(models.TextChoices):
@@ -68,7 +70,7 @@ class Pipeline(models.Model):
 
     @property
     def display_name(self) -> str:
-        return _localized(self.name, self.name_en)
+        return localized(self.name, self.name_en)
 
     def first_open_stage(self) -> Stage | None:
         return self.stages.filter(kind=StageKind.OPEN).order_by("order", "id").first()
@@ -118,11 +120,11 @@ class Stage(models.Model):
 
     @property
     def display_name(self) -> str:
-        return _localized(self.name, self.name_en)
+        return localized(self.name, self.name_en)
 
     @property
     def display_guide(self) -> str:
-        return _localized(self.guide, self.guide_en)
+        return localized(self.guide, self.guide_en)
 
     @property
     def is_closed(self) -> bool:
