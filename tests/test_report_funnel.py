@@ -250,6 +250,23 @@ def test_the_owner_filter_and_another_pipeline(client, crm, history):
     assert rows(result.table)[0][3:5] == ["40", "40"]
 
 
+def test_a_deal_moved_to_another_pipeline_counts_its_time_in_the_stage_it_left(client, crm):
+    deal = story(crm.owner, "H", [("意向", at(12, 1))])
+    wholesale_stage = stage("产品介绍", "批发")
+    services.change_pipeline(deal=deal, stage=wholesale_stage, by=crm.owner)
+    StageHistory.objects.filter(record_id=deal.pk, to_stage=wholesale_stage).update(
+        moved_at=at(12, 5), seconds_in_previous=4 * 86_400
+    )
+    december = {"period": "custom", "first": "2025-12-01", "last": "2025-12-31"}
+    retail = rows(report(client, crm.admin, **december).table)
+    assert retail[0] == ["Interest", "1", "0.0%", "4", "4", "0"]
+    wholesale = rows(
+        report(client, crm.admin, pipeline=wholesale_stage.pipeline_id, **december).table
+    )
+    assert [r[1] for r in wholesale[:2]] == ["0", "1"]
+    assert wholesale[0][3] == "—"
+
+
 def test_a_hidden_lost_reason_leaves_out_the_drop_off_table(client, crm, history):
     role = crm.owner.role
     role.field_permissions = {"deal": {"lost_reason": "hidden"}}

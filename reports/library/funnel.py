@@ -91,23 +91,26 @@ class Funnel(Report):
         period = ctx.period
         stages = list(pipeline.stages.order_by("order", "id"))
         funnel_stages = [s for s in stages if s.kind != StageKind.LOST]
+        stage_ids = [s.pk for s in stages]
         scoped = ctx.scope(Deal.objects.all())
         moves = StageHistory.objects.filter(
-            record_type="deal",
-            moved_at__gte=period.start,
-            moved_at__lt=period.end,
-            record_id__in=scoped.values("pk"),
+            record_type="deal", moved_at__gte=period.start, moved_at__lt=period.end
         ).order_by()
-        # One query: deals that entered each stage of the pipeline in the period.
+        # Each query below names the pipeline by the column its index leads with
+        # (stagehistory_pipeline, stagehistory_from_stage, stagehistory_to_stage), so
+        # PostgreSQL reads the period's moves from the index alone.
+        # One query: deals that entered each stage of the pipeline in the period (a move's
+        # pipeline is its target stage's).
         entered = dict(
-            moves.filter(to_stage__pipeline=pipeline)
+            moves.filter(pipeline=pipeline, record_id__in=scoped.values("pk"))
             .values("to_stage")
             .annotate(n=Count("record_id", distinct=True))
             .values_list("to_stage", "n")
         )
         # One query: median and 90th percentile of the time spent in a stage, of every
         # move out of it in the period (computed by PostgreSQL; SQLite sends the values).
-        out_of = moves.filter(from_stage__pipeline=pipeline)
+        # Moves to another pipeline count: the time was spent in this one's stage.
+        out_of = moves.filter(from_stage__in=stage_ids, record_id__in=scoped.values("pk"))
         spent: dict[int, tuple[float | None, float | None]] = {}
         if connection.vendor == "postgresql":
             for stage_id, p50, p90 in (
@@ -124,18 +127,19 @@ class Funnel(Report):
             for stage_id, seconds in out_of.values_list("from_stage", "seconds_in_previous"):
                 values.setdefault(stage_id, []).append(seconds)
             spent = {k: (percentile(v, 0.5), percentile(v, 0.9)) for k, v in values.items()}
-        # One query: deals lost in the period, by the stage they were lost from and reason.
+        # One query: deals lost in the period, by the stage they were lost from and reason
+        # (the moves into the pipeline's lost stage, of the scoped deals lost in the period).
         lost_deals = scoped.filter(
             status=DealStatus.LOST, closed_at__gte=period.start, closed_at__lt=period.end
         )
-        reason = Deal.objects.filter(pk=OuterRef("record_id")).values("lost_reason")[:1]
+        reason = Deal.objects.filter(pk=OuterRef("record_id")).order_by().values("lost_reason")
         lost_rows = list(
             moves.filter(
-                from_stage__pipeline=pipeline,
-                to_stage__kind=StageKind.LOST,
+                to_stage__in=[s.pk for s in stages if s.kind == StageKind.LOST],
+                from_stage__in=stage_ids,
                 record_id__in=lost_deals.values("pk"),
             )
-            .annotate(reason=Subquery(reason))
+            .annotate(reason=Subquery(reason[:1]))
             .values("from_stage", "reason")
             .annotate(n=Count("record_id", distinct=True))
             .values_list("from_stage", "reason", "n")
