@@ -175,6 +175,25 @@ def scope_queryset(queryset: models.QuerySet, user, action: str = "view") -> mod
     return queryset.filter(scope_q(user, record_type, action))
 
 
+def visible_through(
+    queryset: models.QuerySet, user, path: str, among: Q | None = None
+) -> models.QuerySet:
+    """The records whose person at `path`, one of their type's owner paths, is in the
+    user's scope (users_in_scope, narrowed by `among`, a filter on users). They are all
+    visible by that path alone, so this is `visible_to` narrowed to them without the
+    other paths' joins: a report of what the team did (activities by author) needs no
+    join on 100k customers."""
+    record_type = record_type_for(queryset.model)
+    if path not in record_type.owner_paths:
+        raise ValueError(f"{path!r} is not an owner path of {record_type.key}")
+    if not has_permission(user, record_type.key, "view"):
+        return queryset.none()
+    people = users_in_scope(user)
+    if among is not None:
+        people = people.filter(among)
+    return queryset.filter(**{f"{path}__in": people.values("pk")})
+
+
 class ScopedQuerySet(models.QuerySet):
     """Base queryset for every record model with an owner."""
 

@@ -15,6 +15,7 @@ The viewer in most specs is `owner` (in team1), given a role with the scope unde
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import Http404
 
 from accounts import access
@@ -543,3 +544,56 @@ def test_other_scopes_build_the_queryset_without_a_query(
         queryset = Note.objects.visible_to(viewer)
     with django_assert_num_queries(1):
         list(queryset)
+
+
+# --- visible_through: what a team did, without the other owner paths' joins ------------
+
+
+@pytest.mark.parametrize(
+    "scope", [DataScope.OWN, DataScope.DEPARTMENT, DataScope.DEPARTMENT_TREE, DataScope.ALL]
+)
+def test_visible_through_is_visible_to_narrowed_to_the_people_in_scope(org, scope):
+    from crm.models import Activity, Task
+
+    from .factories import ActivityFactory, CustomerFactory, TaskFactory, give_crm_roles
+
+    give_crm_roles(org, scope=scope)
+    people = [org.owner, org.colleague, org.sub_member, org.outsider, org.admin]
+    gone = UserFactory(username="gone", department=org.team1, is_active=False)
+    for author in [*people, gone]:
+        for owner in [*people, None]:
+            customer = CustomerFactory(owner=owner)
+            ActivityFactory(customer=customer, author=author)
+            TaskFactory(customer=customer, assignee=author)
+        ActivityFactory(customer=None, author=author)
+    for viewer in people:
+        in_scope = access.users_in_scope(viewer)
+        for model, path in ((Activity, "author"), (Task, "assignee")):
+            expected = set(
+                model.objects.visible_to(viewer)
+                .filter(**{f"{path}__in": in_scope.values("pk")})
+                .values_list("pk", flat=True)
+            )
+            found = set(
+                access.visible_through(model.objects.all(), viewer, path).values_list(
+                    "pk", flat=True
+                )
+            )
+            assert found == expected, (viewer.username, model.__name__)
+            assert found  # everyone sees at least their own
+        narrowed = access.visible_through(
+            Activity.objects.all(), viewer, "author", among=Q(pk=org.sub_member.pk)
+        )
+        assert set(narrowed.values_list("author_id", flat=True)) <= {org.sub_member.pk}
+
+
+def test_visible_through_needs_the_view_permission_and_an_owner_path(org):
+    from crm.models import Activity
+
+    from .factories import ActivityFactory
+
+    ActivityFactory(author=org.owner)  # the rep role has no CRM permissions
+    assert not access.visible_through(Activity.objects.all(), org.owner, "author").exists()
+    assert access.visible_through(Activity.objects.all(), org.admin, "author").exists()
+    with pytest.raises(ValueError):
+        access.visible_through(Activity.objects.all(), org.admin, "contact")
