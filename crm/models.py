@@ -302,6 +302,11 @@ class Activity(models.Model):
             models.Index(
                 fields=["subject_type", "subject_id", "occurred_at"], name="activity_subject"
             ),
+            # The activity report counts a period's calls, visits and meetings per author
+            # and week from this index alone.
+            models.Index(
+                fields=["kind", "occurred_at"], include=["author"], name="activity_kind_time"
+            ),
         ]
 
     def __str__(self) -> str:

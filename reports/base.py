@@ -10,6 +10,7 @@ Result. Keep it to one query per chart or table (not per row)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -76,6 +77,9 @@ class Result:
     notes: list[str] = field(default_factory=list)
     # More tables below the main one: (title, table).
     extra_tables: list[tuple[str, Table]] = field(default_factory=list)
+    # Tables only the CSV/XLSX export has, made only for it: detail too long for a page
+    # (a year's rows per rep and week), each row of which the page reaches by a link.
+    export_tables: list[tuple[str, Callable[[], Table]]] = field(default_factory=list)
 
 
 @dataclass
@@ -99,6 +103,23 @@ class Context:
             ids = Department.objects.subtree_ids(self.department.pk)
             queryset = queryset.filter(**{f"{owner_path}__department_id__in": ids})
         return queryset
+
+    def report_url(self, slug: str, **params: Any) -> str:
+        """A report page with this one's period, filters and settings, `params` on top
+        (e.g. the same report narrowed to one rep)."""
+        query: dict[str, Any] = {"period": self.period.key}
+        if self.period.key == "custom":
+            query.update(first=self.period.first.isoformat(), last=self.period.last.isoformat())
+        for name, value in (
+            ("owner", self.owner),
+            ("department", self.department),
+            ("pipeline", self.pipeline),
+        ):
+            if value is not None:
+                query[name] = value.pk
+        query.update(self.params)
+        query.update(params)
+        return f"{reverse('reports:report', args=[slug])}?{urlencode(query)}"
 
     def list_params(self) -> dict[str, str]:
         """The owner/department filters as the record lists spell them."""

@@ -51,7 +51,8 @@ def report(request, slug: str):
     ]
     export = request.GET.get("format")
     if export in ("csv", "xlsx"):
-        return _export(chosen, result, export)
+        more = [(t, make().without_hidden(request.user)) for t, make in result.export_tables]
+        return _export(chosen, result, more, export)
     query = request.GET.copy()
     query.pop("format", None)
     return render(
@@ -76,8 +77,8 @@ def _rows(table: Table) -> list[list]:
     return rows
 
 
-def _export(report, result, kind: str) -> HttpResponse:
-    tables = [(report.title, result.table), *result.extra_tables]
+def _export(report, result, more: list, kind: str) -> HttpResponse:
+    tables = [(report.title, result.table), *result.extra_tables, *more]
     name = f"{report.title}-{timezone.localdate():%Y-%m-%d}.{kind}"
     if kind == "csv":
         buffer = io.StringIO()

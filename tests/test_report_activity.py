@@ -3,14 +3,17 @@ visits and meetings per rep and week, tasks done and overdue, customers with no 
 in N days and public-pool claims and returns — for a rep, a manager and an admin, every
 figure exactly, and every figure's list holding exactly that many records."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import DataScope
-from crm.models import Customer, DictionaryItem, PoolEvent, TaskStatus
+from crm.models import Activity, Customer, DictionaryItem, PoolEvent, TaskStatus
+from reports.library.activity import Weeks
+from reports.periods import Period
 
 from .factories import (
     ActivityFactory,
@@ -165,10 +168,10 @@ def assert_drill_downs(client, result) -> int:
 def test_the_rep_sees_their_own_work(client, crm, history):
     result = report(client, crm.owner)
     assert figures(result.table) == [["王芳", 3, 1, 1, 2, 2], ["Total", 3, 1, 1, 2, 2]]
-    weeks = result.extra_tables[0][1]
-    assert [[cell.value for cell in row] for row in weeks.rows] == [
-        ["王芳", "03-03 – 03-09", 2, 1, 0, 1, 1],
-        ["王芳", "03-10 – 03-16", 1, 0, 1, 1, 1],
+    assert result.extra_tables[0][0] == "Week by week: the team"
+    assert extra(result, 0) == [
+        ["03-03 – 03-09", 2, 1, 0, 1, 1],
+        ["03-10 – 03-16", 1, 0, 1, 1, 1],
     ]
     # Stale: the owner's two and the public pool's one.
     assert extra(result, 1) == [["王芳", 2], ["Public pool", 1], ["Total", 3]]
@@ -210,7 +213,14 @@ def test_the_admin_sees_everyone(client, crm, history):
 
 def test_week_rows_for_the_manager(client, crm, history):
     result = report(client, crm.manager)
+    # The team's weeks on the page; every rep's weeks in the export only.
     assert extra(result, 0) == [
+        ["03-03 – 03-09", 2, 2, 0, 1, 2],
+        ["03-10 – 03-16", 1, 0, 1, 1, 1],
+    ]
+    [(title, make)] = result.export_tables
+    assert title == "Per rep and week"
+    assert [[cell.value for cell in row] for row in make().rows] == [
         ["王芳", "03-03 – 03-09", 2, 1, 0, 1, 1],
         ["王芳", "03-10 – 03-16", 1, 0, 1, 1, 1],
         ["赵强", "03-03 – 03-09", 0, 1, 0, 0, 1],
@@ -225,6 +235,24 @@ def test_week_rows_for_the_manager(client, crm, history):
         "Tasks done": [1, 1],
         "Tasks overdue": [2, 1],
     }
+
+
+def test_a_reps_name_opens_the_report_narrowed_to_their_weeks(client, crm, history):
+    result = report(client, crm.manager, days=20)
+    sub_row = next(row for row in result.table.rows if row[0].value == "赵强")
+    url = sub_row[0].url
+    assert url.startswith(URL)
+    response = client.get(url)
+    assert response.status_code == 200
+    narrowed = response.context["result"]
+    assert response.context["ctx"].owner == crm.sub_member
+    assert response.context["ctx"].period.first.isoformat() == FORTNIGHT["first"]
+    assert response.context["ctx"].params["days"] == 20
+    assert narrowed.extra_tables[0][0] == "Week by week: 赵强"
+    assert extra(narrowed, 0) == [["03-03 – 03-09", 0, 1, 0, 0, 1]]
+    # Narrowed to one rep, the name links nowhere further.
+    assert [cell.url for cell in narrowed.table.rows[0][:1]] == [""]
+    assert_drill_downs(client, narrowed)
 
 
 def test_owner_and_department_filters_narrow_and_drill_with_them(client, crm, history):
@@ -242,8 +270,8 @@ def test_owner_and_department_filters_narrow_and_drill_with_them(client, crm, hi
 def test_a_period_cut_mid_week_cuts_the_week_too(client, crm, history):
     result = report(client, crm.owner, first="2025-03-05", last="2025-03-11")
     assert extra(result, 0) == [
-        ["王芳", "03-05 – 03-09", 1, 1, 0, 1, 0],
-        ["王芳", "03-10 – 03-11", 0, 0, 1, 0, 0],
+        ["03-05 – 03-09", 1, 1, 0, 1, 0],
+        ["03-10 – 03-11", 0, 0, 1, 0, 0],
     ]
     assert_drill_downs(client, result)
 
@@ -261,3 +289,26 @@ def test_a_role_without_activities_may_not_open_it(client, crm):
     nobody = crm.set_scope(crm.outsider, DataScope.OWN, crm_permissions(("view",), ("deal",)))
     client.force_login(nobody)
     assert client.get(URL).status_code == 403
+
+
+@override_settings(TIME_ZONE="Europe/Berlin")
+def test_weeks_are_local_mondays_across_a_daylight_saving_change(db):
+    """Summer time starts on Sunday 2025-03-30 in Berlin: the week of 03-31 starts at
+    Monday 00:00 CEST, an hour earlier in UTC than a fixed offset would say."""
+    weeks = Weeks(Period("custom", date(2025, 3, 24), date(2025, 4, 6)))
+    assert weeks.mondays == [date(2025, 3, 24), date(2025, 3, 31)]
+    when = [
+        datetime(2025, 3, 24, 0, 10),  # Monday, week 1
+        datetime(2025, 3, 30, 23, 30),  # Sunday night (CEST), week 1
+        datetime(2025, 3, 31, 0, 30),  # Monday (CEST), week 2
+        datetime(2025, 4, 6, 23, 59),  # Sunday, week 2
+    ]
+    for moment in when:
+        ActivityFactory(occurred_at=timezone.make_aware(moment))
+    found = Activity.objects.annotate(week=weeks.of("occurred_at")).order_by("occurred_at")
+    assert [weeks.monday(w) for w in found.values_list("week", flat=True)] == [
+        date(2025, 3, 24),
+        date(2025, 3, 24),
+        date(2025, 3, 31),
+        date(2025, 3, 31),
+    ]

@@ -16,9 +16,10 @@ drill down to say the same with author/assignee "team".
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
-from django.db.models import Case, Count, DateTimeField, Q, When
+from django.db import connection
+from django.db.models import Case, Count, DateTimeField, F, Func, IntegerField, Q, When
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -46,6 +47,45 @@ def _week_span(monday: date, period: Period) -> tuple[date, date]:
     return max(monday, period.first), min(monday + timedelta(days=6), period.last)
 
 
+class WidthBucket(Func):
+    """PostgreSQL's width_bucket(value, thresholds): 1 for thresholds[0] <= value <
+    thresholds[1], and so on."""
+
+    output_field = IntegerField()
+
+    def __init__(self, expression, thresholds: list[datetime]):
+        super().__init__(expression)
+        self.thresholds = thresholds
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"WIDTH_BUCKET({sql}, %s::timestamptz[])", [*params, self.thresholds]
+
+
+class Weeks:
+    """The weeks (Monday to Sunday, local time) a period touches, as a grouping
+    expression. On PostgreSQL a row's week is found by width_bucket among the Mondays'
+    instants, which takes half the time of date_trunc('week', ... AT TIME ZONE ...) over
+    a year of activities (no time-zone conversion per row) and stays right across
+    daylight-saving changes; elsewhere TruncWeek."""
+
+    def __init__(self, period: Period):
+        first = _monday(period.first)
+        count = (period.last - first).days // 7 + 1
+        self.mondays = [first + timedelta(weeks=i) for i in range(count)]
+
+    def of(self, expression):
+        if connection.vendor != "postgresql":
+            return TruncWeek(expression)
+        starts = [timezone.make_aware(datetime.combine(m, time.min)) for m in self.mondays]
+        return WidthBucket(expression, starts)
+
+    def monday(self, value: int | datetime | date) -> date:
+        if isinstance(value, int):
+            return self.mondays[value - 1]
+        return _monday(value)
+
+
 def stale_days(ctx: Context) -> int:
     """N of "no follow-up in N days": the report page's ?days=N (default 30)."""
     params = getattr(ctx, "params", None) or {}
@@ -56,15 +96,27 @@ def stale_days(ctx: Context) -> int:
     return days if days >= 1 else DEFAULT_STALE_DAYS
 
 
+def _among(ctx: Context) -> Q:
+    """The owner or department chosen, as a filter on people."""
+    among = Q()
+    if ctx.owner is not None:
+        among &= Q(pk=ctx.owner.pk)
+    if ctx.department is not None:
+        among &= Q(department_id__in=Department.objects.subtree_ids(ctx.department.pk))
+    return among
+
+
 def _people(ctx: Context):
     """The reps of the report: people of the viewer's scope, narrowed by the owner or
     department chosen (a queryset, used as a subquery)."""
-    people = access.users_in_scope(ctx.user)
-    if ctx.owner is not None:
-        people = people.filter(pk=ctx.owner.pk)
-    if ctx.department is not None:
-        people = people.filter(department_id__in=Department.objects.subtree_ids(ctx.department.pk))
-    return people
+    return access.users_in_scope(ctx.user).filter(_among(ctx))
+
+
+def _by_people(ctx: Context, model, path: str):
+    """The records of `model` whose person at `path` (author, assignee) is one of the
+    report's reps: visible to the viewer through that person alone (access.visible_through),
+    so no join on the customers."""
+    return access.visible_through(model.objects.all(), ctx.user, path, among=_among(ctx))
 
 
 def _person_param(ctx: Context, person_id: int | None = None) -> dict[str, str]:
@@ -87,18 +139,18 @@ def kind_items() -> dict[str, DictionaryItem]:
     }
 
 
-def activity_counts(ctx: Context, kinds: dict[str, DictionaryItem]):
+def activity_counts(ctx: Context, kinds: dict[str, DictionaryItem], weeks: Weeks):
     """One query: per author and week, how many activities of each kind."""
-    activities = ctx.scope(Activity.objects.all(), owner_path="author").filter(
-        author__in=_people(ctx).values("pk"),
+    activities = _by_people(ctx, Activity, "author").filter(
         kind__in=[item.pk for item in kinds.values()],
         occurred_at__gte=ctx.period.start,
         occurred_at__lt=ctx.period.end,
     )
-    counts = {code: Count("pk", filter=Q(kind_id=item.pk)) for code, item in kinds.items()}
+    # COUNT(kind_id), not COUNT(id): PostgreSQL answers from the activity_kind_time index.
+    counts = {code: Count("kind", filter=Q(kind_id=item.pk)) for code, item in kinds.items()}
     return (
         activities.order_by()
-        .annotate(week=TruncWeek("occurred_at"))
+        .annotate(week=weeks.of("occurred_at"))
         .values("author_id", "week")
         .annotate(**counts)
     )
@@ -109,9 +161,8 @@ def team_activity_total(user, period: Period) -> int:
     total for the same period, in one query (the dashboard's card)."""
     ctx = Context(user=user, period=period)
     return (
-        ctx.scope(Activity.objects.all(), owner_path="author")
+        _by_people(ctx, Activity, "author")
         .filter(
-            author__in=_people(ctx).values("pk"),
             kind__dictionary__code="activity_kind",
             kind__code__in=KINDS,
             occurred_at__gte=period.start,
@@ -121,19 +172,20 @@ def team_activity_total(user, period: Period) -> int:
     )
 
 
-def task_counts(ctx: Context, now: datetime):
+def task_counts(ctx: Context, now: datetime, weeks: Weeks):
     """One query: per assignee and week, tasks completed in the week and open tasks due
     in the week whose due time has passed (a task is one or the other, never both)."""
     start, end = ctx.period.start, ctx.period.end
-    tasks = ctx.scope(Task.objects.all(), owner_path="assignee").filter(
+    tasks = _by_people(ctx, Task, "assignee").filter(
         Q(status=TaskStatus.DONE, completed_at__gte=start, completed_at__lt=end)
         | Q(status=TaskStatus.OPEN, due_at__gte=start, due_at__lt=min(end, now)),
-        assignee__in=_people(ctx).values("pk"),
     )
-    week = Case(
-        When(status=TaskStatus.DONE, then=TruncWeek("completed_at")),
-        default=TruncWeek("due_at"),
-        output_field=DateTimeField(),
+    week = weeks.of(
+        Case(
+            When(status=TaskStatus.DONE, then=F("completed_at")),
+            default=F("due_at"),
+            output_field=DateTimeField(),
+        )
     )
     return (
         tasks.order_by()
@@ -167,12 +219,13 @@ class ActivityReport(Report):
         figures = ["done", "overdue", *codes]
         # (person, monday) -> figure -> count
         weekly: dict[tuple[int, date], dict[str, int]] = {}
-        for row in activity_counts(ctx, kinds) if kinds else []:
-            cell = weekly.setdefault((row["author_id"], _monday(row["week"])), {})
+        weeks = Weeks(ctx.period)
+        for row in activity_counts(ctx, kinds, weeks) if kinds else []:
+            cell = weekly.setdefault((row["author_id"], weeks.monday(row["week"])), {})
             for code in codes:
                 cell[code] = cell.get(code, 0) + row[code]
-        for row in task_counts(ctx, now):
-            cell = weekly.setdefault((row["assignee_id"], _monday(row["week"])), {})
+        for row in task_counts(ctx, now, weeks):
+            cell = weekly.setdefault((row["assignee_id"], weeks.monday(row["week"])), {})
             cell["done"] = cell.get("done", 0) + row["done"]
             cell["overdue"] = cell.get("overdue", 0) + row["overdue"]
 
@@ -222,39 +275,57 @@ class ActivityReport(Report):
         order = [*codes, "done", "overdue"]
         figure_columns = [Column(key, labels[key], numeric=True) for key in order]
 
-        # Per rep over the whole period (the main table) and per rep and week.
+        # Per rep over the whole period (the main table); a rep's name opens this report
+        # narrowed to them, where the weeks below are theirs.
         per_person: dict[int, dict[str, int]] = {}
-        for (pk, _week), cell in weekly.items():
+        per_week: dict[date, dict[str, int]] = {}
+        for (pk, monday), cell in weekly.items():
             into = per_person.setdefault(pk, {})
+            week = per_week.setdefault(monday, {})
             for key in figures:
                 into[key] = into.get(key, 0) + cell.get(key, 0)
+                week[key] = week.get(key, 0) + cell.get(key, 0)
         by_name = sorted(per_person, key=lambda pk: (name(pk), pk))
         table = Table(columns=[Column("rep", _("Rep")), *figure_columns])
+        narrowed = ctx.owner is not None
         for pk in by_name:
             urls = links(_person_param(ctx, pk), ctx.period.first, ctx.period.last)
+            rep_url = "" if narrowed else ctx.report_url(self.slug, owner=pk)
             table.rows.append(
-                [Cell(name(pk))]
+                [Cell(name(pk), url=rep_url)]
                 + [Cell(per_person[pk].get(key, 0), url=urls[key]) for key in order]
             )
-        team_urls = links(_person_param(ctx), ctx.period.first, ctx.period.last)
+        team = _person_param(ctx)
+        team_urls = links(team, ctx.period.first, ctx.period.last)
         totals = {key: sum(cell.get(key, 0) for cell in per_person.values()) for key in order}
         table.totals = [Cell(str(_("Total")))] + [
             Cell(totals[key], url=team_urls[key]) for key in order
         ]
 
-        weeks_table = Table(columns=[Column("rep", _("Rep")), Column("week", _("Week"))])
-        weeks_table.columns += figure_columns
-        for pk, monday in sorted(weekly, key=lambda key: (name(key[0]), key[0], key[1])):
+        # Week by week: the team's (or the chosen rep's) figures; per rep and week in
+        # the export, where a year of a large team is thousands of rows.
+        weeks_table = Table(columns=[Column("week", _("Week")), *figure_columns])
+        for monday in sorted(per_week):
             first, last = _week_span(monday, ctx.period)
-            urls = links(_person_param(ctx, pk), first, last)
-            cell = weekly[(pk, monday)]
+            urls = links(team, first, last)
             weeks_table.rows.append(
-                [Cell(name(pk)), Cell(f"{first:%m-%d} – {last:%m-%d}")]
-                + [Cell(cell.get(key, 0), url=urls[key]) for key in order]
+                [Cell(f"{first:%m-%d} – {last:%m-%d}")]
+                + [Cell(per_week[monday].get(key, 0), url=urls[key]) for key in order]
             )
 
+        def rep_weeks() -> Table:
+            table = Table(columns=[Column("rep", _("Rep")), Column("week", _("Week"))])
+            table.columns += figure_columns
+            for pk, monday in sorted(weekly, key=lambda key: (name(key[0]), key[0], key[1])):
+                first, last = _week_span(monday, ctx.period)
+                table.rows.append(
+                    [Cell(name(pk)), Cell(f"{first:%m-%d} – {last:%m-%d}")]
+                    + [Cell(weekly[(pk, monday)].get(key, 0)) for key in order]
+                )
+            return table
+
         # The chart: the team's figures week by week.
-        mondays = sorted({monday for _pk, monday in weekly})
+        mondays = sorted(per_week)
         colors = {
             "call": "#206bc4",
             "visit": "#2fb344",
@@ -266,10 +337,7 @@ class ActivityReport(Report):
         if mondays:
             datasets = []
             for key in order:
-                series = [
-                    sum(c.get(key, 0) for (pk, m), c in weekly.items() if m == monday)
-                    for monday in mondays
-                ]
+                series = [per_week[monday].get(key, 0) for monday in mondays]
                 dataset = {"label": str(labels[key]), "data": series}
                 if key in ("done", "overdue"):
                     dataset.update(
@@ -290,6 +358,12 @@ class ActivityReport(Report):
                 },
             }
 
+        if ctx.owner is not None:
+            who = name(ctx.owner.pk) if ctx.owner.pk in people else str(ctx.owner)
+        elif ctx.department is not None:
+            who = ctx.department.name
+        else:
+            who = str(_("the team"))
         stale_table, stale_total, stale_url = self.stale(ctx, now)
         pool_table = self.pool(ctx, people, name)
         total_cells = dict(zip(order, table.totals[1:], strict=True))
@@ -305,7 +379,10 @@ class ActivityReport(Report):
             chart=chart,
             headline=headline,
             extra_tables=[
-                (str(_("Per rep and week")), weeks_table),
+                (
+                    str(_("Week by week: %(who)s") % {"who": who}),
+                    weeks_table,
+                ),
                 (
                     str(_("Customers with no follow-up in %(days)s days"))
                     % {"days": stale_days(ctx)},
@@ -313,6 +390,7 @@ class ActivityReport(Report):
                 ),
                 (str(_("Public pool: claims and returns")), pool_table),
             ],
+            export_tables=[(str(_("Per rep and week")), rep_weeks)],
             notes=[
                 str(
                     _(
@@ -320,7 +398,13 @@ class ActivityReport(Report):
                         "passed. No follow-up: the last activity, or the creation of a "
                         "customer without any, is older than the number of days."
                     )
-                )
+                ),
+                str(
+                    _(
+                        "A rep's name shows their weeks. The CSV and Excel exports add "
+                        "every rep's figures week by week."
+                    )
+                ),
             ],
         )
 
@@ -360,22 +444,39 @@ class ActivityReport(Report):
 
     def pool(self, ctx: Context, people: dict, name) -> Table:
         """One query: per person, the visible customers they claimed from and returned to
-        the public pool in the period."""
+        the public pool in the period, and the team's total (a customer claimed or
+        returned by two people counts once in it). The period's events are read once."""
         events = PoolEvent.objects.filter(
             customer__in=Customer.objects.visible_to(ctx.user).values("pk"),
             user__in=_people(ctx).values("pk"),
             created_at__gte=ctx.period.start,
             created_at__lt=ctx.period.end,
         )
-        rows = list(
-            events.order_by()
-            .values("user_id")
-            .annotate(
-                claims=Count("customer_id", distinct=True, filter=Q(action=PoolEvent.Action.CLAIM)),
-                returns=Count(
-                    "customer_id", distinct=True, filter=Q(action=PoolEvent.Action.RELEASE)
-                ),
+        sql, params = (
+            events.order_by().values("user_id", "customer_id", "action").query.sql_with_params()
+        )
+        counts = (
+            "COUNT(DISTINCT CASE WHEN action = %s THEN customer_id END), "
+            "COUNT(DISTINCT CASE WHEN action = %s THEN customer_id END)"
+        )
+        actions = [PoolEvent.Action.CLAIM.value, PoolEvent.Action.RELEASE.value]
+        with connection.cursor() as cursor:
+            # `sql` is Django's own compiled query; every value is a parameter.
+            cursor.execute(
+                f"WITH e AS ({sql}) SELECT user_id, {counts} FROM e GROUP BY user_id "  # noqa: S608
+                f"UNION ALL SELECT NULL, {counts} FROM e",
+                [*params, *actions, *actions],
             )
+            fetched = cursor.fetchall()
+        rows = [
+            {"user_id": user_id, "claims": claims, "returns": returns}
+            for user_id, claims, returns in fetched
+            if user_id is not None
+        ]
+        totals = next(
+            {"claims": claims, "returns": returns}
+            for user_id, claims, returns in fetched
+            if user_id is None
         )
         rows.sort(key=lambda r: (name(r["user_id"]), r["user_id"]))
         dates = {
@@ -412,17 +513,6 @@ class ActivityReport(Report):
                 ]
             )
         team = _person_param(ctx)["person"]
-        # A customer claimed (or returned) by two people counts once in the total.
-        totals = (
-            events.aggregate(
-                claims=Count("customer_id", distinct=True, filter=Q(action=PoolEvent.Action.CLAIM)),
-                returns=Count(
-                    "customer_id", distinct=True, filter=Q(action=PoolEvent.Action.RELEASE)
-                ),
-            )
-            if rows
-            else {"claims": 0, "returns": 0}
-        )
         table.totals = [
             Cell(str(_("Total"))),
             Cell(totals["claims"], url=url("claim", team)),
