@@ -5,12 +5,11 @@ won deals took from creation to the win; the average amount won."""
 from __future__ import annotations
 
 import statistics
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncMonth
-from django.utils import timezone
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import ExtractMonth, ExtractYear, TruncMonth
 from django.utils.translation import gettext_lazy as _
 
 from accounts import access
@@ -34,6 +33,11 @@ FIGURES = {
 def _month_end(first: date) -> date:
     following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     return following - timedelta(days=1)
+
+
+def _first_day(month: date | datetime) -> date:
+    """TruncMonth gives a date or a datetime, depending on the database."""
+    return month.date() if isinstance(month, datetime) else month
 
 
 def _median_days(seconds: list[float]) -> Cell:
@@ -110,32 +114,49 @@ class WinRate(Report):
         overall = Group(str(_("Total")), base)
         overall.add(closed.aggregate(**FIGURES))
 
-        # One query: the won deals' creation and close times, with every grouping's key.
+        # One query: the won deals' times from creation to close, with every grouping's
+        # key (the close's month in local time, as by_month has it).
         tree = Department.objects.tree_map()
         won = closed.filter(status=DealStatus.WON).values_list(
             "owner_id",
             "owner__department_id",
             "customer__source_id",
             "pipeline_id",
-            "created_at",
-            "closed_at",
+            ExtractYear("closed_at"),
+            ExtractMonth("closed_at"),
+            F("closed_at") - F("created_at"),
         )
-        for owner_id, department_id, source_id, pipeline_id, created, closed_at in won:
-            seconds = max(0.0, (closed_at - created).total_seconds())
-            overall.cycles.append(seconds)
-            by_owner.get(owner_id, Group("", None)).cycles.append(seconds)
-            department = tree.get(department_id)
-            while department is not None:  # a department's rows include its sub-departments
-                if department.pk in by_department:
-                    by_department[department.pk].cycles.append(seconds)
-                department = tree.get(department.parent_id)
-            if department_id is None and None in by_department:
-                by_department[None].cycles.append(seconds)
-            if by_source is not None:
-                by_source.get(source_id, Group("", None)).cycles.append(seconds)
-            by_pipeline.get(pipeline_id, Group("", None)).cycles.append(seconds)
-            month = timezone.localtime(closed_at).date().replace(day=1)
-            by_month.get(month, Group("", None)).cycles.append(seconds)
+        departments: dict[int | None, list[Group]] = {}
+
+        def department_groups(department_id: int | None) -> list[Group]:
+            """The department's group and its parents' (a department's rows include its
+            sub-departments); worked out once per department."""
+            if department_id not in departments:
+                found = (
+                    [by_department[None]] if department_id is None and None in by_department else []
+                )
+                department = tree.get(department_id)
+                while department is not None:
+                    if department.pk in by_department:
+                        found.append(by_department[department.pk])
+                    department = tree.get(department.parent_id)
+                departments[department_id] = found
+            return departments[department_id]
+
+        sources = by_source or {}
+        for owner_id, department_id, source_id, pipeline_id, year, month, cycle in won:
+            seconds = max(0.0, cycle.total_seconds())
+            groups = [
+                overall,
+                by_owner.get(owner_id),
+                sources.get(source_id),
+                by_pipeline.get(pipeline_id),
+                by_month.get(date(year, month, 1)),
+                *department_groups(department_id),
+            ]
+            for group in groups:
+                if group is not None:
+                    group.cycles.append(seconds)
 
         table = self.table(_("Owner"), by_owner.values(), overall)
         extra = [(str(_("By department")), self.table(_("Department"), by_department.values()))]
@@ -287,8 +308,7 @@ class WinRate(Report):
         )
         groups = {}
         for row in rows:
-            month = row["month"]
-            first = month.date() if hasattr(month, "date") else month
+            first = _first_day(row["month"])
             params = {
                 **base,
                 "closed_after": max(first, period.first).isoformat(),
