@@ -14,6 +14,7 @@ from statistics import median
 from urllib.parse import urlencode
 
 from django.db.models import Count, Max, Sum
+from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -96,11 +97,12 @@ def rfm(ctx: Context) -> list[Scored]:
         .filter(status=DealStatus.WON, closed_at__lt=end, customer__in=customers.values("pk"))
         .order_by()
         .values("customer")
-        .annotate(last=Max("closed_at"), n=Count("pk"), value=Sum("amount"))
+        # The day of the last win in local time, worked out by the database.
+        .annotate(last=Max(TruncDate("closed_at")), n=Count("pk"), value=Sum("amount"))
     )
     scored = []
     for row in rows:
-        last = timezone.localtime(row["last"]).date()
+        last = row["last"]
         days = (day - last).days
         value = Decimal(row["value"] or 0)
         r = _score(days, RECENCY_DAYS, lower_is_better=True)
