@@ -259,6 +259,16 @@ class DealFilter(RecordFilterSet):
     lost_from = StageFilter(
         label=_("Lost from the stage"), kind=PipelineKind.DEAL, method="filter_lost_from"
     )
+    # The reports' "no source", "no department" and "no reason given" rows.
+    missing = filters.MultipleChoiceFilter(
+        label=_("Not filled in"),
+        choices=[
+            ("source", _("Customer source")),
+            ("department", _("Owner's department")),
+            ("lost_reason", _("Lost reason")),
+        ],
+        method="filter_missing",
+    )
     field_filters = {
         "amount": "amount",
         "expected_close": "expected_close_date",
@@ -308,6 +318,20 @@ class DealFilter(RecordFilterSet):
         lost_moves = Q(from_stage=value, to_stage__kind=StageKind.LOST)
         moves = self._moves(lost_moves, self._range("closed"))
         return qs.filter(status=DealStatus.LOST, pk__in=moves)
+
+    def filter_missing(self, qs, name, value):
+        """Empty fields; a field the role may not see filters nothing."""
+        user = getattr(self.request, "user", None)
+        hidden_deal = access.hidden_fields(user, "deal") if user else ()
+        hidden_customer = access.hidden_fields(user, "customer") if user else ()
+        for field in value or ():
+            if field == "source" and "source" not in hidden_customer:
+                qs = qs.filter(customer__source__isnull=True)
+            elif field == "lost_reason" and "lost_reason" not in hidden_deal:
+                qs = qs.filter(lost_reason__isnull=True)
+            elif field == "department":
+                qs = qs.filter(owner__department__isnull=True)
+        return qs
 
     def filter_closing(self, qs, name, value):
         today = timezone.localdate()

@@ -267,6 +267,29 @@ def test_a_deal_moved_to_another_pipeline_counts_its_time_in_the_stage_it_left(c
     assert wholesale[0][3] == "—"
 
 
+def test_a_deal_lost_without_a_reason_has_its_drop_off_row_and_list(client, crm, history):
+    deal = story(crm.owner, "H", [("意向", at(10, 7)), ("产品介绍", at(10, 9))])
+    Deal.objects.filter(pk=deal.pk).update(status="lost", closed_at=at(10, 11))
+    lost = Stage.objects.get(pipeline=deal.pipeline, kind=StageKind.LOST)
+    # Imported or older data: the services would have asked for a reason.
+    StageHistory.objects.create(
+        record_type="deal",
+        record_id=deal.pk,
+        pipeline=deal.pipeline,
+        from_stage=deal.stage,
+        to_stage=lost,
+        moved_at=at(10, 11),
+        seconds_in_previous=2 * 86_400,
+    )
+    Deal.objects.filter(pk=deal.pk).update(stage=lost)
+    result = report(client, crm.admin)
+    [(_title, drop_off)] = result.extra_tables
+    row = next(r for r in drop_off.rows if str(r[1]) == "No reason given")
+    assert [str(row[0]), row[2].value] == ["Product presentation", 1]
+    assert "missing=lost_reason" in row[2].url
+    assert listed(client, row[2].url) == ["H"]
+
+
 def test_a_hidden_lost_reason_leaves_out_the_drop_off_table(client, crm, history):
     role = crm.owner.role
     role.field_permissions = {"deal": {"lost_reason": "hidden"}}

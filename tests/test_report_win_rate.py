@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from .factories import UserFactory
 from .test_report_funnel import crm, history, listed, rows, source  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -126,6 +127,10 @@ def test_a_hidden_amount_or_source_leaves_them_out(client, crm, history):  # noq
 def test_every_count_drills_down_to_exactly_that_many_deals(client, crm, history, who):  # noqa: F811
     result = report(client, getattr(crm, who))
     tables = [result.table] + [t for _title, t in result.extra_tables]
+    # Every won and lost count links to its list.
+    for table in tables:
+        for row in [*table.rows, table.totals or []]:
+            assert all(cell.url for cell in row[1:3]), [str(c) for c in row]
     cells = [c for t in tables for row in [*t.rows, t.totals or []] for c in row if c.url]
     cells += [cell for _label, cell in result.headline if cell.url]
     assert len(cells) >= 12
@@ -146,11 +151,13 @@ def test_the_drill_down_lists_the_deals_behind_the_figure(client, crm, history):
     november = extra(result, "By month").rows[1]
     assert "closed_after=2025-11-01&closed_before=2025-11-30" in november[2].url
     assert listed(client, november[2].url) == ["G"]
-    # A row without a list to show (no source) has no link.
+    # The "no source" row lists the deals whose customer has none.
     no_source = next(
         r for r in extra(result, "By customer source").rows if str(r[0]) == "No source"
     )
-    assert not no_source[1].url
+    assert "missing=source" in no_source[1].url
+    assert listed(client, no_source[1].url) == ["E"]
+    assert listed(client, no_source[2].url) == ["D", "G"]
     # The viewer's own row: the list knows them as "me".
     result = report(client, crm.owner)
     assert "owner=me" in result.table.rows[0][1].url
@@ -174,3 +181,17 @@ def test_the_query_count_does_not_grow_with_the_deals(client, crm, history):  # 
         result = client.get(URL, AUTUMN).context["result"]
     assert [str(c) for c in result.table.totals][1:3] == ["7", "3"]
     assert len(after) == len(before)
+
+
+def test_deals_of_an_owner_without_a_department_have_their_row_and_list(client, crm, history):  # noqa: F811
+    from .test_report_funnel import at, story
+
+    nomad = crm.set_scope(
+        UserFactory(username="nomad", name="无部门"), "own", crm.owner.role.permissions
+    )
+    story(nomad, "N", [("意向", at(10, 1)), ("赢单", at(10, 3))], amount="1000")
+    result = report(client, crm.admin)
+    row = next(r for r in extra(result, "By department").rows if str(r[0]) == "No department")
+    assert [str(c) for c in row[1:3]] == ["1", "0"]
+    assert "missing=department" in row[1].url
+    assert listed(client, row[1].url) == ["N"]

@@ -249,9 +249,10 @@ class Funnel(Report):
             key=lambda r: (order.get(r[0], 0), -r[2], str(reasons.get(r[1], ""))),
         ):
             item = reasons.get(reason_id)
+            reason = {"lost_reason": reason_id} if reason_id else {"missing": "lost_reason"}
             url = (
-                list_url("deals:list", lost_from=stage_id, lost_reason=reason_id, **lost_params)
-                if item is not None
+                list_url("deals:list", lost_from=stage_id, **reason, **lost_params)
+                if item is not None or reason_id is None
                 else ""
             )
             stage = names.get(stage_id)

@@ -245,7 +245,7 @@ class WinRate(Report):
         groups = {}
         for pk in sorted(direct, key=lambda p: (p is None, tree[p].path_display if p else "")):
             if pk is None:
-                groups[None] = Group(str(_("No department")), None)
+                groups[None] = Group(str(_("No department")), {**base, "missing": "department"})
             else:
                 groups[pk] = Group(tree[pk].path_display, {**base, "department": pk})
         for pk, row in direct.items():
@@ -275,7 +275,9 @@ class WinRate(Report):
             ),
         ):
             pk = row["customer__source_id"]
-            if pk is None or pk not in items:
+            if pk is None:
+                group = Group(str(_("No source")), {**base, "missing": "source"})
+            elif pk not in items:
                 group = Group(str(_("No source")), None)
             else:
                 group = Group(str(items[pk]), {**base, "source": pk})
