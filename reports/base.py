@@ -107,6 +107,10 @@ class Context:
     def report_url(self, slug: str, **params: Any) -> str:
         """A report page with this one's period, filters and settings, `params` on top
         (e.g. the same report narrowed to one rep)."""
+        return f"{reverse('reports:report', args=[slug])}?{self.query(**params)}"
+
+    def query(self, **params: Any) -> str:
+        """This report's period, filters and settings as its form spells them."""
         query: dict[str, Any] = {"period": self.period.key}
         if self.period.key == "custom":
             query.update(first=self.period.first.isoformat(), last=self.period.last.isoformat())
@@ -119,7 +123,7 @@ class Context:
                 query[name] = value.pk
         query.update(self.params)
         query.update(params)
-        return f"{reverse('reports:report', args=[slug])}?{urlencode(query)}"
+        return urlencode(query)
 
     def list_params(self) -> dict[str, str]:
         """The owner/department filters as the record lists spell them."""

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from statistics import median
-from urllib.parse import urlencode
 
 from django.db.models import Count, Max, Sum
 from django.db.models.functions import TruncDate
@@ -114,16 +113,7 @@ def rfm(ctx: Context) -> list[Scored]:
 
 
 def segment_url(ctx: Context, key: str) -> str:
-    params = {
-        "period": "custom",
-        "first": ctx.period.first.isoformat(),
-        "last": ctx.period.last.isoformat(),
-    }
-    if ctx.owner is not None:
-        params["owner"] = ctx.owner.pk
-    if ctx.department is not None:
-        params["department"] = ctx.department.pk
-    return f"{reverse('reports:customer_segment', args=[key])}?{urlencode(params)}"
+    return f"{reverse('reports:customer_segment', args=[key])}?{ctx.query()}"
 
 
 @register
