@@ -26,6 +26,7 @@ from crm.filters import (
 )
 
 from .models import (
+    LOST_REASON,
     Deal,
     DealStatus,
     Lead,
@@ -155,7 +156,7 @@ class LeadFilter(RecordFilterSet):
         label=_("Created"), field_name="created_at", widget=DateRangeWidget
     )
     # What the leads report drills into: lost reasons, converted deals' outcome.
-    lost_reason = dictionary_filter("lost_reason", _("Lost reason"))
+    lost_reason = dictionary_filter("lost_reason", LOST_REASON["lead"])
     vague_reason = filters.BooleanFilter(
         label=_("Vague or no lost reason"), method="filter_vague_reason"
     )
@@ -167,7 +168,7 @@ class LeadFilter(RecordFilterSet):
     )
     missing = filters.MultipleChoiceFilter(
         label=_("Not filled in"),
-        choices=[("source", _("Source")), ("lost_reason", _("Lost reason"))],
+        choices=[("source", _("Source")), ("lost_reason", LOST_REASON["lead"])],
         method="filter_missing",
     )
     field_filters = {

@@ -17,7 +17,16 @@ from crm.fields.forms import CustomFieldsFormMixin
 from crm.forms import StyledFormMixin, _mine_first, dictionary_choices, person_label, shortlist
 from crm.models import Contact, Customer, DictionaryItem
 
-from .models import Deal, Lead, Pipeline, PipelineKind, Stage, StageKind
+from .models import (
+    LOST_REASON,
+    LOST_REASON_REQUIRED,
+    Deal,
+    Lead,
+    Pipeline,
+    PipelineKind,
+    Stage,
+    StageKind,
+)
 
 
 def _owner_field(form: forms.ModelForm, user, *, empty_label=None) -> None:
@@ -194,15 +203,17 @@ class LostReasonForm(StyledFormMixin, forms.Form):
         label=_("Lost reason"),
         queryset=DictionaryItem.objects.none(),
         empty_label=_("Choose a reason…"),
-        error_messages={"required": _("Say why: choose a lost reason.")},
     )
     lost_note = forms.CharField(
         label=_("Note"), required=False, max_length=300, widget=forms.TextInput()
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, record_type: str = "deal", **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["lost_reason"].queryset = lost_reasons()
+        field = self.fields["lost_reason"]
+        field.queryset = lost_reasons()
+        field.label = LOST_REASON[record_type]
+        field.error_messages["required"] = LOST_REASON_REQUIRED[record_type]
 
 
 class RequiredFieldsForm(StyledFormMixin, forms.Form):

@@ -13,7 +13,7 @@ from crm.filters import DepartmentFilter, OwnerFilter, RecordFilterSet, owner_ch
 from crm.models import Contact, DictionaryItem
 from crm.widgets import style
 
-from .models import Deal, Lead, Stage, StageKind
+from .models import LOST_REASON, Deal, Lead, Stage, StageKind
 
 
 class _BoardFilter(RecordFilterSet):
@@ -80,7 +80,7 @@ class MoveForm(forms.Form):
             self.value_names.append(name)
         if stage.kind == StageKind.LOST:
             self.fields["lost_reason"] = forms.ModelChoiceField(
-                label=_("Lost reason"),
+                label=LOST_REASON[record_type],
                 queryset=DictionaryItem.objects.of("lost_reason")
                 .active()
                 .select_related("dictionary")

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts import access
 from crm.models import (
@@ -144,7 +145,16 @@ class Stage(models.Model):
 class LeadStatus(models.TextChoices):
     OPEN = "open", _("Open")
     CONVERTED = "converted", _("Converted")
-    LOST = "lost", _("Lost")
+    # A lead is lost (丢失), a deal is lost to a competitor or a budget (输单).
+    LOST = "lost", pgettext_lazy("lead", "Lost")
+
+
+# The lost reason as each record type's screens name it.
+LOST_REASON = {"lead": pgettext_lazy("lead", "Lost reason"), "deal": _("Lost reason")}
+LOST_REASON_REQUIRED = {
+    "lead": pgettext_lazy("lead", "Say why: choose a lost reason."),
+    "deal": _("Say why: choose a lost reason."),
+}
 
 
 class DealStatus(models.TextChoices):
@@ -203,6 +213,7 @@ class Lead(StagedRecord):
     wechat = models.CharField(_("WeChat"), max_length=100, blank=True)
     source = dictionary_field("lead_source", _("source"))
     notes = models.TextField(_("notes"), blank=True)
+    lost_reason = dictionary_field("lost_reason", pgettext_lazy("lead", "lost reason"))
     owner = models.ForeignKey(
         USER,
         verbose_name=_("owner"),

@@ -787,6 +787,25 @@ def test_lose_a_lead(owner_client, team, lead):
     assert 'data-testid="lost"' in html and "只是问问" in html
 
 
+def test_a_lead_is_lost_in_lead_words_and_a_deal_in_deal_words(owner_client, team, lead, deal):
+    """In Chinese a lead is 丢失 (its reason 丢失原因) and a deal is 输单 (输单原因)."""
+    team.owner.language = "zh-hans"
+    team.owner.save(update_fields=["language"])
+    url = reverse("leads:lose", args=[lead.pk])
+    html = owner_client.get(reverse("leads:detail", args=[lead.pk])).content.decode()
+    assert "丢失原因" in html and "输单原因" not in html
+    html = owner_client.post(url, {"lost_reason": ""}).content.decode()
+    assert "请选择丢失原因。" in html
+    owner_client.post(url, {"lost_reason": reason("no_need").pk})
+    html = owner_client.get(reverse("leads:detail", args=[lead.pk])).content.decode()
+    assert "已丢失" in html and "输单" not in html
+    response = owner_client.post(
+        reverse("deals:move", args=[deal.pk]),
+        {"stage": stage("零售", "输单").pk, "expected_stage": deal.stage_id},
+    )
+    assert "输单原因" in response.content.decode()
+
+
 # --- The customer's deals, navigation, search ----------
 
 

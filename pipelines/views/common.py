@@ -154,7 +154,8 @@ class StagedRecordDetailView(RecordDetailView):
         reason_form = None
         if stage.kind == StageKind.LOST:
             reason_form = LostReasonForm(
-                data if data is not None and "lost_reason" in data else None
+                data if data is not None and "lost_reason" in data else None,
+                record_type=services.record_type_of(record),
             )
             if reason_form.is_bound:
                 reason_form.is_valid()

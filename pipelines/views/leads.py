@@ -108,7 +108,7 @@ class LeadDetailMixin:
         record = self.object
         context["can_convert"] = context["can_change"] and record.status == LeadStatus.OPEN
         if context["can_convert"] and lose_form is None:
-            context["lose_form"] = LostReasonForm()
+            context["lose_form"] = LostReasonForm(record_type="lead")
         return context
 
 
@@ -133,7 +133,7 @@ class LeadLoseView(LeadDetailMixin, StagedRecordDetailView):
         self.object = lead = self.get_object()
         if not access.can(request.user, lead, "change"):
             raise PermissionDenied
-        form = LostReasonForm(request.POST)
+        form = LostReasonForm(request.POST, record_type="lead")
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(lose_form=form))
         try:

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import access
 from crm.models import Activity, DictionaryItem
 from pipelines.filters import VAGUE_LOST_REASONS, vague_reason_q
-from pipelines.models import DealStatus, Lead, LeadStatus
+from pipelines.models import LOST_REASON, DealStatus, Lead, LeadStatus
 
 from ..base import Cell, Column, Context, Report, Result, Table, list_url, percent, register
 
@@ -163,7 +163,7 @@ class Leads(Report):
                 Column("converted_rate", _("Conversion rate"), numeric=True),
                 Column("won", _("Converted to a won deal"), numeric=True),
                 Column("won_rate", _("Won-deal rate"), numeric=True),
-                Column("lost", _("Lost"), numeric=True),
+                Column("lost", LeadStatus.LOST.label, numeric=True),
                 Column("first_contact", _("Median hours to first contact"), numeric=True),
             ]
         )
@@ -188,7 +188,7 @@ class Leads(Report):
                 Column("leads", _("Leads"), numeric=True),
                 Column("converted", _("Converted to customer"), numeric=True),
                 Column("won", _("Converted to a won deal"), numeric=True),
-                Column("lost", _("Lost"), numeric=True),
+                Column("lost", LeadStatus.LOST.label, numeric=True),
             ]
         )
         month_list = sorted(m for m in months if m is not None)
@@ -219,7 +219,7 @@ class Leads(Report):
         lost_params = {**base, "status": LeadStatus.LOST}
         reasons = Table(
             columns=[
-                Column("reason", _("Lost reason")),
+                Column("reason", LOST_REASON["lead"]),
                 Column("vague", _("Vague")),
                 Column("lost", _("Lost leads"), numeric=True),
                 Column("share", _("Share"), numeric=True),
