@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
 import django  # noqa: E402
+from table import pad, width  # noqa: E402 (bench/table.py)
 
 BOARD_TARGET_MS = 100
 MOVES_TARGET = 200
@@ -64,16 +65,6 @@ def parse_args(argv=None):
     parser.add_argument("--moves", type=int, default=400, help="deals moved (twice each)")
     parser.add_argument("--threads", type=int, default=4)
     return parser.parse_args(argv)
-
-
-def width(text: str) -> int:
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def pad(text: str, columns: int) -> str:
-    return text + " " * max(0, columns - width(text))
 
 
 # --- Data -----------------------------------------------------------------------------

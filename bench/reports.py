@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
 import django  # noqa: E402
+from table import pad, width  # noqa: E402 (bench/table.py)
 
 TARGET_MS = 200
 PEOPLE = [("rep", "wangfang"), ("manager", "zhangwei"), ("admin", "admin")]
@@ -108,16 +109,6 @@ def parse_args(argv=None):
     parser.add_argument("--slow-ms", type=float, default=3000, help="time such cases 3 times only")
     parser.add_argument("--timeout", type=int, default=30, help="statement_timeout, seconds")
     return parser.parse_args(argv)
-
-
-def width(text: str) -> int:
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def pad(text: str, columns: int) -> str:
-    return text + " " * max(0, columns - width(text))
 
 
 def pick(rng: random.Random, weights: dict):

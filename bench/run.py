@@ -20,7 +20,6 @@ import os
 import statistics
 import sys
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
 import django  # noqa: E402
+from table import pad, width  # noqa: E402 (bench/table.py)
 
 # Targets of issue 4: (median ms, queries or None)
 LIST_TARGET = (30, 10)
@@ -76,15 +76,6 @@ def parse_args(argv=None):
     parser.add_argument("--no-explain", action="store_true")
     parser.add_argument("--only", default="", help="Only cases whose label contains this.")
     return parser.parse_args(argv)
-
-
-def width(text: str) -> int:
-    """Columns `text` takes in a terminal (Chinese characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def pad(text: str, columns: int) -> str:
-    return text + " " * max(0, columns - width(text))
 
 
 def build_cases(users) -> list[Case]:
