@@ -8,7 +8,11 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+
+from accounts import access
+from accounts.models import DataScope
 
 from ..fields import schema
 from ..fields import values as values_module
@@ -93,6 +97,35 @@ def record_change(
         note=note[:300],
         user=by,
     )
+
+
+def readable_changes(user) -> Q:
+    """The change rows of a customer's history the user may read, the customer being
+    visible to them: its own rows (also those of customers merged into it), and a
+    contact's, task's, deal's... only while the user may see that record by its own
+    type's rules, for a deal or a task may stay with its owner when the customer goes to
+    a colleague or the pool. Each record type comes from the access registry, so crm
+    needs no import of the apps that own them.
+
+    A record deleted since cannot be checked: its rows show only to readers who see
+    every record of its type (scope all), not to those whose scope it might have been
+    outside of. The check is a correlated EXISTS on the record's primary key, so its
+    cost follows the history rows read, not the size of the user's scope."""
+    customer_type = ContentType.objects.get_for_model(Customer)
+    condition = Q(record_type=customer_type)
+    everything = access.data_scope(user) == DataScope.ALL
+    for record_type in access.record_types():
+        if record_type.model is Customer or not access.has_permission(
+            user, record_type.key, "view"
+        ):
+            continue
+        content_type = ContentType.objects.get_for_model(record_type.model)
+        if everything:
+            condition |= Q(record_type=content_type)
+            continue
+        visible = access.scope_queryset(record_type.model._default_manager.all(), user)
+        condition |= Q(Exists(visible.filter(pk=OuterRef("record_id"))), record_type=content_type)
+    return condition
 
 
 def field_label(model: type[models.Model], key: str) -> str:

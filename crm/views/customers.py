@@ -37,7 +37,7 @@ from ..models import (
 )
 from ..services import activities as activity_services
 from ..services import customers as services
-from ..services.history import field_label
+from ..services.history import field_label, readable_changes
 from ..widgets import speed_up_selects
 from .base import (
     BuiltinView,
@@ -309,9 +309,12 @@ def timeline_page(request, customer: Customer, page: int = 1) -> dict:
 
 
 def history_page(customer: Customer, user, page: int = 1) -> dict:
+    """One page of the customer's history: only rows about records the user may see
+    (filtered in the query, so a page is full when there are enough)."""
     start = (page - 1) * HISTORY_PAGE
     rows = list(
         Change.objects.filter(customer=customer)
+        .filter(readable_changes(user))
         .select_related("user")
         .order_by("-created_at", "-pk")[start : start + HISTORY_PAGE + 1]
     )
