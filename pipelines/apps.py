@@ -15,5 +15,7 @@ class PipelinesConfig(AppConfig):
             search,  # noqa: F401 - leads and deals in the one search
         )
         from .demo import seed_for_demo
+        from .merge import register as register_merge_participants
 
         register_demo_seeder(seed_for_demo)
+        register_merge_participants()  # deals and converted leads follow a merged customer

@@ -13,12 +13,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
 from accounts.models import DataScope
-from crm.models import Customer, Task
+from crm.models import Change, ChangeAction, Customer, Task
 from crm.services import customers as customer_services
 from crm.services import tasks as task_services
 from crm.services.history import record_change
 from pipelines import services
-from pipelines.models import Deal, Stage
+from pipelines.models import Deal, Lead, LeadStatus, Stage
 
 from .factories import ContactFactory, CustomerFactory, UserFactory, crm_permissions
 
@@ -170,3 +170,74 @@ def test_history_of_deleted_records_shows_only_to_readers_who_see_everything(
         team.colleague, DataScope.ALL, crm_permissions(actions=ACTIONS, types=TYPES)
     )
     assert about(history(login(client, everything), customer)) == {"contact"}
+
+
+# --- 2. Merging moves deals and converted leads ------------------------------------------
+
+
+def test_merge_moves_deals_with_history_and_repoints_converted_leads(team, customer):
+    other = CustomerFactory(owner=team.owner, name="恒信机械")
+    contact = ContactFactory(customer=other, name="陈经理")
+    first = make_deal(team.owner, other, contact=contact)
+    second = make_deal(team.owner, other, title="备件年度合同", owner=team.colleague)
+    lead = Lead.objects.create(
+        person_name="陈经理",
+        company_name="恒信机械",
+        owner=team.owner,
+        pipeline=stage("线索", "已转化").pipeline,
+        stage=stage("线索", "已转化"),
+        status=LeadStatus.CONVERTED,
+        converted_customer=other,
+        converted_contact=contact,
+        converted_deal=first,
+    )
+    assert customer_services.merge_counts(other)["deals"] == 2
+
+    customer_services.merge_customers(survivor=customer, others=[other], by=team.owner)
+
+    assert not Customer.objects.filter(pk=other.pk).exists()
+    for deal in (first, second):
+        deal.refresh_from_db()
+        assert deal.customer_id == customer.pk
+    assert first.contact_id == contact.pk  # the contact moved along
+    assert Deal.objects.count() == 2
+    deal_type = ContentType.objects.get_for_model(Deal)
+    moved = Change.objects.filter(
+        record_type=deal_type, action=ChangeAction.UPDATED, changes__0__field="customer"
+    )
+    assert {c.record_id for c in moved} == {first.pk, second.pk}
+    for change in moved:
+        assert change.customer_id == customer.pk and change.user == team.owner
+        assert change.changes == [
+            {"field": "customer", "old": "恒信机械", "new": "上海恒信机械设备有限公司"}
+        ]
+    lead.refresh_from_db()
+    assert lead.converted_customer_id == customer.pk
+    relinked = Change.objects.get(record_type=ContentType.objects.get_for_model(Lead))
+    assert relinked.record_id == lead.pk
+    assert relinked.changes == [
+        {"field": "converted_customer", "old": "恒信机械", "new": "上海恒信机械设备有限公司"}
+    ]
+    assert lead.converted_contact_id == contact.pk and lead.converted_deal_id == first.pk
+
+
+def test_merge_page_counts_the_deals_and_merging_them_is_no_error(client, team, customer):
+    other = CustomerFactory(owner=team.owner, name=customer.name)  # a true duplicate
+    deals = [make_deal(team.owner, other, title=f"商机{n}") for n in range(3)]
+    client = login(client, team.owner)
+    url = reverse("customers:merge", args=[customer.pk])
+    response = client.get(url, {"other": other.pk})
+    assert response.status_code == 200
+    assert "3 deals move" in response.text
+    response = client.post(url, {"other": other.pk})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("customers:detail", args=[customer.pk])
+    assert not Customer.objects.filter(pk=other.pk).exists()
+    assert set(Deal.objects.values_list("customer_id", flat=True)) == {customer.pk}
+    assert Deal.objects.filter(pk__in=[d.pk for d in deals]).count() == 3
+    # Each deal's history says its customer changed, though the names read the same.
+    moved = Change.objects.filter(
+        record_type=ContentType.objects.get_for_model(Deal), changes__0__field="customer"
+    )
+    assert {c.record_id for c in moved} == {d.pk for d in deals}
+    assert all(c.note and c.customer_id == customer.pk for c in moved)

@@ -7,7 +7,7 @@ what the user may change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
@@ -343,12 +343,59 @@ def mergeable_fields(user: User) -> list[tuple[str, str]]:
     return fields
 
 
+# Records of other apps that point at a customer (pipelines' deals and converted leads)
+# must follow it into the survivor of a merge, or the merge fails on them (a deal's
+# customer is protected) or loses them. crm cannot import those apps (DESIGN: accounts <-
+# crm <- pipelines <- reports), so they register a participant from AppConfig.ready().
+
+
+@dataclass(frozen=True)
+class MergeParticipant:
+    """One app's records that move with a merged customer."""
+
+    key: str
+    # move(survivor, others, by) -> how many records now point at the survivor. Runs
+    # inside the merge's transaction, before the others are deleted; it writes the
+    # records' own history.
+    move: Callable[[Customer, list[Customer], User], int]
+    # count(customer) -> how many records would move away from this customer.
+    count: Callable[[Customer], int]
+    # describe(count) -> the merge page's note of what moves, e.g. "3 deals move";
+    # None: nothing to show (a link that is only repointed).
+    describe: Callable[[int], str] | None = None
+    icon: str = "git-merge"  # a vendored Tabler icon (static/vendor/tabler-icons)
+
+
+_merge_participants: dict[str, MergeParticipant] = {}
+
+
+def register_merge_participant(participant: MergeParticipant) -> MergeParticipant:
+    _merge_participants[participant.key] = participant
+    return participant
+
+
+def merge_counts(customer: Customer) -> dict[str, int]:
+    """How many records of each participant would move away from `customer`."""
+    return {key: p.count(customer) for key, p in _merge_participants.items()}
+
+
+def merge_notes(customer: Customer) -> list[tuple[str, str]]:
+    """(icon, text) of what the participants would move away from `customer`, for the
+    merge page next to the contacts, follow-ups and tasks."""
+    return [
+        (p.icon, p.describe(p.count(customer)))
+        for p in _merge_participants.values()
+        if p.describe is not None
+    ]
+
+
 @transaction.atomic
 def merge_customers(
     *, survivor: Customer, others: list[Customer], by: User, take: dict[str, int] | None = None
 ) -> Customer:
     """Fold `others` into `survivor`: their contacts, activities, tasks, history and pool
-    events move over; `take` says, per field, which customer's value to keep."""
+    events move over, and the registered participants' records (deals, converted leads);
+    `take` says, per field, which customer's value to keep."""
     records = [survivor, *others]
     for record in records:
         _require(by, record, "change")
@@ -387,6 +434,8 @@ def merge_customers(
     Task.objects.filter(customer_id__in=other_ids).update(customer=survivor)
     Change.objects.filter(customer_id__in=other_ids).update(customer=survivor)
     PoolEvent.objects.filter(customer_id__in=other_ids).update(customer=survivor)
+    for participant in _merge_participants.values():
+        participant.move(survivor, others, by)
     # The others go before the survivor is saved: it may take over their unique values.
     Customer.objects.filter(pk__in=other_ids).delete()
     survivor.full_clean()

@@ -698,6 +698,8 @@ class CustomerMergeView(LoginRequiredMixin, TemplateView):
             context.update(
                 rows=self.rows(other, picked),
                 moving=self.counts(other),
+                # What other apps move too (pipelines: "3 deals move").
+                moving_more=services.merge_notes(other),
                 other_tags=list(other.tags.all()),
             )
         return context
