@@ -1,5 +1,6 @@
 """Customer and contact exports (CSV and Excel): which columns a user gets, and how the
-rows become a file.
+rows become a file. The reports' exports are written here too (`write_sheets`: several
+titled tables in one file), so that every export keeps formulas inert the same way.
 
 `columns(user, record_type)` is the export's column builder, where field permissions are
 applied for exports (DESIGN rule 2): the record type's standard columns less the fields
@@ -10,7 +11,8 @@ order. The rows come from the views (crm.views.exports): the list's filters and 
 Cells are text as the pages show it (labels in the user's language, phones formatted,
 dates ISO), except that Excel gets numbers and dates as numbers and dates so they sort
 and sum; phones and other digit strings stay text so Excel does not turn them into
-numbers. A text that Excel would run as a formula is kept inert.
+numbers. A text that Excel would run as a formula is kept inert (in a CSV behind an
+apostrophe, in Excel as a text cell), and a sheet's name is one Excel accepts.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -414,6 +416,11 @@ class _Limited:
 # numbers like "-12.5" or "+1 201-555-0123" are left alone.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"[+-]?[\d\s().,-]*")
+# What Excel does not allow in a sheet's name (with the spaces around it), how long one may
+# be, and the name it keeps for itself.
+SHEET_TITLE_FORBIDDEN = re.compile(r"\s*[\[\]:*?/\\\x00-\x1f]+\s*")
+SHEET_TITLE_MAX = 31
+SHEET_TITLE_RESERVED = "history"
 
 
 def csv_safe(text: str) -> str:
@@ -422,83 +429,167 @@ def csv_safe(text: str) -> str:
     return text
 
 
-def write_csv(columns: list[Column], rows: Iterable, *, limit: int | None = None) -> Export:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def _csv_cell(value: Any) -> str:
+    """A plain value as CSV text: a number as it is (-5 is no formula), text kept inert."""
+    if value is None:
+        return ""
+    return str(value) if _is_number(value) else csv_safe(str(value))
+
+
+def _csv_writer() -> tuple[io.StringIO, Any]:
     """UTF-8 with a byte-order mark, which Excel (Chinese Windows too) needs to read the
     file as UTF-8 instead of GBK."""
     buffer = io.StringIO()
     buffer.write("\ufeff")
-    writer = csv.writer(buffer)
-    writer.writerow([column.label for column in columns])
+    return buffer, csv.writer(buffer)
+
+
+def write_csv(columns: list[Column], rows: Iterable, *, limit: int | None = None) -> Export:
+    buffer, writer = _csv_writer()
+    writer.writerow([csv_safe(str(column.label)) for column in columns])
     limited = _Limited(rows, limit)
     for row in limited:
         writer.writerow([csv_safe(str(column.value(row) or "")) for column in columns])
     return Export(buffer.getvalue().encode("utf-8"), limited.count, limited.truncated)
 
 
-def _sheet_title(title: str) -> str:
-    return re.sub(r"[\[\]:*?/\\]", " ", title)[:31] or "Sheet1"
+def _sheet_title(title: str, taken: set[str]) -> str:
+    """A name Excel accepts for a sheet (a department's or person's name in a title
+    may hold any character): without : \\ / ? * [ ], no apostrophe at either end, at
+    most 31 characters, never empty, and not in `taken` (ignoring case, as Excel
+    compares them), to which it is added."""
+    name = " ".join(SHEET_TITLE_FORBIDDEN.sub(" ", str(title)).split()).strip("' ")
+    name = name[:SHEET_TITLE_MAX].rstrip("' ") or "Sheet1"
+    unique, number = name, 1
+    while unique.lower() in taken:
+        number += 1
+        suffix = f" ({number})"
+        unique = name[: SHEET_TITLE_MAX - len(suffix)].rstrip("' ") + suffix
+    taken.add(unique.lower())
+    return unique
+
+
+class _Book:
+    """An .xlsx written row by row (openpyxl's write-only mode: memory does not grow
+    with the rows held), whose text cells are always text: never a formula, an error or
+    a number."""
+
+    def __init__(self):
+        from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
+        from openpyxl.styles import Font
+
+        self._cell, self._illegal, self._errors = WriteOnlyCell, ILLEGAL_CHARACTERS_RE, ERROR_CODES
+        self._bold = Font(bold=True)
+        self._book = Workbook(write_only=True)
+        self._titles = {SHEET_TITLE_RESERVED}
+        self.sheet = None
+
+    def add_sheet(self, title: str, header: Iterable[str], widths: Iterable[int] = ()) -> None:
+        """A new sheet, the one written to next, with a bold header row that stays put."""
+        from openpyxl.utils import get_column_letter
+
+        self.sheet = self._book.create_sheet(title=_sheet_title(title, self._titles))
+        for index, width in enumerate(widths, start=1):
+            self.sheet.column_dimensions[get_column_letter(index)].width = width
+        self.sheet.freeze_panes = "A2"
+        cells = []
+        for label in header:
+            cell = self._cell(self.sheet, value=self._illegal.sub("", str(label)))
+            cell.data_type = "s"
+            cell.font = self._bold
+            cells.append(cell)
+        self.sheet.append(cells)
+
+    def text(self, value: Any, *, as_text: bool = False):
+        """A text cell; `as_text` also formats it as text (phones, codes)."""
+        text = self._illegal.sub("", "" if value is None else str(value))
+        if not text:
+            return None
+        if as_text or text.startswith("=") or text in self._errors:
+            cell = self._cell(self.sheet, value=text)
+            cell.data_type = "s"
+            if as_text:
+                cell.number_format = EXCEL_TEXT
+            return cell
+        return text  # openpyxl makes it a text cell itself (and faster)
+
+    def typed(self, value: Any, number_format: str | None):
+        cell = self._cell(self.sheet, value=value)
+        cell.number_format = number_format or "General"
+        return cell
+
+    def append(self, cells: list) -> None:
+        self.sheet.append(cells)
+
+    def save(self) -> bytes:
+        buffer = io.BytesIO()
+        self._book.save(buffer)
+        return buffer.getvalue()
 
 
 def write_xlsx(
     columns: list[Column], rows: Iterable, *, title: str, limit: int | None = None
 ) -> Export:
-    """An .xlsx written row by row (openpyxl's write-only mode: memory does not grow
-    with the rows held)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title=_sheet_title(title))
-    for index, column in enumerate(columns, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = column.width
-    sheet.freeze_panes = "A2"
-    bold = Font(bold=True)
-
-    def text_cell(value: Any, column: Column):
-        text = ILLEGAL_CHARACTERS_RE.sub("", str(value or ""))
-        if not text:
-            return None
-        if column.text or text.startswith("="):
-            cell = WriteOnlyCell(sheet, value=text)
-            cell.data_type = "s"  # never a formula, never a number
-            if column.text:
-                cell.number_format = EXCEL_TEXT
-            return cell
-        return text
-
-    header = []
-    for column in columns:
-        cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", column.label))
-        cell.data_type = "s"
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
-
+    book = _Book()
+    book.add_sheet(title, [c.label for c in columns], [c.width for c in columns])
     limited = _Limited(rows, limit)
     for row in limited:
         cells = []
         for column in columns:
             if column.typed is None:
-                cells.append(text_cell(column.value(row), column))
+                cells.append(book.text(column.value(row), as_text=column.text))
                 continue
             value = column.typed(row)
             if value is None or isinstance(value, str):
-                cells.append(text_cell(value, column))
+                cells.append(book.text(value, as_text=column.text))
             else:
-                cell = WriteOnlyCell(sheet, value=value)
-                cell.number_format = column.number_format or "General"
-                cells.append(cell)
-        sheet.append(cells)
-
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return Export(buffer.getvalue(), limited.count, limited.truncated)
+                cells.append(book.typed(value, column.number_format))
+        book.append(cells)
+    return Export(book.save(), limited.count, limited.truncated)
 
 
 def write(fmt: str, columns: list[Column], rows: Iterable, *, title: str) -> Export:
     if fmt == "xlsx":
         return write_xlsx(columns, rows, title=title)
     return write_csv(columns, rows)
+
+
+# --- several titled tables in one file (the reports' exports) -------------------------
+
+
+@dataclass
+class Sheet:
+    """One titled table of `write_sheets`: a header and rows of plain values. Numbers
+    (int, float, Decimal) stay numbers, None is an empty cell, anything else is text."""
+
+    title: str
+    header: list[str]
+    rows: Iterable[Sequence[Any]]
+
+
+def write_sheets(fmt: str, sheets: Iterable[Sheet]) -> bytes:
+    """Several tables in one file, written as the record exports are (formulas kept
+    inert, CSV with a byte-order mark): in a CSV one below the other, each after a blank
+    row and its title, except the first (whose title names the file); in an .xlsx one
+    sheet each."""
+    if fmt == "xlsx":
+        book = _Book()
+        for sheet in sheets:
+            book.add_sheet(sheet.title, sheet.header)
+            for row in sheet.rows:
+                book.append([value if _is_number(value) else book.text(value) for value in row])
+        return book.save()
+    buffer, writer = _csv_writer()
+    for index, sheet in enumerate(sheets):
+        if index:
+            writer.writerow([])
+            writer.writerow([csv_safe(str(sheet.title))])
+        writer.writerow([csv_safe(str(label)) for label in sheet.header])
+        writer.writerows([_csv_cell(value) for value in row] for row in sheet.rows)
+    return buffer.getvalue().encode("utf-8")
