@@ -17,6 +17,7 @@ from django_filters import fields as filter_fields
 from accounts import access
 from accounts.models import DataScope, Department
 
+from .dates import DateFromToRangeFilter
 from .fields import query, schema
 from .models import (
     Activity,
@@ -323,7 +324,7 @@ class PoolEventFilters(filters.FilterSet):
     pool_event = filters.ChoiceFilter(
         label=_("Public pool"), choices=PoolEvent.Action.choices, method="filter_pool_event"
     )
-    pool_event_date = filters.DateFromToRangeFilter(
+    pool_event_date = DateFromToRangeFilter(
         label=_("Claimed or returned"), method="with_pool_event", widget=DateRangeWidget
     )
     pool_event_user = PersonFilter(
@@ -376,10 +377,10 @@ class CustomerFilter(PoolEventFilters, RecordFilterSet):
     level = dictionary_filter("customer_level", _("Level"))
     industry = dictionary_filter("industry", _("Industry"))
     tag = TagFilter(label=_("Tag"))
-    created = filters.DateFromToRangeFilter(
+    created = DateFromToRangeFilter(
         label=_("Created"), field_name="created_at", widget=DateRangeWidget
     )
-    last_activity = filters.DateFromToRangeFilter(
+    last_activity = DateFromToRangeFilter(
         label=_("Last activity"), field_name="last_activity_at", widget=DateRangeWidget
     )
     follow_up = filters.ChoiceFilter(
@@ -455,7 +456,7 @@ class ContactFilter(RecordFilterSet):
     primary = filters.BooleanFilter(label=_("Primary contact"), field_name="is_primary")
     do_not_contact = filters.BooleanFilter(label=_("Do not contact"))
     field_filters = {"primary": "is_primary", "do_not_contact": "do_not_contact"}
-    created = filters.DateFromToRangeFilter(
+    created = DateFromToRangeFilter(
         label=_("Created"), field_name="created_at", widget=DateRangeWidget
     )
 
@@ -477,10 +478,10 @@ class TaskFilter(RecordFilterSet):
     assignee = PersonFilter(label=_("Assignee"), choices=(), path="assignee")
     department = DepartmentFilter(label=_("Department"), path="assignee")
     status = filters.ChoiceFilter(label=_("Status"), choices=TaskStatus.choices)
-    due_on = filters.DateFromToRangeFilter(
+    due_on = DateFromToRangeFilter(
         label=_("Due between"), field_name="due_at", widget=DateRangeWidget
     )
-    completed = filters.DateFromToRangeFilter(
+    completed = DateFromToRangeFilter(
         label=_("Completed"), field_name="completed_at", widget=DateRangeWidget
     )
     due = filters.ChoiceFilter(
@@ -527,7 +528,7 @@ class ActivityFilter(RecordFilterSet):
     author = PersonFilter(label=_("By"), choices=(), path="author")
     department = DepartmentFilter(label=_("Department"), path="author")
     kind = dictionary_filter("activity_kind", _("Kind"))
-    occurred = filters.DateFromToRangeFilter(
+    occurred = DateFromToRangeFilter(
         label=_("When"), field_name="occurred_at", widget=DateRangeWidget
     )
 

@@ -30,6 +30,7 @@ from accounts import access  # noqa: E402
 from accounts.models import User  # noqa: E402
 from accounts.phones import format_phone  # noqa: E402
 
+from . import dates  # noqa: E402
 from .fields.forms import CustomFieldsFormMixin  # noqa: E402
 from .models import Contact, Customer, Task  # noqa: E402
 
@@ -298,11 +299,11 @@ class ActivityForm(StyledFormMixin, forms.Form):
         ),
         error_messages={"required": _("Write what happened.")},
     )
-    occurred_at = forms.DateTimeField(
+    occurred_at = dates.DateTimeField(
         label=_("When"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
     )
-    next_follow_up_at = forms.DateTimeField(
+    next_follow_up_at = dates.DateTimeField(
         label=_("Next follow-up"),
         required=False,
         help_text=_("Creates a task for the owner."),

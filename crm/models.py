@@ -17,6 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts import access
 from accounts.phones import normalize_phone
 
+from .dates import check_constraint, validate_date_range
+
 USER = settings.AUTH_USER_MODEL
 
 
@@ -164,8 +166,12 @@ class Customer(models.Model):
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
-    last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
-    next_follow_up_at = models.DateTimeField(_("next follow-up"), null=True, blank=True)
+    last_activity_at = models.DateTimeField(
+        _("last activity"), null=True, blank=True, validators=[validate_date_range]
+    )
+    next_follow_up_at = models.DateTimeField(
+        _("next follow-up"), null=True, blank=True, validators=[validate_date_range]
+    )
     released_at = models.DateTimeField(_("returned to pool"), null=True, blank=True)
 
     objects = RecordQuerySet.as_manager()
@@ -180,6 +186,12 @@ class Customer(models.Model):
             models.Index(fields=["last_activity_at"], name="customer_last_activity"),
             models.Index(fields=["phone"], name="customer_phone"),
             models.Index(Upper("email"), name="customer_email_upper"),
+        ]
+        constraints = [
+            check_constraint(
+                "last_activity_at", is_date=False, name="customer_last_activity_range"
+            ),
+            check_constraint("next_follow_up_at", is_date=False, name="customer_follow_up_range"),
         ]
 
     def __str__(self) -> str:
@@ -207,7 +219,9 @@ class Contact(models.Model):
     phone = models.CharField(_("phone"), max_length=32, blank=True)
     email = models.EmailField(_("email"), blank=True)
     wechat = models.CharField(_("WeChat"), max_length=100, blank=True)
-    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    birthday = models.DateField(
+        _("birthday"), null=True, blank=True, validators=[validate_date_range]
+    )
     is_primary = models.BooleanField(_("primary contact"), default=False)
     do_not_contact = models.BooleanField(_("do not contact"), default=False)
     custom = models.JSONField(_("custom fields"), default=dict, blank=True)
@@ -238,7 +252,8 @@ class Contact(models.Model):
                 fields=["customer"],
                 condition=models.Q(is_primary=True),
                 name="contact_one_primary_per_customer",
-            )
+            ),
+            check_constraint("birthday", is_date=True, name="contact_birthday_range"),
         ]
 
     def __str__(self) -> str:
@@ -276,11 +291,15 @@ class Activity(models.Model):
     )
     kind = dictionary_field("activity_kind", _("kind"))
     content = models.TextField(_("content"))
-    occurred_at = models.DateTimeField(_("when"), default=timezone.now)
+    occurred_at = models.DateTimeField(
+        _("when"), default=timezone.now, validators=[validate_date_range]
+    )
     author = models.ForeignKey(
         USER, verbose_name=_("by"), null=True, on_delete=models.SET_NULL, related_name="activities"
     )
-    next_follow_up_at = models.DateTimeField(_("next follow-up"), null=True, blank=True)
+    next_follow_up_at = models.DateTimeField(
+        _("next follow-up"), null=True, blank=True, validators=[validate_date_range]
+    )
     # What it is about beyond the customer: a contact, a lead or a deal.
     subject_type = models.ForeignKey(
         ContentType, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -308,6 +327,10 @@ class Activity(models.Model):
                 fields=["kind", "occurred_at"], include=["author"], name="activity_kind_time"
             ),
         ]
+        constraints = [
+            check_constraint("occurred_at", is_date=False, name="activity_occurred_range"),
+            check_constraint("next_follow_up_at", is_date=False, name="activity_follow_up_range"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind or ''} {self.occurred_at:%Y-%m-%d}".strip()
@@ -325,7 +348,7 @@ class Task(models.Model):
 
     title = models.CharField(_("title"), max_length=200)
     notes = models.TextField(_("notes"), blank=True)
-    due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    due_at = models.DateTimeField(_("due"), null=True, blank=True, validators=[validate_date_range])
     assignee = models.ForeignKey(
         USER, verbose_name=_("assignee"), on_delete=models.PROTECT, related_name="tasks"
     )
@@ -375,6 +398,7 @@ class Task(models.Model):
             models.Index(fields=["customer", "status"], name="task_customer"),
             models.Index(fields=["subject_type", "subject_id"], name="task_subject"),
         ]
+        constraints = [check_constraint("due_at", is_date=False, name="task_due_range")]
 
     def __str__(self) -> str:
         return self.title

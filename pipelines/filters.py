@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts import access
+from crm.dates import DateFromToRangeFilter
 from crm.filters import (
     DateRangeWidget,
     DepartmentFilter,
@@ -152,7 +153,7 @@ class LeadFilter(RecordFilterSet):
         empty_label=_("Open (default)"),
     )
     overdue = OverTimeLimitFilter(label=_("Over the stage's time limit"), kind=PipelineKind.LEAD)
-    created = filters.DateFromToRangeFilter(
+    created = DateFromToRangeFilter(
         label=_("Created"), field_name="created_at", widget=DateRangeWidget
     )
     # What the leads report drills into: lost reasons, converted deals' outcome.
@@ -227,7 +228,7 @@ class DealFilter(RecordFilterSet):
         label=_("Amount (CNY)"),
         widget=filters.widgets.RangeWidget(attrs={"inputmode": "decimal"}),
     )
-    expected_close = filters.DateFromToRangeFilter(
+    expected_close = DateFromToRangeFilter(
         label=_("Expected close"), field_name="expected_close_date", widget=DateRangeWidget
     )
     closing = filters.ChoiceFilter(
@@ -245,7 +246,7 @@ class DealFilter(RecordFilterSet):
     source = DictionaryFilter(
         label=_("Customer source"), code="customer_source", field_name="customer__source"
     )
-    closed = filters.DateFromToRangeFilter(
+    closed = DateFromToRangeFilter(
         label=_("Closed"), field_name="closed_at", widget=DateRangeWidget
     )
     lost_reason = dictionary_filter("lost_reason", _("Lost reason"))
@@ -254,7 +255,7 @@ class DealFilter(RecordFilterSet):
     entered_stage = StageFilter(
         label=_("Entered the stage"), kind=PipelineKind.DEAL, method="filter_entered_stage"
     )
-    entered = filters.DateFromToRangeFilter(
+    entered = DateFromToRangeFilter(
         label=_("Entered a stage"), widget=DateRangeWidget, method="filter_entered"
     )
     lost_from = StageFilter(

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from accounts import access
+from crm.dates import check_constraint, validate_date_range
 from crm.models import (
     Contact,
     Customer,
@@ -293,7 +294,9 @@ class Deal(StagedRecord):
         default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0"))],
     )
-    expected_close_date = models.DateField(_("expected close date"), null=True, blank=True)
+    expected_close_date = models.DateField(
+        _("expected close date"), null=True, blank=True, validators=[validate_date_range]
+    )
     probability = models.PositiveSmallIntegerField(_("probability (%)"), default=0)
     status = models.CharField(
         _("status"), max_length=10, choices=DealStatus.choices, default=DealStatus.OPEN
@@ -315,6 +318,9 @@ class Deal(StagedRecord):
             models.Index(fields=["customer"], name="deal_customer_idx"),
             # Reports of closed deals (win rate, funnel drop-off) read them by close time.
             models.Index(fields=["closed_at", "status"], name="deal_closed"),
+        ]
+        constraints = [
+            check_constraint("expected_close_date", is_date=True, name="deal_expected_close_range")
         ]
 
     def __str__(self) -> str:

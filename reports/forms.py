@@ -8,19 +8,24 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import access
 from accounts.models import DataScope, Department
+from crm import dates
 from crm.filters import people_in_scope
 from crm.widgets import style
 from pipelines.models import Pipeline
 
 from . import periods
 
+# A report's own settings are small counts (days without follow-up, …): a bound keeps a
+# typed 10**30 from reaching a timedelta.
+MAX_SETTING = 10_000
+
 
 class ReportFilterForm(forms.Form):
     period = forms.ChoiceField(label=_("Period"), choices=periods.CHOICES, required=False)
-    first = forms.DateField(
+    first = dates.DateField(
         label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    last = forms.DateField(
+    last = dates.DateField(
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     owner = forms.TypedChoiceField(label=_("Owner"), required=False, coerce=int, empty_value=None)
@@ -61,7 +66,11 @@ class ReportFilterForm(forms.Form):
             self.pipelines = {}
         for name, label, default, minimum in report.extra_fields:
             self.fields[name] = forms.IntegerField(
-                label=label, required=False, min_value=minimum, initial=default
+                label=label,
+                required=False,
+                min_value=minimum,
+                max_value=MAX_SETTING,
+                initial=default,
             )
         self.report = report
         style(self, mark_errors=False)

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django_filters import filters
 from django_filters import widgets as filter_widgets
 
+from ..dates import DateFromToRangeFilter
 from ..models import CustomField, DictionaryItem, FieldType
 from . import types
 from .indexes import NUMERIC_TYPES
@@ -174,7 +175,7 @@ def build_filter(
             field_name=name,
             label=label,
             custom=cf,
-            field_class=filters.DateFromToRangeFilter.field_class,
+            field_class=DateFromToRangeFilter.field_class,
             widget=DateRangeWidget,
         )
     if kind in (FieldType.CHOICE, FieldType.MULTI_CHOICE):

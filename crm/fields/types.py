@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.phones import format_phone, normalize_phone
 
+from .. import dates
 from ..models import CustomField, DictionaryItem, FieldType
 
 LIST_SEPARATORS = re.compile(r"\s*[,，、;；|]\s*")
@@ -232,13 +233,13 @@ def form_field(
         )
         field.widget = forms.TextInput(attrs={"inputmode": "decimal"})
     elif kind == FieldType.DATE:
-        field = forms.DateField(
+        field = dates.DateField(
             input_formats=DATE_FORMATS,
             widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             **common,
         )
     elif kind == FieldType.DATETIME:
-        field = forms.DateTimeField(
+        field = dates.DateTimeField(
             input_formats=DATETIME_FORMATS,
             widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
             **common,
