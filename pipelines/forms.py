@@ -142,7 +142,15 @@ class DealForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
         customer.empty_label = _("Choose a customer…")
         shortlist(self, "customer", _mine_first(editable, user))
         contact = self.fields["contact"]
-        contact.queryset = Contact.objects.visible_to(user)
+        contacts = Contact.objects.visible_to(user)
+        current_contact = None if creating else self.instance.contact
+        if current_contact is not None:
+            # Likewise the deal's own contact: after its customer went to a colleague the
+            # owner may no longer see it, yet must be able to save her deal unchanged.
+            contacts = Contact.objects.filter(
+                Q(pk__in=contacts.values("pk")) | Q(pk=current_contact.pk)
+            )
+        contact.queryset = contacts
         contact.empty_label = _("— none —")
         chosen = (
             self.data.get(self.add_prefix("customer"))
@@ -150,9 +158,14 @@ class DealForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
             else self.initial.get("customer", self.instance.customer_id)
         )
         chosen = getattr(chosen, "pk", chosen)
-        contact.widget.choices = [("", contact.empty_label)] + [
-            (c.pk, str(c)) for c in contacts_of(user, chosen)
-        ]
+        options = contacts_of(user, chosen)
+        if (
+            current_contact is not None
+            and str(chosen) == str(current_contact.customer_id)
+            and current_contact not in options
+        ):
+            options.insert(0, current_contact)
+        contact.widget.choices = [("", contact.empty_label)] + [(c.pk, str(c)) for c in options]
         _owner_field(self, user)
         if creating:
             stages, grouped = stage_choices(PipelineKind.DEAL)

@@ -434,6 +434,15 @@ def _save_edit(record: StagedRecord, *, by: User) -> StagedRecord:
     stored = _lock(record)
     if not access.can(by, stored, "change"):
         raise PermissionDenied
+    # A deal moves only to a customer the user sees; the one it has stays valid even
+    # after it went to a colleague, so the deal's owner can still save her deal.
+    if (
+        isinstance(record, Deal)
+        and record.customer_id is not None
+        and record.customer_id != stored.customer_id
+        and not access.can(by, record.customer, "view")
+    ):
+        raise PermissionDenied
     before = snapshot(stored)
     # Only the stage services assign a stage (DESIGN rule 3).
     for name in (
@@ -463,8 +472,6 @@ def update_lead(*, lead: Lead, by: User) -> Lead:
 
 @transaction.atomic
 def update_deal(*, deal: Deal, by: User) -> Deal:
-    if deal.customer_id and not access.can(by, deal.customer, "view"):
-        raise PermissionDenied
     return _save_edit(deal, by=by)
 
 

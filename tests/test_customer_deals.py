@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from accounts.models import DataScope
@@ -241,3 +242,57 @@ def test_merge_page_counts_the_deals_and_merging_them_is_no_error(client, team, 
     )
     assert {c.record_id for c in moved} == {d.pk for d in deals}
     assert all(c.note and c.customer_id == customer.pk for c in moved)
+
+
+# --- 3. A rep edits her deal whose customer went to a colleague ---------------------------
+
+
+def test_owner_saves_her_deal_after_its_customer_was_transferred(client, team, customer):
+    contact = ContactFactory(customer=customer, name="陈经理")
+    deal = make_deal(team.owner, customer, contact=contact, amount=Decimal("1000"))
+    customer_services.transfer_customers(
+        customers=Customer.objects.filter(pk=customer.pk), to=team.colleague, by=team.manager
+    )
+    client = login(client, team.owner)
+    url = reverse("deals:edit", args=[deal.pk])
+    form = client.get(url).context["form"]
+    # The current customer and contact are offered, so the browser posts them back.
+    assert (customer.pk, customer.name) in list(form.fields["customer"].widget.choices)
+    assert (contact.pk, "陈经理") in list(form.fields["contact"].widget.choices)
+    data = {
+        "title": "数控机床采购（二期）",
+        "customer": customer.pk,
+        "contact": contact.pk,
+        "amount": "1000",
+        "owner": team.owner.pk,
+    }
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["form"].errors
+    deal.refresh_from_db()
+    assert deal.title == "数控机床采购（二期）"
+    assert deal.customer_id == customer.pk and deal.contact_id == contact.pk
+
+    # Another contact of that customer, or another customer, is still refused.
+    other_contact = ContactFactory(customer=customer, name="王助理")
+    response = client.post(url, {**data, "title": "x", "contact": other_contact.pk})
+    assert response.status_code == 200 and "contact" in response.context["form"].errors
+    theirs = CustomerFactory(owner=team.colleague)
+    response = client.post(url, {**data, "title": "x", "customer": theirs.pk, "contact": ""})
+    assert response.status_code == 200 and "customer" in response.context["form"].errors
+    deal.refresh_from_db()
+    assert deal.title == "数控机床采购（二期）" and deal.contact_id == contact.pk
+
+
+def test_the_deal_service_still_refuses_a_customer_the_user_may_not_see(team, customer):
+    deal = make_deal(team.owner, customer)
+    customer_services.transfer_customers(
+        customers=Customer.objects.filter(pk=customer.pk), to=team.colleague, by=team.manager
+    )
+    deal = Deal.objects.get(pk=deal.pk)  # as a page loads it, its customer now the colleague's
+    deal.title = "改名"
+    services.update_deal(deal=deal, by=team.owner)  # her deal's own customer: fine
+    deal.customer = CustomerFactory(owner=team.outsider)
+    with pytest.raises(PermissionDenied):
+        services.update_deal(deal=deal, by=team.owner)
+    deal.refresh_from_db()
+    assert deal.customer_id == customer.pk and deal.title == "改名"
