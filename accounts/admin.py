@@ -6,8 +6,10 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from . import access
+from .forms import AdminSignInForm
 from .models import Department, FieldAccess, Role, SecurityNotice, User
 
+admin.site.login_form = AdminSignInForm
 admin.site.site_header = _("CRM administration")
 admin.site.site_title = _("CRM administration")
 admin.site.index_title = _("Configuration")

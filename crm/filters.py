@@ -401,7 +401,11 @@ class CustomerFilter(PoolEventFilters, RecordFilterSet):
         "tag": "tags",
     }
     stale = filters.NumberFilter(
-        label=_("No follow-up for (days)"), method="filter_stale", min_value=1
+        label=_("No follow-up for (days)"),
+        method="filter_stale",
+        min_value=1,
+        # A century: past it "days ago" is before any date the CRM keeps (crm.dates).
+        max_value=36_500,
     )
     # Customers whose source or level is empty (a report's "not given" row).
     missing = filters.MultipleChoiceFilter(

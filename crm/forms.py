@@ -33,6 +33,7 @@ from accounts.phones import format_phone  # noqa: E402
 from . import dates  # noqa: E402
 from .fields.forms import CustomFieldsFormMixin  # noqa: E402
 from .models import Contact, Customer, Task  # noqa: E402
+from .params import parse_id  # noqa: E402
 
 # A select never lists more records than this; any record the field's queryset allows is
 # still accepted (e.g. preselected from ?customer=).
@@ -46,7 +47,8 @@ def shortlist(form: forms.BaseForm, name: str, records) -> None:
     rows = list(records[:SHORTLIST_SIZE])
     current = form.data.get(form.add_prefix(name)) if form.is_bound else form.initial.get(name)
     current = getattr(current, "pk", current)
-    if current and str(current).isdigit() and all(str(r.pk) != str(current) for r in rows):
+    current = parse_id(current)
+    if current is not None and all(r.pk != current for r in rows):
         rows = [*field.queryset.filter(pk=current), *rows]
     empty = [("", field.empty_label)] if field.empty_label is not None else []
     field.widget.choices = empty + [(r.pk, str(r)) for r in rows]

@@ -16,3 +16,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", dashboard.healthz, name="healthz"),
 ]
+
+handler400 = dashboard.bad_request

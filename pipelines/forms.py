@@ -16,6 +16,7 @@ from crm.fields import schema, types
 from crm.fields.forms import CustomFieldsFormMixin
 from crm.forms import StyledFormMixin, _mine_first, dictionary_choices, person_label, shortlist
 from crm.models import Contact, Customer, DictionaryItem
+from crm.params import parse_id
 
 from .models import (
     LOST_REASON,
@@ -100,11 +101,12 @@ class LeadForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
 
 
 def contacts_of(user, customer_id) -> list[Contact]:
-    if not customer_id or not str(customer_id).isdigit():
+    customer_id = parse_id(customer_id)
+    if customer_id is None:
         return []
     return list(
         Contact.objects.visible_to(user)
-        .filter(customer_id=int(customer_id))
+        .filter(customer_id=customer_id)
         .order_by("-is_primary", "name", "pk")
     )
 

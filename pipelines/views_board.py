@@ -37,6 +37,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import access
 from accounts.models import DataScope
+from crm.params import MAX_PAGE, id_param, int_param
 from crm.widgets import style
 
 from . import services
@@ -133,6 +134,12 @@ class Board:
     def show_amount(self) -> bool:
         return self.model is Deal and "amount" not in self.hidden
 
+    @property
+    def by_amount(self) -> bool:
+        """Deal columns put the biggest first, unless the amount is hidden from the user:
+        then, like leads, the newest (the order would reveal the amounts)."""
+        return self.show_amount
+
     @cached_property
     def can_change(self) -> bool:
         return access.has_permission(self.user, self.record_type, "change")
@@ -157,7 +164,7 @@ class Board:
     def ordering(self, stage: Stage | None = None) -> list:
         """Open columns: the biggest deals (newest leads) first; closed ones: the latest
         closed. Without a stage, the order of every column at once (window function)."""
-        second = F("amount").desc() if self.model is Deal else F("created_at").desc()
+        second = F("amount").desc() if self.by_amount else F("created_at").desc()
         if stage is None:
             return [F("closed_at").desc(nulls_last=True), second, F("pk").desc()]
         if stage.kind == StageKind.OPEN:
@@ -201,7 +208,7 @@ class Board:
 
     def sort_key(self, card) -> tuple:
         """The key of ordering() in Python (closed_at desc nulls last, then ...)."""
-        second = card.amount if self.model is Deal else card.created_at.timestamp()
+        second = card.amount if self.by_amount else card.created_at.timestamp()
         closed = -card.closed_at.timestamp() if card.closed_at else float("inf")
         return (closed, -second, -card.pk)
 
@@ -324,10 +331,7 @@ def column(request, pk: int, stage_id: int):
     stage = board.by_id.get(stage_id)
     if stage is None:
         raise Http404
-    try:
-        offset = max(0, int(request.GET.get("offset", CARDS_PER_COLUMN)))
-    except ValueError:
-        offset = CARDS_PER_COLUMN
+    offset = int_param(request.GET, "offset", CARDS_PER_COLUMN, maximum=MAX_PAGE)
     cards, more = board.page(stage, offset)
     return render(
         request,
@@ -350,13 +354,6 @@ def _url_parts(name: str) -> tuple[str, str] | None:
     return before, after
 
 
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 @login_required
 @require_POST
 def move(request, pk: int):
@@ -364,10 +361,10 @@ def move(request, pk: int):
     card was in). With `move_form`, the small form's fields come along."""
     pipeline = get_object_or_404(Pipeline, pk=pk)
     board = Board(request, pipeline)
-    record_id, stage_id = _int(request.POST.get("record")), _int(request.POST.get("stage"))
+    record_id, stage_id = id_param(request.POST, "record"), id_param(request.POST, "stage")
     if record_id is None or stage_id is None:
         return HttpResponseBadRequest(_("Say which record moves where."))
-    expected_stage_id = _int(request.POST.get("expected_stage"))
+    expected_stage_id = id_param(request.POST, "expected_stage")
     record = access.get_object_for_user_or_404(
         request.user, board.model.objects.filter(pipeline=pipeline), pk=record_id
     )

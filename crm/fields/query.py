@@ -25,6 +25,7 @@ from django_filters import widgets as filter_widgets
 
 from ..dates import DateFromToRangeFilter
 from ..models import CustomField, DictionaryItem, FieldType
+from ..params import parse_id
 from . import types
 from .indexes import NUMERIC_TYPES
 
@@ -145,7 +146,8 @@ class CustomFieldFilter(filters.Filter):
         if cf.field_type == FieldType.BOOLEAN:
             return filter_exact(qs, cf, value == "true")
         if cf.field_type == FieldType.USER:
-            return filter_exact(qs, cf, int(value) if str(value).isdigit() else value)
+            user_id = parse_id(value)
+            return filter_exact(qs, cf, value if user_id is None else user_id)
         if cf.field_type in TEXT_TYPES:
             try:
                 value = types.clean_value(cf, value, required=False)

@@ -27,6 +27,7 @@ from accounts.phones import format_phone, normalize_phone
 
 from .. import dates
 from ..models import CustomField, DictionaryItem, FieldType
+from ..params import parse_id
 
 LIST_SEPARATORS = re.compile(r"\s*[,，、;；|]\s*")
 DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d"]
@@ -127,7 +128,7 @@ class UserChoiceField(forms.ModelChoiceField):
     """A user by id, or (from an import) by user name or full name."""
 
     def to_python(self, value):
-        if isinstance(value, str) and value.strip() and not value.strip().isdigit():
+        if isinstance(value, str) and value.strip() and parse_id(value) is None:
             from accounts.models import User
 
             found = list(
@@ -274,7 +275,7 @@ def form_field(
         from accounts.models import User
 
         people = User.objects.all() if include_inactive else User.objects.filter(is_active=True)
-        if current and str(current).strip().isdigit():  # an id; a name is looked up
+        if parse_id(current) is not None:  # an id; a name is looked up
             people = User.objects.filter(is_active=True) | User.objects.filter(pk=current)
         field = UserChoiceField(queryset=people.order_by("name", "username"), **common)
     else:  # pragma: no cover - every type is handled above

@@ -50,14 +50,24 @@ def _may_edit_field(user: User, name: str) -> bool:
     return access.field_access(user, "customer", name) == FieldAccess.EDITABLE
 
 
+TAG_MAX = Tag._meta.get_field("name").max_length
+REASON_MAX = PoolEvent._meta.get_field("reason").max_length
+
+
 def resolve_tags(tags: Iterable[Tag | str]) -> list[Tag]:
-    """Tag rows for a mix of tags and names; a name nobody used yet becomes a new tag."""
+    """Tag rows for a mix of tags and names; a name nobody used yet becomes a new tag.
+    A name too long is refused, never cut short."""
     resolved: list[Tag] = []
     for tag in tags:
         if isinstance(tag, str):
-            name = tag.strip()[:50]
+            name = tag.strip()
             if not name:
                 continue
+            if len(name) > TAG_MAX:
+                raise ValidationError(
+                    _("“%(name)s” is too long for a tag (%(limit)s characters at most).")
+                    % {"name": name, "limit": TAG_MAX}
+                )
             tag, _created = Tag.objects.get_or_create(name=name)
         if tag not in resolved:
             resolved.append(tag)
@@ -168,7 +178,12 @@ def tag_customers(*, customers: QuerySet[Customer], tag: Tag, by: User) -> int:
 
 @transaction.atomic
 def release_customers(*, customers: QuerySet[Customer], by: User, reason: str = "") -> int:
-    """Return customers to the public pool; each return is recorded."""
+    """Return customers to the public pool; each return is recorded with its reason."""
+    reason = reason.strip()
+    if len(reason) > REASON_MAX:
+        raise ValidationError(
+            _("The reason has %(limit)s characters at most.") % {"limit": REASON_MAX}
+        )
     rows = list(customers.editable_by(by).filter(owner__isnull=False).select_related("owner"))
     if not rows:
         return 0
@@ -176,8 +191,7 @@ def release_customers(*, customers: QuerySet[Customer], by: User, reason: str = 
     ids = [c.pk for c in rows]
     Customer.objects.filter(pk__in=ids).update(owner=None, released_at=now, updated_at=now)
     PoolEvent.objects.bulk_create(
-        PoolEvent(customer=c, user=by, action=PoolEvent.Action.RELEASE, reason=reason[:300])
-        for c in rows
+        PoolEvent(customer=c, user=by, action=PoolEvent.Action.RELEASE, reason=reason) for c in rows
     )
     _bulk_changes(
         rows,

@@ -34,6 +34,7 @@ from ..fields import query, schema
 from ..filters import dictionary_items
 from ..forms import style
 from ..models import FieldType, SavedView
+from ..params import ids_param, int_param, page_param, parse_id
 from ..widgets import speed_up_selects
 
 PAGE_SIZES = (25, 50, 100)
@@ -170,10 +171,20 @@ class RecordListView(RecordMixin, ListView):
             if spec.custom.show_in_list
         ]
 
+    @cached_property
+    def allowed_sorts(self) -> dict[str, str]:
+        """The sort keys over fields the user may see: sorting by a hidden field (a deal's
+        amount) would reveal its order, so such a sort is ignored like an unknown one."""
+        return {
+            key: path
+            for key, path in self.sort_fields.items()
+            if path.split("__")[0] not in self.hidden_fields
+        }
+
     def current_sort(self) -> str:
         sort = self.request.GET.get("sort", "")
         key = sort.lstrip("-")
-        if key in self.sort_fields or any(spec.name == key for spec in self.custom_columns):
+        if key in self.allowed_sorts or any(spec.name == key for spec in self.custom_columns):
             return sort
         return self.default_sort
 
@@ -190,14 +201,11 @@ class RecordListView(RecordMixin, ListView):
         return [f"-{field}" if descending else field, "-pk" if descending else "pk"]
 
     def get_paginate_by(self, queryset):
-        try:
-            size = int(self.request.GET.get("per_page", self.paginate_by))
-        except ValueError:
-            size = self.paginate_by
+        size = int_param(self.request.GET, "per_page", self.paginate_by)
         return size if size in PAGE_SIZES else self.paginate_by
 
     def paginate_queryset(self, queryset, page_size):
-        number = self.request.GET.get("page") or 1
+        number = page_param(self.request.GET)
         paginator = RecordPaginator(
             queryset,
             page_size,
@@ -251,7 +259,7 @@ class RecordListView(RecordMixin, ListView):
         context.update(
             filterset=self.filterset,
             sort=self.current_sort(),
-            sort_fields=self.sort_fields,
+            sort_fields=self.allowed_sorts,
             page_sizes=PAGE_SIZES,
             query=current,
             query_without_sort=_without(params, "sort"),
@@ -292,14 +300,16 @@ class RecordListView(RecordMixin, ListView):
 
     # --- bulk actions and saving views ---------------------------------------------
     def post(self, request, *args, **kwargs):
-        back = request.path + ("?" + request.POST["query"] if request.POST.get("query") else "")
+        # Back to the list as it was: its query re-encoded, never copied into the header.
+        query = QueryDict(request.POST.get("query", "")).urlencode()
+        back = request.path + (f"?{query}" if query else "")
         if "save_view" in request.POST:
             self.save_view(request)
             return HttpResponseRedirect(back)
         if "delete_view" in request.POST:
             view = get_object_or_404(
                 SavedView,
-                pk=request.POST["delete_view"],
+                pk=parse_id(request.POST["delete_view"]),
                 owner=request.user,
                 record_type=self.record_type,
             )
@@ -312,7 +322,7 @@ class RecordListView(RecordMixin, ListView):
             messages.error(request, _("Choose an action."))
             return HttpResponseRedirect(back)
         self.require(action.permission)
-        ids = [int(pk) for pk in request.POST.getlist("selected") if pk.isdigit()]
+        ids = ids_param(request.POST, "selected")
         if not ids:
             messages.error(request, _("Select at least one row first."))
             return HttpResponseRedirect(back)
@@ -324,11 +334,23 @@ class RecordListView(RecordMixin, ListView):
         return HttpResponseRedirect(back)
 
     def save_view(self, request) -> None:
-        name = (request.POST.get("name") or "").strip()[:100]
+        name = (request.POST.get("name") or "").strip()
         if not name:
             messages.error(request, _("Give the view a name."))
             return
+        limit = SavedView._meta.get_field("name").max_length
+        if len(name) > limit:
+            messages.error(
+                request,
+                _("A view's name has %(limit)s characters at most.") % {"limit": limit},
+            )
+            return
         query = _canonical(request.POST.get("query", ""))
+        if len(query) > SavedView._meta.get_field("query").max_length:
+            messages.error(
+                request, _("This view has too many filters to save. Remove some and try again.")
+            )
+            return
         shared = bool(request.POST.get("shared"))
         SavedView.objects.update_or_create(
             owner=request.user,

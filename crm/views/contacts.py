@@ -9,6 +9,7 @@ from accounts import access
 from ..filters import ContactFilter
 from ..forms import ContactForm
 from ..models import Activity, Contact
+from ..params import id_param
 from ..services import contacts as services
 from ..services.customers import find_duplicates
 from .base import (
@@ -69,18 +70,16 @@ class ContactCreateView(RecordCreateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        customer = self.request.GET.get("customer", "")
-        default = (
-            self.customer_return(int(customer)) if customer.isdigit() else reverse("contacts:list")
-        )
+        customer = id_param(self.request.GET, "customer")
+        default = (self.customer_return(customer) if customer else None) or reverse("contacts:list")
         context["cancel_url"] = self.safe_next(default)
         return context
 
     def get_initial(self):
         initial = super().get_initial()
-        customer = self.request.GET.get("customer", "")
-        if customer.isdigit():
-            initial["customer"] = int(customer)
+        customer = id_param(self.request.GET, "customer")
+        if customer:
+            initial["customer"] = customer
         return initial
 
     def form_valid(self, form):

@@ -31,10 +31,10 @@ from ..models import (
     ChangeAction,
     Contact,
     Customer,
-    Tag,
     Task,
     TaskStatus,
 )
+from ..params import page_param, parse_id
 from ..services import activities as activity_services
 from ..services import customers as services
 from ..services.history import field_label, readable_changes
@@ -50,7 +50,7 @@ from .base import (
 
 
 def transfer(queryset, user, request):
-    target = access.users_in_scope(user).filter(pk=request.POST.get("to_owner") or 0).first()
+    target = access.users_in_scope(user).filter(pk=parse_id(request.POST.get("to_owner"))).first()
     if target is None:
         return messages.ERROR, _("Choose the new owner.")
     count = services.transfer_customers(customers=queryset, to=target, by=user)
@@ -58,18 +58,24 @@ def transfer(queryset, user, request):
 
 
 def add_tag(queryset, user, request):
-    name = (request.POST.get("tag") or "").strip()[:50]
+    name = (request.POST.get("tag") or "").strip()
     if not name:
         return messages.ERROR, _("Choose or type a tag.")
-    tag, _created = Tag.objects.get_or_create(name=name)
+    try:
+        (tag,) = services.resolve_tags([name])
+    except ValidationError as exc:
+        return messages.ERROR, " ".join(exc.messages)
     count = services.tag_customers(customers=queryset, tag=tag, by=user)
     return _("Tagged %(count)s customers “%(tag)s”.") % {"count": count, "tag": tag}
 
 
 def release(queryset, user, request):
-    count = services.release_customers(
-        customers=queryset, by=user, reason=request.POST.get("reason", "")
-    )
+    try:
+        count = services.release_customers(
+            customers=queryset, by=user, reason=request.POST.get("reason", "")
+        )
+    except ValidationError as exc:
+        return messages.ERROR, " ".join(exc.messages)
     return _("%(count)s customers returned to the public pool.") % {"count": count}
 
 
@@ -142,11 +148,6 @@ MERGE_CANDIDATES = 20
 DEALS_LIMIT = 10
 
 
-def _int_or_none(value) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() else None
-
-
 @login_required
 def duplicates(request):
     """The duplicate warning while a customer or contact is typed (htmx partial)."""
@@ -169,8 +170,8 @@ def duplicates(request):
             name=name,
             phones=phones[:4],
             email=email,
-            exclude_customer=_int_or_none(params.get("exclude_customer")),
-            exclude_contact=_int_or_none(params.get("exclude_contact")),
+            exclude_customer=parse_id(params.get("exclude_customer")),
+            exclude_contact=parse_id(params.get("exclude_contact")),
         )
     return render(request, "crm/partials/duplicates.html", {"duplicates": found, "framed": True})
 
@@ -279,11 +280,6 @@ def _history_entries(changes, user) -> list[dict]:
             }
         )
     return entries
-
-
-def _page_number(request, name: str = "page") -> int:
-    number = _int_or_none(request.GET.get(name))
-    return max(number or 1, 1)
 
 
 def timeline_page(request, customer: Customer, page: int = 1) -> dict:
@@ -438,7 +434,7 @@ class CustomerTimelineView(CustomerRecordMixin, RecordDetailView):
     def get_context_data(self, **kwargs):
         return {
             "customer": self.object,
-            **timeline_page(self.request, self.object, _page_number(self.request)),
+            **timeline_page(self.request, self.object, page_param(self.request.GET)),
         }
 
 
@@ -449,7 +445,7 @@ class CustomerHistoryView(CustomerRecordMixin, RecordDetailView):
     template_name = "crm/customers/_history_items.html"
 
     def get_context_data(self, **kwargs):
-        page = _page_number(self.request)
+        page = page_param(self.request.GET)
         return {
             "customer": self.object,
             "first_page": page == 1,
@@ -523,10 +519,15 @@ def release_view(request, pk):
     if customer.in_pool:
         messages.info(request, _("This customer is already in the public pool."))
         return redirect("customers:detail", customer.pk)
-    reason = (request.POST.get("reason") or "").strip()[:300]
-    services.release_customers(
-        customers=Customer.objects.filter(pk=customer.pk), by=request.user, reason=reason
-    )
+    try:
+        services.release_customers(
+            customers=Customer.objects.filter(pk=customer.pk),
+            by=request.user,
+            reason=request.POST.get("reason") or "",
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("customers:detail", customer.pk)
     messages.success(
         request, _("“%(name)s” was returned to the public pool.") % {"name": customer.name}
     )
@@ -561,9 +562,7 @@ def transfer_view(request, pk):
     user = request.user
     if not access.can(user, customer, "change"):
         raise PermissionDenied
-    target = (
-        access.users_in_scope(user).filter(pk=_int_or_none(request.POST.get("to_owner"))).first()
-    )
+    target = access.users_in_scope(user).filter(pk=parse_id(request.POST.get("to_owner"))).first()
     if target is None:
         messages.error(request, _("Choose the new owner."))
         return redirect("customers:detail", customer.pk)
@@ -629,7 +628,7 @@ class CustomerMergeView(LoginRequiredMixin, TemplateView):
         )
 
     def get_other(self, pk) -> Customer | None:
-        pk = _int_or_none(pk)
+        pk = parse_id(pk)
         if pk is None:
             return None
         return get_object_or_404(
@@ -716,7 +715,7 @@ class CustomerMergeView(LoginRequiredMixin, TemplateView):
         allowed = {self.survivor.pk, other.pk}
         take = {}
         for field, _label in services.mergeable_fields(request.user):
-            source = _int_or_none(request.POST.get(f"take_{field}"))
+            source = parse_id(request.POST.get(f"take_{field}"))
             take[field] = source if source in allowed else self.survivor.pk
         try:
             services.merge_customers(

@@ -15,6 +15,7 @@ from accounts.models import DataScope
 from .. import dashboard_cards
 from ..filters import end_of_today
 from ..models import Customer, Task, TaskStatus
+from ..params import BadParameter
 
 TEAM_LIMIT = 50
 # Each card lists at most this many rows; its header shows the full count.
@@ -120,3 +121,10 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+def bad_request(request, exception):
+    """The 400 page, in the user's language, with what was wrong when we know it (a
+    parameter crm.params refused); Django's own 400s get the general text."""
+    message = str(exception) if isinstance(exception, BadParameter) else ""
+    return render(request, "400.html", {"message": message}, status=400)

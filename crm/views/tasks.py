@@ -17,6 +17,7 @@ from accounts import access
 from ..filters import TaskFilter
 from ..forms import TaskForm
 from ..models import Task, TaskStatus
+from ..params import id_param
 from ..services import tasks as services
 from . import dashboard
 from .base import (
@@ -35,8 +36,8 @@ def complete_selected(queryset, user, request):
 
 
 def reassign(queryset, user, request):
-    choice = request.POST.get("to_assignee", "")
-    target = access.users_in_scope(user).filter(pk=choice).first() if choice.isdigit() else None
+    choice = id_param(request.POST, "to_assignee")
+    target = access.users_in_scope(user).filter(pk=choice).first() if choice else None
     if target is None:
         return messages.ERROR, _("Choose who takes over the tasks.")
     count = services.reassign_tasks(tasks=queryset, to=target, by=user)
@@ -101,16 +102,16 @@ class TaskCreateView(RecordCreateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        customer = self.request.GET.get("customer", "")
-        default = self.customer_return(customer) if customer.isdigit() else None
+        customer = id_param(self.request.GET, "customer")
+        default = self.customer_return(customer) if customer else None
         context["cancel_url"] = self.safe_next(default or reverse("tasks:list"))
         return context
 
     def get_initial(self):
         initial = super().get_initial()
-        customer = self.request.GET.get("customer", "")
-        if customer.isdigit():
-            initial["customer"] = int(customer)
+        customer = id_param(self.request.GET, "customer")
+        if customer:
+            initial["customer"] = customer
         return initial
 
     def form_valid(self, form):

@@ -19,6 +19,7 @@ from accounts import access
 from crm.filters import dictionary_items, people_in_scope
 from crm.forms import ActivityForm
 from crm.models import Activity, Change, DictionaryItem, Task, TaskStatus
+from crm.params import id_param
 from crm.services import activities as activity_services
 from crm.views.base import RecordDetailView
 from crm.views.customers import ACTIVITY_KINDS, _history_entries
@@ -258,16 +259,16 @@ class StageMoveView(StagedRecordDetailView):
         self.object = record = self.get_object()
         if not access.can(request.user, record, "change"):
             raise PermissionDenied
-        stage_id = request.POST.get("stage", "")
-        stage = self.target_stage(int(stage_id)) if stage_id.isdigit() else None
+        stage_id = id_param(request.POST, "stage")
+        stage = self.target_stage(stage_id) if stage_id else None
         detail = reverse(f"{self.url_namespace}:detail", args=[record.pk])
         if stage is None:
             messages.error(request, _("Choose the stage to move it to."))
             return HttpResponseRedirect(detail)
-        expected = request.POST.get("expected_stage", "")
+        expected = id_param(request.POST, "expected_stage")
         lost_reason = None
-        reason_id = request.POST.get("lost_reason", "")
-        if reason_id.isdigit():
+        reason_id = id_param(request.POST, "lost_reason")
+        if reason_id:
             lost_reason = (
                 DictionaryItem.objects.select_related("dictionary").filter(pk=reason_id).first()
             )
@@ -284,7 +285,7 @@ class StageMoveView(StagedRecordDetailView):
             moved = self.run(
                 stage,
                 by=request.user,
-                expected_stage_id=int(expected) if expected.isdigit() else None,
+                expected_stage_id=expected,
                 lost_reason=lost_reason,
                 lost_note=(request.POST.get("lost_note") or "")[:300],
                 values=values,
@@ -352,7 +353,7 @@ class LogActivityView(StagedRecordDetailView):
 
 
 def transfer(queryset, user, request):
-    target = access.users_in_scope(user).filter(pk=request.POST.get("to_owner") or 0).first()
+    target = access.users_in_scope(user).filter(pk=id_param(request.POST, "to_owner")).first()
     if target is None:
         return messages.ERROR, _("Choose the new owner.")
     count = services.transfer_records(queryset, to=target, by=user)

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from accounts import access
+from crm.params import id_param
 from crm.views.base import (
     BuiltinView,
     BulkAction,
@@ -132,17 +133,16 @@ class DealFormMixin:
 class DealCreateView(DealFormMixin, RecordCreateView):
     def get_initial(self):
         initial = super().get_initial()
-        customer = self.request.GET.get("customer", "")
-        if customer.isdigit():
-            initial["customer"] = int(customer)
+        customer = id_param(self.request.GET, "customer")
+        if customer:
+            initial["customer"] = customer
         return initial
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        customer = self.request.GET.get("customer", "")
+        customer = id_param(self.request.GET, "customer")
         context["cancel_url"] = self.safe_next(
-            (self.customer_return(int(customer)) if customer.isdigit() else None)
-            or reverse("deals:list")
+            (self.customer_return(customer) if customer else None) or reverse("deals:list")
         )
         return context
 

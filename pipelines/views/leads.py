@@ -15,6 +15,7 @@ from django.views.generic import TemplateView
 from accounts import access
 from accounts.phones import format_phone
 from crm.models import Customer
+from crm.params import id_param
 from crm.services.customers import find_duplicates
 from crm.views.base import (
     BuiltinView,
@@ -211,9 +212,9 @@ class LeadConvertView(LoginRequiredMixin, TemplateView):
         user, lead = self.request.user, self.lead
         phone = format_phone(lead.phone)
         choice_initial = {"create_contact": bool(lead.person_name)}
-        picked = self.request.GET.get("customer", "")
-        if picked.isdigit():
-            choice_initial.update(customer_mode="existing", existing_customer=int(picked))
+        picked = id_param(self.request.GET, "customer")
+        if picked:
+            choice_initial.update(customer_mode="existing", existing_customer=picked)
         return {
             "choice_form": ConvertChoiceForm(data, user=user, initial=choice_initial, prefix="c"),
             "customer_form": ConvertCustomerForm(
