@@ -3,18 +3,17 @@
 - unique → a unique expression index on the key's text value, so the database refuses
   a duplicate even when two saves race (PostgreSQL and SQLite alike);
 - filterable or shown in lists → an expression index the list's filter and sort use on
-  PostgreSQL (text as `custom ->> 'key'`, numbers cast to numeric; multiple choice
-  uses the table's one GIN `jsonb_path_ops` index via `@>`). See FACTS.md.
+  PostgreSQL (text as `custom ->> 'key'`, numbers cast to numeric where they look like
+  one: numeric_sql; multiple choice uses the table's one GIN `jsonb_path_ops` index via
+  `@>`). See FACTS.md.
 
 Keys are validated as [a-z][a-z0-9_]*, so they are safe to write into the DDL.
 """
 
 from __future__ import annotations
 
-from functools import partial
-
 from django.apps import apps
-from django.db import connection, models, transaction
+from django.db import connection, models
 from django.db.models.fields.json import KT
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
@@ -61,10 +60,23 @@ def _text_expr(key: str) -> str:
     return f"json_extract(custom, '$.\"{key}\"')"
 
 
+# What a stored number looks like (crm.fields.types.to_storage: an int, or fixed-point
+# text). The numeric expression casts only text of that shape: a cast of anything else
+# would fail the whole statement, and CREATE INDEX also evaluates row versions that an
+# older transaction may still see (a type change's pre-conversion "1,200").
+NUMBER_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+
+
+def numeric_sql(text_sql: str) -> str:
+    """PostgreSQL: the number in `text_sql`, NULL when it holds none. Queries compile to
+    this same expression (crm.fields.query.Numeric) so the index serves them."""
+    return f"(CASE WHEN ({text_sql}) ~ '{NUMBER_PATTERN}' THEN (({text_sql}))::numeric END)"
+
+
 def _lookup_expr(cf: CustomField) -> str:
     text = _text_expr(cf.key)
     if connection.vendor == "postgresql" and cf.field_type in NUMERIC_TYPES:
-        return f"(({text})::numeric)"
+        return numeric_sql(text)
     return text
 
 
@@ -132,13 +144,9 @@ def sync(cf: CustomField, *, type_changed: bool = False) -> None:
                 cursor.execute(f"DROP INDEX IF EXISTS {name}")
             if not wanted:
                 continue
-            create = f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({_lookup_expr(cf)}{order})"
-            if type_changed and _lookup_expr(cf) != _text_expr(cf.key):
-                # The rows' pre-conversion versions stay in the table until commit and a
-                # numeric cast would fail on them: build the index once the change commits.
-                transaction.on_commit(partial(_execute, create))
-            else:
-                cursor.execute(create)
+            cursor.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({_lookup_expr(cf)}{order})"
+            )
         if (
             connection.vendor == "postgresql"
             and cf.field_type == FieldType.MULTI_CHOICE
@@ -148,11 +156,6 @@ def sync(cf: CustomField, *, type_changed: bool = False) -> None:
                 f"CREATE INDEX IF NOT EXISTS {gin_index_name(table)} ON {table} "
                 "USING gin (custom jsonb_path_ops)"
             )
-
-
-def _execute(sql: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
 
 
 def drop(cf: CustomField) -> None:

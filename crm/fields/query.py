@@ -1,10 +1,10 @@
 """Custom fields in querysets: list filters, sorting and the values a page shows.
 
 On PostgreSQL a filter or sort is compiled to the same expression as the field's index
-(crm.fields.indexes): `custom ->> 'key'` for text, choices and dates, `(...)::numeric` for
-numbers, `custom @> {"key": [code]}` for multiple choice; `custom -> 'key' = '"x"'`
-(what `custom__key="x"` compiles to) would read every row (FACTS.md). SQLite uses
-Django's JSON path lookups.
+(crm.fields.indexes): `custom ->> 'key'` for text, choices and dates, a guarded numeric
+cast for numbers (indexes.numeric_sql), `custom @> {"key": [code]}` for multiple
+choice; `custom -> 'key' = '"x"'` (what `custom__key="x"` compiles to) would read every
+row (FACTS.md). SQLite uses Django's JSON path lookups.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ..dates import DateFromToRangeFilter
 from ..models import CustomField, DictionaryItem, FieldType
 from ..params import parse_id
 from . import types
-from .indexes import NUMERIC_TYPES
+from .indexes import NUMERIC_TYPES, numeric_sql
 
 TEXT_TYPES = frozenset(
     {FieldType.TEXT, FieldType.LONG_TEXT, FieldType.EMAIL, FieldType.PHONE, FieldType.URL}
@@ -36,14 +36,16 @@ RANGE_TYPES = NUMERIC_TYPES | {FieldType.DATE, FieldType.DATETIME}
 
 
 class Numeric(Func):
-    """`(expr)::numeric` on PostgreSQL (Cast to a DecimalField without digits would
-    write numeric(None, None)); CAST(expr AS decimal) elsewhere."""
+    """The number in a text on PostgreSQL, NULL when the text holds none: the same
+    expression as the field's index (indexes.numeric_sql); CAST(expr AS decimal)
+    elsewhere."""
 
     output_field = DecimalField()
 
     def as_postgresql(self, compiler, connection, **extra):
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"(({sql}))::numeric", params
+        # The text expression appears twice: its parameters (the key) twice too.
+        return numeric_sql(sql), (*params, *params)
 
     def as_sql(self, compiler, connection, **extra):
         return compiler.compile(Cast(self.source_expressions[0], DecimalField()))
