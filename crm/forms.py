@@ -322,6 +322,10 @@ class ActivityForm(StyledFormMixin, forms.Form):
         # order) and saves the query.
         kinds = field.queryset if kinds is None else kinds
         field.widget.choices = [(ModelChoiceIteratorValue(k.pk, k), str(k)) for k in kinds]
+        if not access.has_permission(user, "task", "add"):
+            # A planned follow-up becomes a task: a role that may not add tasks (customer
+            # service) logs what happened, and plans nothing.
+            del self.fields["next_follow_up_at"]
         contact = self.fields["contact"]
         contact.queryset = Contact.objects.visible_to(user).filter(customer=customer)
         if contacts is not None:

@@ -47,6 +47,8 @@ def log_activity(
         raise PermissionDenied
     if contact is not None and (customer is None or contact.customer_id != customer.pk):
         raise PermissionDenied
+    if next_follow_up_at is not None and not access.has_permission(by, "task", "add"):
+        raise PermissionDenied  # the planned follow-up would be a task
     activity = Activity(
         customer=customer,
         contact=contact,
