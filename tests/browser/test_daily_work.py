@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from crm.models import Activity, Customer, Task, TaskStatus
 
-from .conftest import screenshot
+from .conftest import answered, loads, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -25,15 +25,6 @@ PHONE_TYPED = "170 5712 0426"
 PHONE_STORED = "+8617057120426"
 PHONE_SEARCHED = "+86 17057120426"
 CALL_NOTES = "电话沟通了年度服务合同的报价，客户希望今天下班前收到正式报价单。"
-
-
-def sign_in(page, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto("/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("demo1234")
-    page.get_by_role("button", name="登录").click()
-    expect(page).to_have_url(re.compile(r"/$"))
 
 
 def later_today() -> str:
@@ -59,9 +50,9 @@ def test_a_rep_creates_a_customer_logs_a_call_and_completes_the_follow_up(page):
     form.locator("#id_type").select_option(label="企业")
     form.locator("#id_level").select_option(label="A 重点客户")
     screenshot(page, "daily-work-1-new-customer")
-    form.get_by_test_id("save").click()
+    with loads(page, re.compile(r"/customers/\d+/$")):
+        form.get_by_test_id("save").click()
 
-    expect(page).to_have_url(re.compile(r"/customers/\d+/$"))
     customer = Customer.objects.get(name=NAME)
     assert customer.owner.username == "wangfang"
     assert customer.phone == PHONE_STORED
@@ -73,7 +64,8 @@ def test_a_rep_creates_a_customer_logs_a_call_and_completes_the_follow_up(page):
     log_form.locator("textarea[name=content]").fill(CALL_NOTES)
     follow_up_at = later_today()
     log_form.locator("input[name=next_follow_up_at]").fill(follow_up_at)
-    log_form.get_by_test_id("log-submit").click()
+    with answered(page, log_form.get_attribute("hx-post")):
+        log_form.get_by_test_id("log-submit").click()
 
     expect(page.get_by_test_id("timeline")).to_contain_text(CALL_NOTES)
     screenshot(page, "daily-work-2-call-logged")
@@ -96,7 +88,9 @@ def test_a_rep_creates_a_customer_logs_a_call_and_completes_the_follow_up(page):
     screenshot(page, "daily-work-3-dashboard")
 
     # She ticks it off right there.
-    item.get_by_test_id("complete").click()
+    done_url = item.locator("form[hx-post]").get_attribute("hx-post")
+    with answered(page, done_url):
+        item.get_by_test_id("complete").click()
 
     expect(item.get_by_test_id("reopen")).to_be_visible()
     expect(item).to_have_class(re.compile(r"\bapp-task-done\b"))
