@@ -36,7 +36,8 @@ def test_a_404_a_403_and_a_400_are_one_line_each(client, org, logs):
     err = logs()
     assert err.count("Not Found: /customers/987654/") == 1, err
     assert err.count(f"Forbidden (Permission denied): /customers/{pool.pk}/edit/") == 1, err
-    assert err.count("cannot be stored") + err.count("无法保存") == 1, err
+    # Django writes the 400's (translated) message escaped: count the path it names.
+    assert err.count(": /search/") == 1, err
     assert "Traceback" not in err
 
 
