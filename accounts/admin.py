@@ -1,7 +1,9 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
@@ -198,6 +200,17 @@ class CrmUserChangeForm(UserChangeForm):
         model = User
 
 
+class SafeAutocompleteSelect(AutocompleteSelect):
+    """Django's autocomplete re-renders a posted value by filtering its queryset with it,
+    so a value that is not an id ("²") raised instead of showing the field's error."""
+
+    def optgroups(self, name, value, attr=None):
+        try:
+            return super().optgroups(name, value, attr)
+        except (ValueError, TypeError, ValidationError):
+            return super().optgroups(name, [], attr)
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     form = CrmUserChangeForm
@@ -208,6 +221,15 @@ class UserAdmin(BaseUserAdmin):
     search_fields = ("username", "name", "email", "phone")
     ordering = ("username",)
     autocomplete_fields = ("department", "role")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.autocomplete_fields:
+            kwargs.setdefault(
+                "widget",
+                SafeAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using")),
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     fieldsets = (
         (None, {"fields": ("username", "password")}),
         (_("Personal info"), {"fields": ("name", "email", "phone", "language")}),

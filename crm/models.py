@@ -668,7 +668,9 @@ class CustomField(models.Model):
             )
         if errors:
             raise ValidationError(errors)
-        definitions.check(self)
+        if self.field_type in FieldType.values:
+            # (An unknown type is already the type field's own error.)
+            definitions.check(self)
 
     @property
     def name(self) -> str:

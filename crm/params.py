@@ -3,7 +3,7 @@ value is ignored, a clear 400 or a form error, never a 500.
 
 Why not `value.isdigit()` and `int(value)`: "²" and "١٢" pass isdigit() but not int();
 2**64 passes int() but not PostgreSQL's bigint (nor an OFFSET); NUL bytes pass Python
-but not PostgreSQL (RejectNulMiddleware answers those for every parameter). Views read
+but not PostgreSQL (ParameterGuardMiddleware answers those for every parameter). Views read
 ids and numbers through these helpers, and everything else through Django forms.
 """
 
@@ -77,17 +77,32 @@ def require_id(params: QueryDict, name: str) -> int:
     return pk
 
 
-class RejectNulMiddleware:
-    """A NUL byte in any query or form parameter is a 400: PostgreSQL cannot store or
-    compare text with one ("A string literal cannot contain NUL"), and no person types
-    it. Forms would say so field by field; this covers every hand-read parameter too."""
+# Django admin's "which field the id names" parameter: empty, it reaches
+# Model._meta.get_field("") and fails with a 500 (a non-empty unknown one is a 400).
+ADMIN_TO_FIELD = "_to_field"
+
+
+class ParameterGuardMiddleware:
+    """Refuses, as a 400 that says why, what no page could take:
+
+    - a NUL byte in any query or form parameter: PostgreSQL cannot store or compare text
+      with one ("A string literal cannot contain NUL"), and no person types it. Forms
+      would say so field by field; this covers every hand-read parameter too;
+    - an empty `_to_field` (Django admin).
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if _has_nul(request.GET) or (request.method == "POST" and _has_nul(request.POST)):
-            raise BadParameter(_("The request contains a character that cannot be stored."))
+        posted = request.POST if request.method == "POST" else None
+        for params in (request.GET, posted):
+            if params is None:
+                continue
+            if _has_nul(params):
+                raise BadParameter(_("The request contains a character that cannot be stored."))
+            if ADMIN_TO_FIELD in params and not params.get(ADMIN_TO_FIELD):
+                raise BadParameter(_("The request could not be understood."))
         return self.get_response(request)
 
 

@@ -55,7 +55,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.UserLanguageMiddleware",
     # A NUL byte in any parameter: a 400 in the user's language (crm.params).
-    "crm.params.RejectNulMiddleware",
+    "crm.params.ParameterGuardMiddleware",
     "crm.config.middleware.ConfigActorMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

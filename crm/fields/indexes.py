@@ -120,6 +120,11 @@ def sync(cf: CustomField, *, type_changed: bool = False) -> None:
         return
     table = model._meta.db_table
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # PostgreSQL will not index a table with pending trigger events (the deferred
+            # foreign-key checks of rows this transaction wrote): run those checks now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         name = unique_index_name(cf)
         if cf.unique and cf.is_active:
             cursor.execute(
