@@ -118,7 +118,9 @@ def apply_values(record: StagedRecord, values: dict[str, Any], *, by: User) -> N
             if name == "contact" and isinstance(record, Deal):
                 form_field.queryset = Contact.objects.filter(customer_id=record.customer_id)
             form_field.required = True
-            setattr(record, name, form_field.clean(raw))
+            value = form_field.clean(raw)
+            field.run_validators(value)  # the model's own too (crm.dates' range)
+            setattr(record, name, value)
         except (KeyError, StopIteration):
             errors[name] = [_("Unknown field.")]
         except ValidationError as exc:

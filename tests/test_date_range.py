@@ -287,3 +287,29 @@ def test_the_migration_repairs_rows_stored_before_dates_were_bounded(crm):
     client = Client()
     client.force_login(owner)
     assert client.get(reverse("customers:detail", args=[customer.pk])).status_code == 200
+
+
+def test_a_stage_move_fills_a_date_only_within_the_range(crm):
+    """The board's 'fill in to move' form: the service validates the value as the model
+    field does (its validators included)."""
+    from pipelines import services as pipeline_services
+    from pipelines.models import Deal, Pipeline
+
+    pipeline = Pipeline.objects.get(kind="deal", name="零售")
+    first, quote = pipeline.stages.get(name="意向"), pipeline.stages.get(name="报价")
+    quote.required_fields = ["expected_close_date"]
+    quote.save()
+    role = crm.owner.role
+    role.permissions = [*role.permissions, "deal.view", "deal.change"]
+    role.save()
+    customer = CustomerFactory(owner=crm.owner)
+    deal = Deal.objects.create(
+        title="展厅", customer=customer, owner=crm.owner, pipeline=pipeline, stage=first
+    )
+    with pytest.raises(ValidationError) as raised:
+        pipeline_services.move_to_stage(
+            record=deal, stage=quote, by=crm.owner, values={"expected_close_date": "9999-12-31"}
+        )
+    assert MESSAGE in raised.value.message_dict["expected_close_date"][0]
+    deal.refresh_from_db()
+    assert deal.stage == first and deal.expected_close_date is None
