@@ -1,0 +1,443 @@
+"""No request can cause a 500: every URL pattern, as a rep, a manager, customer service
+and the admin, with bad values in every parameter it reads.
+
+The demo company is loaded (custom fields of every type, pipelines, leads, deals, saved
+views). For each URL pattern the resolver knows (Django admin included), with its path
+arguments filled by a record of the right kind (and by out-of-range ids):
+
+1. one GET and one POST find the parameters the view reads: every key looked up in
+   request.GET / request.POST (the QueryDict is watched while the view runs) and every
+   field of the forms the page renders (with their current values, as a baseline);
+2. every value class below goes into all the parameters at once; where that answer is
+   a refusal (4xx), which may have stopped the view before it read the rest, the
+   parameters are halved until each has been tried without the one that refused;
+3. the fields of each POST form on the page, a few at a time, get each value class,
+   the other fields keeping the values the page gave them.
+
+Each request runs in a savepoint rolled back afterwards (and the client's cookies are
+put back), so what one request changes, deletes or signs out never hides the next.
+Every 500 is collected with its exception; the test fails listing them all.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+from django.db import transaction
+from django.http import QueryDict
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.urls.exceptions import Resolver404
+
+from accounts.models import User
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+# Value classes: digits that are not ASCII, integers past 64 bits, calendar edges, NUL
+# bytes, long text, odd Unicode, empty values, markup and quotes.
+VALUES = [
+    "²",
+    "١٢٣",
+    "99999999999999999999999",
+    "9223372036854775808",
+    "-1",
+    "0",
+    "1e400",
+    "0001-01-01",
+    "9999-12-31",
+    "0001-01-01T00:00",
+    "9999-12-31 23:59:59",
+    "a\x00b",
+    "x" * 5000,
+    "长" * 400,
+    "",
+    "🙂𝒳\u202e\ufeff",
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+]
+# The classes tried on a form's fields (the others keep the page's values).
+FIELD_VALUES = [
+    "²",
+    "99999999999999999999999",
+    "0001-01-01T00:00",
+    "x" * 5000,
+    "",
+    "🙂\u202e",
+    "abc",
+]
+NUL = "\x00"
+# Fields of a form given a bad value in one request; more in Django admin's forms, whose
+# every field is checked on its own whatever the others hold (nothing reads them by hand).
+FIELDS_AT_ONCE = 6
+ADMIN_FIELDS_AT_ONCE = 16
+# Path arguments that are not records: a number past 64 bits, zero, non-ASCII digits.
+BAD_IDS = ["99999999999999999999", "0"]
+BAD_PATHS = ["²", "99999999999999999999", "a%00b"]
+
+# Views whose POST would end the session the rest of the walk needs.
+SKIP = {"accounts:logout"}
+USERS = ["anonymous", "wangfang", "zhangwei", "zhaomin", "admin"]
+
+
+# --- Watching which parameters a view reads ------------------------------------------------
+
+_read: set[str] = set()
+
+
+@contextmanager
+def watching_parameters(monkeypatch):
+    """Record every key looked up in a QueryDict while the block runs."""
+    _read.clear()
+    for name in ("get", "getlist", "__getitem__", "__contains__", "pop"):
+        original = getattr(QueryDict, name)
+
+        def recording(self, key, *args, _original=original, **kwargs):
+            if isinstance(key, str):
+                _read.add(key)
+            return _original(self, key, *args, **kwargs)
+
+        monkeypatch.setattr(QueryDict, name, recording)
+    try:
+        yield _read
+    finally:
+        monkeypatch.undo()
+
+
+# --- Forms on a page ---------------------------------------------------------------------
+
+
+@dataclass
+class Form:
+    method: str
+    action: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+class FormParser(HTMLParser):
+    """The forms of a page: method, action (or hx-post/hx-get) and fields with the value
+    the page gives them (checked boxes, selected or first options, textarea text)."""
+
+    def __init__(self, page_url: str):
+        super().__init__()
+        self.page_url = page_url
+        self.forms: list[Form] = []
+        self.current: Form | None = None
+        self.select: str | None = None
+        self.select_first: str | None = None
+        self.select_chosen = False
+        self.textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            method = (
+                "post" if (a.get("method") or "").lower() == "post" or "hx-post" in a else "get"
+            )
+            action = a.get("hx-post") or a.get("hx-get") or a.get("action") or self.page_url
+            self.current = Form(method, action or self.page_url)
+            self.forms.append(self.current)
+            return
+        if self.current is None:
+            return
+        name = a.get("name")
+        if tag == "input" and name:
+            kind = (a.get("type") or "text").lower()
+            if kind in ("checkbox", "radio"):
+                if "checked" in a or name not in self.current.fields:
+                    self.current.fields[name] = a.get("value") or "on"
+            elif kind not in ("submit", "button", "file", "image", "reset"):
+                self.current.fields[name] = a.get("value") or ""
+            elif kind == "submit":
+                self.current.fields.setdefault(name, a.get("value") or "")
+        elif tag == "button" and name:
+            self.current.fields.setdefault(name, a.get("value") or "")
+        elif tag == "select" and name:
+            self.select, self.select_first, self.select_chosen = name, None, False
+        elif tag == "option" and self.select:
+            value = a.get("value", "")
+            if self.select_first is None and value:
+                self.select_first = value
+            if "selected" in a:
+                self.current.fields[self.select] = value
+                self.select_chosen = True
+        elif tag == "textarea" and name:
+            self.textarea = name
+            self.current.fields[name] = ""
+
+    def handle_data(self, data):
+        if self.current is not None and self.textarea:
+            self.current.fields[self.textarea] += data
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.current = None
+        elif tag == "select" and self.select:
+            if not self.select_chosen and self.current is not None:
+                self.current.fields[self.select] = self.select_first or ""
+            self.select = None
+        elif tag == "textarea":
+            self.textarea = None
+
+
+def forms_of(response, page_url: str) -> list[Form]:
+    if "html" not in response.get("Content-Type", ""):
+        return []
+    parser = FormParser(page_url)
+    parser.feed(response.content.decode(errors="replace"))
+    return parser.forms
+
+
+# --- URL patterns and their arguments ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    parts: tuple[str, ...]  # literal text and "<converter:name>" in order
+
+
+ARG = re.compile(r"(<(?:[^>:]+:)?[^>]+>|\(\?P<[^>]+>[^)]*\))")
+
+
+def routes() -> list[Route]:
+    found = []
+
+    def walk(resolver, prefix: str, namespace: str):
+        for pattern in resolver.url_patterns:
+            text = prefix + str(pattern.pattern).lstrip("^").rstrip("$")
+            if isinstance(pattern, URLResolver):
+                ns = pattern.namespace
+                walk(pattern, text, f"{namespace}:{ns}" if namespace and ns else ns or namespace)
+            elif isinstance(pattern, URLPattern):
+                name = f"{namespace}:{pattern.name}" if namespace else str(pattern.name)
+                found.append(Route(name, tuple(p for p in ARG.split(text) if p)))
+
+    walk(get_resolver(), "/", "")
+    return found
+
+
+def arg_name(part: str) -> str | None:
+    match = re.fullmatch(r"<(?:[^>:]+:)?([^>]+)>|\(\?P<([^>]+)>[^)]*\)", part)
+    return (match.group(1) or match.group(2)) if match else None
+
+
+class World:
+    """Records of each kind, visible to the reps' manager and the admin (王芳's)."""
+
+    def __init__(self):
+        from crm.models import Activity, Contact, Customer, Task
+        from pipelines.models import Deal, Lead, Pipeline
+        from reports.base import reports as all_reports
+        from reports.library import customers as customers_report
+
+        rep = User.objects.get(username="wangfang")
+        self.by_namespace = {
+            "customers": Customer.objects.filter(owner=rep).first(),
+            "contacts": Contact.objects.filter(customer__owner=rep).first(),
+            "tasks": Task.objects.filter(assignee=rep).first(),
+            "activities": Activity.objects.filter(author=rep).first(),
+            "leads": Lead.objects.filter(owner=rep).first(),
+            "deals": Deal.objects.filter(owner=rep).first(),
+        }
+        deal = self.by_namespace["deals"]
+        self.pipeline = Pipeline.objects.get(pk=deal.pipeline_id)
+        self.stage_id = deal.stage_id
+        self.report_slugs = [report.slug for report in all_reports()]
+        # One segment stands for all (the same view over another key), and "all".
+        self.segment_keys = [next(iter(customers_report.SEGMENTS)), customers_report.ALL]
+
+    def arguments(self, route: Route) -> list[dict[str, str]]:
+        """Ways to fill the route's arguments: the real ones (several for reports)."""
+        names = [n for n in map(arg_name, route.parts) if n]
+        if not names:
+            return [{}]
+        namespace = route.name.split(":")[0]
+        if namespace == "admin":
+            return self.admin_arguments(route, names)
+        if namespace == "board":
+            values = {"pk": str(self.pipeline.pk), "stage_id": str(self.stage_id)}
+            return [{n: values[n] for n in names}]
+        if route.name == "reports:report":
+            return [{"slug": slug} for slug in self.report_slugs]
+        if route.name == "reports:customer_segment":
+            return [{"key": key} for key in self.segment_keys]
+        record = self.by_namespace.get(namespace)
+        if record is None or names != ["pk"]:
+            return []
+        return [{"pk": str(record.pk)}]
+
+    def admin_arguments(self, route: Route, names: list[str]) -> list[dict[str, str]]:
+        label = route.name.removeprefix("admin:")
+        if names == ["app_label"]:
+            return [{"app_label": app} for app in ("crm", "accounts", "pipelines")]
+        model = None
+        for candidate in apps.get_models():
+            prefix = f"{candidate._meta.app_label}_{candidate._meta.model_name}_"
+            if label.startswith(prefix):
+                model = candidate
+        if label == "auth_user_password_change":
+            model = User
+        if model is None:
+            return []
+        first = model._default_manager.order_by("pk").first()
+        if first is None:
+            return []
+        return [{n: str(first.pk) for n in names}]
+
+
+def build(route: Route, arguments: dict[str, str]) -> str | None:
+    path = []
+    for part in route.parts:
+        name = arg_name(part)
+        if name is None:
+            if any(ch in part for ch in "()[]*+?\\"):
+                return None  # a regex without named groups: nothing to fill
+            path.append(part)
+        elif name in arguments:
+            path.append(arguments[name])
+        else:
+            return None
+    return "".join(path)
+
+
+# --- The walk ----------------------------------------------------------------------------------
+
+
+class Walker:
+    def __init__(self, client: Client, username: str):
+        self.client, self.username = client, username
+        self.failures: list[str] = []
+        self.requests = 0
+        self.seen_forms: set[tuple] = set()
+
+    def send(self, method: str, path: str, data: dict | None = None):
+        """One request in a savepoint that is rolled back; the cookies are put back."""
+        cookies = SimpleCookie()
+        cookies.load(self.client.cookies.output(header="", sep=";"))
+        self.requests += 1
+        with transaction.atomic():
+            if method == "get":
+                response = self.client.get(path, data or {})
+            else:
+                response = self.client.post(path, data or {})
+            transaction.set_rollback(True)
+        self.client.cookies = cookies
+        if response.status_code >= 500:
+            exc = response.exc_info[1] if getattr(response, "exc_info", None) else None
+            shown = {
+                k: v if len(v) < 30 else f"{v[:10]}…({len(v)})" for k, v in (data or {}).items()
+            }
+            self.failures.append(
+                f"{self.username} {method.upper()} {path}: {response.status_code} "
+                f"{type(exc).__name__ if exc else ''}: {str(exc)[:200]} | {str(shown)[:400]}"
+            )
+        return response
+
+    def fuzz(self, method: str, path: str, keys: set[str], usual: int) -> None:
+        """Every value in every key at once. Where that is refused (a 4xx other than the
+        page's `usual` answer), one key may have stopped the view before it read the
+        rest: the keys are halved, and halved again where still refused, so each key
+        is tried without the one that stopped it (about 2·log2(n) requests, not n)."""
+        keys = sorted(keys)
+        for value in VALUES:
+            self._split(method, path, keys, value, usual)
+
+    def _split(self, method: str, path: str, keys: list[str], value: str, usual: int) -> None:
+        response = self.send(method, path, dict.fromkeys(keys, value))
+        refused = 400 <= response.status_code < 500 and response.status_code != usual
+        if refused and len(keys) > 1 and NUL not in value:
+            middle = len(keys) // 2
+            self._split(method, path, keys[:middle], value, usual)
+            self._split(method, path, keys[middle:], value, usual)
+
+    def fuzz_form(self, form: Form) -> None:
+        """The form's fields, a few at a time, get each value; the rest keep the page's
+        values (a view that reads parameters by hand may stop at the first bad one; a
+        Django form checks every field anyway, so a few at once lose nothing)."""
+        path = urlsplit(form.action).path
+        query = urlsplit(form.action).query
+        try:
+            match = resolve(path)
+        except Resolver404:
+            return
+        if match.url_name == "logout":
+            return
+        key = (form.method, path, tuple(sorted(form.fields)))
+        if key in self.seen_forms:
+            return  # the same form on another page (the search box, the language menu)
+        self.seen_forms.add(key)
+        target = f"{path}?{query}" if query else path
+        names = list(form.fields)
+        size = ADMIN_FIELDS_AT_ONCE if match.namespace == "admin" else FIELDS_AT_ONCE
+        for start in range(0, len(names), size):
+            chunk = names[start : start + size]
+            for value in FIELD_VALUES:
+                self.send(form.method, target, {**form.fields, **dict.fromkeys(chunk, value)})
+
+    def walk(self, route: Route, world: World, monkeypatch) -> None:
+        for arguments in world.arguments(route):
+            path = build(route, arguments)
+            if path is None:
+                continue
+            # Out-of-range and malformed path arguments.
+            for name in arguments:
+                for bad in BAD_IDS + (BAD_PATHS if route.name.startswith("admin:") else []):
+                    self.send("get", build(route, {**arguments, name: bad}))
+                    self.send("post", build(route, {**arguments, name: bad}))
+            with watching_parameters(monkeypatch) as read:
+                page = self.send("get", path, {"_fuzz": "1"})
+                get_keys = set(read)
+            with watching_parameters(monkeypatch) as read:
+                posted = self.send("post", path, {"_fuzz": "1"})
+                post_keys = set(read)
+            forms = forms_of(page, path)
+            for form in forms:
+                if form.method == "get" and urlsplit(form.action).path == path:
+                    get_keys |= set(form.fields)
+            self.fuzz("get", path, get_keys - {"_fuzz"}, page.status_code)
+            self.fuzz("post", path, post_keys - {"_fuzz"}, posted.status_code)
+            for form in forms:
+                if form.method == "post":
+                    self.fuzz_form(form)
+
+
+@pytest.fixture
+def demo_company(db):
+    call_command("seed_demo", "--force", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+
+@pytest.mark.fuzz
+@pytest.mark.parametrize("username", USERS)
+def test_no_request_answers_500(demo_company, monkeypatch, username):
+    world = World()
+    client = Client(raise_request_exception=False)
+    if username != "anonymous":
+        client.force_login(User.objects.get(username=username))
+    walker = Walker(client, username)
+    by_route = defaultdict(int)
+    timings = defaultdict(float)
+    for route in routes():
+        if route.name in SKIP:
+            continue
+        before, started = walker.requests, time.monotonic()
+        walker.walk(route, world, monkeypatch)
+        by_route[route.name] += walker.requests - before
+        timings[route.name] += time.monotonic() - started
+    print(f"{username}: {walker.requests} requests over {len(by_route)} URL patterns")
+    for name, count in sorted(by_route.items(), key=lambda item: -timings[item[0]])[:15]:
+        print(f"  {count:6} {timings[name]:7.1f}s {name}")
+    report = ARTIFACTS / f"fuzz-{username}.txt"
+    ARTIFACTS.mkdir(exist_ok=True)
+    report.write_text("\n".join(walker.failures))
+    assert not walker.failures, "\n".join(walker.failures[:200])
