@@ -31,6 +31,10 @@ DASHBOARD = re.compile(r"^https?://[^/]+/$")
 # hx- attributes, htmx:load), one of these classes is on the page.
 HTMX_BUSY = ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added"
 VIEWPORTS = {"phone": {"width": 375, "height": 740}, "desktop": {"width": 1280, "height": 800}}
+# How long a step may wait for what it needs on a busy machine: actions and navigations
+# (the context's default) and expect() assertions alike (Playwright's own is 5 s).
+WAIT_MS = 15_000
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +59,7 @@ def page(request, browser, live_server):
     context = browser.new_context(
         viewport=VIEWPORTS[request.param], locale="zh-CN", base_url=live_server.url
     )
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     page.viewport_name = request.param
     yield page
