@@ -151,6 +151,10 @@ def build_cases(users) -> list[Case]:
             url = reverse("customers:detail", args=[busiest["customer"]])
             label = f"customer detail, {busiest['n']} activities"
             cases.append(Case(label, who, url, DETAIL_TARGET, "detail"))
+            # The History tab: its rows filtered by what the reader may see of each
+            # record type (crm.services.history.readable_changes).
+            url = reverse("customers:history", args=[busiest["customer"]])
+            cases.append(Case("customer history tab", who, url, DETAIL_TARGET, "detail"))
         sample = owned.order_by("pk").first()
         contact = (
             Contact.objects.filter(customer__in=owned.values("pk"))
