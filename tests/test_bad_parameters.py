@@ -370,3 +370,13 @@ def test_a_field_made_filterable_right_after_records_were_written_gets_its_index
     assert response.status_code == 302
     cf.refresh_from_db()
     assert cf.filterable
+
+
+@pytest.mark.parametrize("value", HUGE)
+def test_an_id_past_64_bits_in_a_form_is_a_form_error_on_every_database(client, team, value):
+    """PostgreSQL compares such a literal as a numeric; SQLite could not bind it at all."""
+    client.force_login(team.owner)
+    response = client.post(reverse("customers:create"), {"name": "华东机械", "tags": value})
+    assert response.status_code == 200
+    assert "tags" in response.context["form"].errors
+    assert not Customer.objects.exists()
