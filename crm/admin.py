@@ -169,8 +169,13 @@ class DictionaryItemInline(admin.TabularInline):
     extra = 0
     ordering = ("order", "id")
     show_change_link = True
+    # Django's own bound on the items one save takes (an industry list of a few hundred
+    # fits); made absolute, a posted TOTAL_FORMS of 2**63 builds (and renders) 1,000 forms
+    # with errors instead of 2,000.
+    max_num = 1000
 
     def get_formset(self, request, obj=None, **kwargs):
+        kwargs.setdefault("absolute_max", self.max_num)
         formset = super().get_formset(request, obj, **kwargs)
         self._counts = dict(impact.item_usage_counts(obj)) if obj is not None and obj.pk else {}
         formset.usage_counts = self._counts

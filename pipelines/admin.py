@@ -217,8 +217,12 @@ class StageInline(admin.TabularInline):
         "in_use",
     )
     readonly_fields = ("in_use",)
+    # A pipeline of more stages is no pipeline; the bound also keeps a posted
+    # TOTAL_FORMS of 2**63 from building (and rendering) Django's 2,000 forms.
+    max_num = 50
 
     def get_formset(self, request, obj=None, **kwargs):
+        kwargs.setdefault("absolute_max", self.max_num)
         formset = super().get_formset(request, obj, **kwargs)
         formset.record_kind = obj.kind if obj is not None and obj.pk else None
         self._usage = stages_in_use(obj.stages.all()) if obj is not None and obj.pk else {}

@@ -380,3 +380,19 @@ def test_an_id_past_64_bits_in_a_form_is_a_form_error_on_every_database(client, 
     assert response.status_code == 200
     assert "tags" in response.context["form"].errors
     assert not Customer.objects.exists()
+
+
+def test_a_pipeline_posted_with_two_to_the_63_stages_is_refused_quickly(admin_client):
+    """A TOTAL_FORMS of 2**63 built and rendered 2,000 stage forms (20 s); the stage
+    inline takes 50 at the most and says so."""
+    from .admin_forms import admin_page_data
+
+    pipeline = Pipeline.objects.get(kind="deal", name="零售")
+    url = reverse("admin:pipelines_pipeline_change", args=[pipeline.pk])
+    data = admin_page_data(admin_client.get(url))
+    data["stages-TOTAL_FORMS"] = "9223372036854775808"
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert formset.total_form_count() == 50
+    assert formset.non_form_errors()
