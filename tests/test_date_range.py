@@ -31,6 +31,7 @@ from .factories import (
     custom_field,
     give_crm_roles,
 )
+from .test_customers import activity_data
 
 EDGE_MOMENTS = ["0001-01-01T00:00", "1899-12-31T23:59", "9999-12-31T23:59", "2100-01-01T00:00"]
 EDGE_DAYS = ["0001-01-01", "1899-12-31", "2100-01-01", "9999-12-31"]
@@ -51,18 +52,6 @@ def kind(code="call") -> DictionaryItem:
     return DictionaryItem.objects.get(dictionary__code="activity_kind", code=code)
 
 
-def follow_up(**overrides) -> dict:
-    data = {
-        "kind": kind().pk,
-        "contact": "",
-        "content": "电话沟通",
-        "occurred_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
-        "next_follow_up_at": "",
-    }
-    data.update(overrides)
-    return data
-
-
 @pytest.mark.parametrize("moment", EDGE_MOMENTS)
 @pytest.mark.parametrize("field", ["occurred_at", "next_follow_up_at"])
 def test_a_follow_up_at_the_edge_of_the_calendar_is_refused_and_pages_keep_working(
@@ -71,7 +60,7 @@ def test_a_follow_up_at_the_edge_of_the_calendar_is_refused_and_pages_keep_worki
     pool = CustomerFactory(name="公海客户", owner=None)
     client.force_login(crm.owner)
     response = client.post(
-        reverse("customers:log_activity", args=[pool.pk]), follow_up(**{field: moment})
+        reverse("customers:log_activity", args=[pool.pk]), activity_data(**{field: moment})
     )
     assert response.status_code == 200
     errors = response.context["activity_form"].errors
@@ -91,7 +80,7 @@ def test_a_follow_up_inside_the_range_is_logged(client, crm):
     client.force_login(crm.owner)
     response = client.post(
         reverse("customers:log_activity", args=[customer.pk]),
-        follow_up(occurred_at="1900-01-01T00:00", next_follow_up_at="2099-12-31T23:59"),
+        activity_data(occurred_at="1900-01-01T00:00", next_follow_up_at="2099-12-31T23:59"),
     )
     assert response.status_code == 302
     activity = Activity.objects.get()
