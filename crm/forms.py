@@ -23,7 +23,7 @@ class StyledFormMixin:
 
 # --- Contacts and tasks ---------------------------------------------------------------
 
-from django.db.models import Case, IntegerField, Q, Value, When  # noqa: E402
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When  # noqa: E402
 from django.utils.translation import gettext_lazy  # noqa: E402
 
 from accounts import access  # noqa: E402
@@ -54,7 +54,10 @@ def shortlist(form: forms.BaseForm, name: str, records) -> None:
     field.widget.choices = empty + [(r.pk, str(r)) for r in rows]
 
 
-def _mine_first(queryset, user):
+def mine_first(queryset: QuerySet, user: User) -> QuerySet:
+    """Order a shortlist of owned records (customers...) with the user's own first, then by
+    name: the record a rep picks is nearly always one of theirs. Forms of other apps (a
+    lead's or deal's customer) use it too, so every customer select reads alike."""
     return queryset.order_by(
         Case(When(owner=user, then=Value(0)), default=Value(1), output_field=IntegerField()),
         "name",
@@ -92,7 +95,7 @@ class ContactForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
         editable = Customer.objects.editable_by(user)
         self.fields["customer"].queryset = editable
         self.fields["customer"].empty_label = gettext_lazy("Choose a customer…")
-        shortlist(self, "customer", _mine_first(editable, user))
+        shortlist(self, "customer", mine_first(editable, user))
         if self.instance.pk and not self.is_bound:
             for name in ("mobile", "phone"):
                 self.initial[name] = format_phone(getattr(self.instance, name))
@@ -133,7 +136,7 @@ class TaskForm(StyledFormMixin, forms.ModelForm):
         self.fields["customer"].queryset = visible
         self.fields["customer"].required = False
         self.fields["customer"].empty_label = gettext_lazy("No customer")
-        shortlist(self, "customer", _mine_first(visible, user))
+        shortlist(self, "customer", mine_first(visible, user))
 
 
 # --- Customers and follow-ups -----------------------------------------------------------
@@ -150,6 +153,8 @@ from django.utils.translation import gettext_lazy as _  # noqa: E402
 from .models import Contact, Customer, DictionaryItem, Tag  # noqa: E402, F811
 
 # The dictionary each customer field picks from.
+# The data dictionary of follow-up kinds (call, visit, ...).
+ACTIVITY_KINDS = "activity_kind"
 CUSTOMER_DICTIONARIES = {
     "type": "customer_type",
     "source": "customer_source",

@@ -254,7 +254,7 @@ class PipelineSection(transfer.Section):
             if checked is None:
                 continue
             if checked.key in seen:
-                ctx.error(checked.where, transfer._twice(checked.key))
+                ctx.error(checked.where, transfer.duplicate_key_message(checked.key))
                 continue
             seen.add(checked.key)
             stage_kind = checked.values.get("kind")

@@ -14,7 +14,7 @@ from accounts.models import User
 from accounts.phones import format_phone
 from crm.fields import schema, types
 from crm.fields.forms import CustomFieldsFormMixin
-from crm.forms import StyledFormMixin, _mine_first, dictionary_choices, person_label, shortlist
+from crm.forms import StyledFormMixin, dictionary_choices, mine_first, person_label, shortlist
 from crm.models import Contact, Customer, DictionaryItem
 from crm.params import parse_id
 
@@ -142,7 +142,7 @@ class DealForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
             )
         customer.queryset = editable
         customer.empty_label = _("Choose a customer…")
-        shortlist(self, "customer", _mine_first(editable, user))
+        shortlist(self, "customer", mine_first(editable, user))
         contact = self.fields["contact"]
         contacts = Contact.objects.visible_to(user)
         current_contact = None if creating else self.instance.contact
@@ -301,7 +301,7 @@ class ConvertChoiceForm(StyledFormMixin, forms.Form):
         field = self.fields["existing_customer"]
         field.queryset = editable
         field.empty_label = _("Choose a customer…")
-        shortlist(self, "existing_customer", _mine_first(editable, user))
+        shortlist(self, "existing_customer", mine_first(editable, user))
         for name in ("confirm_duplicate", "create_contact", "create_deal"):
             self.fields[name].widget.attrs["class"] = "form-check-input"
         self.fields["customer_mode"].widget.attrs["class"] = "form-check-input"

@@ -116,7 +116,9 @@ class Context:
                 self.error(where, message)
 
 
-def _twice(key: str) -> str:
+def duplicate_key_message(key: str) -> str:
+    """The error for a key given twice in one list; sections of other apps use it too, so a
+    duplicate reads the same in every part of the file."""
     return _("“%(key)s” appears twice in the file") % {"key": key}
 
 
@@ -201,7 +203,7 @@ class Section:
             if entry is None:
                 continue
             if entry.key in seen:
-                ctx.error(entry.where, _twice(entry.key))
+                ctx.error(entry.where, duplicate_key_message(entry.key))
                 continue
             seen.add(entry.key)
             entries.append(entry)
@@ -331,7 +333,7 @@ class DictionarySection(Section):
             if checked is None:
                 continue
             if checked.key in seen:
-                ctx.error(checked.where, _twice(checked.key))
+                ctx.error(checked.where, duplicate_key_message(checked.key))
                 continue
             seen.add(checked.key)
             items.append(checked)

@@ -7,7 +7,6 @@ from datetime import datetime
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import TemplateView
 
@@ -24,11 +23,11 @@ from accounts.phones import format_phone
 
 from ..fields import values as field_values
 from ..filters import CustomerFilter, dictionary_items, people_in_scope, tag_list
-from ..forms import CUSTOMER_DICTIONARIES, ActivityForm, CustomerForm
+from ..forms import ACTIVITY_KINDS, CUSTOMER_DICTIONARIES, ActivityForm, CustomerForm
+from ..history_entries import history_entries
 from ..models import (
     Activity,
     Change,
-    ChangeAction,
     Contact,
     Customer,
     Task,
@@ -37,7 +36,7 @@ from ..models import (
 from ..params import page_param, parse_id
 from ..services import activities as activity_services
 from ..services import customers as services
-from ..services.history import field_label, readable_changes
+from ..services.history import readable_changes
 from ..widgets import speed_up_selects
 from .base import (
     BuiltinView,
@@ -141,8 +140,6 @@ TIMELINE_COLUMNS = (
     "author__name",
     "contact__name",
 )
-# The data dictionary of follow-up kinds (call, visit, ...).
-ACTIVITY_KINDS = "activity_kind"
 HISTORY_PAGE = 30
 MERGE_CANDIDATES = 20
 DEALS_LIMIT = 10
@@ -222,66 +219,6 @@ class CustomerUpdateView(CustomerFormMixin, RecordUpdateView):
 # --- Detail: header, facts, contacts, tasks, timeline, history -------------------------
 
 
-# How the history reads each action ("王芳 changed", "李娜 claimed it from the pool").
-HISTORY_ACTIONS = {
-    ChangeAction.CREATED: pgettext_lazy("history", "created"),
-    ChangeAction.UPDATED: pgettext_lazy("history", "changed"),
-    ChangeAction.TRANSFERRED: pgettext_lazy("history", "transferred"),
-    ChangeAction.CLAIMED: pgettext_lazy("history", "claimed it from the public pool"),
-    ChangeAction.RELEASED: pgettext_lazy("history", "returned it to the public pool"),
-    ChangeAction.TAGGED: pgettext_lazy("history", "tagged"),
-    ChangeAction.MERGED: pgettext_lazy("history", "merged a duplicate into it"),
-}
-
-
-def _history_name(field: str) -> str:
-    """A history key as field permissions name it ("custom.revenue" -> "cf_revenue")."""
-    return f"cf_{field.removeprefix('custom.')}" if field.startswith("custom.") else field
-
-
-def _history_entries(changes, user) -> list[dict]:
-    """Change rows as the page shows them: field labels in the reader's language, and
-    for a contact's change the contact's name (one query for the whole page). Fields
-    hidden from the reader's role are left out (an edit of only those, entirely)."""
-    contact_type = ContentType.objects.get_for_model(Contact)
-    contact_ids = {c.record_id for c in changes if c.record_type_id == contact_type.pk}
-    contact_names = (
-        dict(Contact.objects.filter(pk__in=contact_ids).values_list("pk", "name"))
-        if contact_ids
-        else {}
-    )
-    entries = []
-    for change in changes:
-        model = ContentType.objects.get_for_id(change.record_type_id).model_class()
-        about = ""
-        if model is not None and model is not Customer:
-            about = model._meta.verbose_name
-            if model is Contact and change.record_id in contact_names:
-                about = f"{about} {contact_names[change.record_id]}"
-        hidden = access.hidden_fields(user, getattr(model, "record_type", ""))
-        items = [
-            item for item in change.changes if _history_name(item.get("field", "")) not in hidden
-        ]
-        if change.changes and not items:
-            continue
-        entries.append(
-            {
-                "change": change,
-                "action": HISTORY_ACTIONS.get(change.action, change.get_action_display()),
-                "about": about,
-                "fields": [
-                    {
-                        "label": field_label(model, item.get("field", "")) if model else "",
-                        "old": item.get("old", ""),
-                        "new": item.get("new", ""),
-                    }
-                    for item in items
-                ],
-            }
-        )
-    return entries
-
-
 def timeline_page(request, customer: Customer, page: int = 1) -> dict:
     """One page of the activities of the customer and its contacts: one query. The kinds
     come from the request's one load of the dictionary items, not a join; of the author
@@ -315,7 +252,7 @@ def history_page(customer: Customer, user, page: int = 1) -> dict:
         .order_by("-created_at", "-pk")[start : start + HISTORY_PAGE + 1]
     )
     return {
-        "history": _history_entries(rows[:HISTORY_PAGE], user),
+        "history": history_entries(rows[:HISTORY_PAGE], user),
         "history_next": page + 1 if len(rows) > HISTORY_PAGE else None,
     }
 

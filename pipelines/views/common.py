@@ -17,12 +17,12 @@ from django.utils.translation import gettext as _
 
 from accounts import access
 from crm.filters import dictionary_items, people_in_scope
-from crm.forms import ActivityForm
+from crm.forms import ACTIVITY_KINDS, ActivityForm
+from crm.history_entries import history_entries
 from crm.models import Activity, Change, DictionaryItem, Task, TaskStatus
 from crm.params import id_param
 from crm.services import activities as activity_services
 from crm.views.base import RecordDetailView
-from crm.views.customers import ACTIVITY_KINDS, _history_entries
 from crm.widgets import speed_up_selects
 
 from .. import services
@@ -204,9 +204,7 @@ class StagedRecordDetailView(RecordDetailView):
             .select_related("user")
             .order_by("-created_at", "-pk")[:HISTORY_LIMIT]
         )
-        entries = _history_entries(changes, user)
-        for entry in entries:
-            entry["about"] = ""
+        entries = history_entries(changes, user, subject=type(record))
         can_log = access.has_permission(user, "activity", "add")
         if can_log and activity_form is None:
             activity_form = ActivityForm(
