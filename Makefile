@@ -34,9 +34,13 @@ run: $(RUN_STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+## make lint: ruff, and the app graph (ARCHITECTURE.md): the layers contract of
+## [tool.importlinter] in pyproject.toml and no cross-app import of a private name.
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache --no-logo
+	$(BIN)/python tools/check_private_imports.py
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
