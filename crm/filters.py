@@ -3,20 +3,18 @@ relative values ("me", "today", "30 days") keep saved views meaningful over time
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-
 import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q
 from django.forms.models import ModelChoiceIteratorValue
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_filters import fields as filter_fields
 
 from accounts import access
 from accounts.models import DataScope, Department
 
+from . import selectors
 from .dates import DateFromToRangeFilter
 from .fields import query, schema
 from .models import (
@@ -36,13 +34,8 @@ ME, POOL = "me", "pool"
 ANY = _("Any")
 
 
-def end_of_today() -> datetime:
-    today = timezone.localdate()
-    return timezone.make_aware(datetime.combine(today + timedelta(days=1), time.min))
-
-
-def start_of_today() -> datetime:
-    return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
+# The day's bounds live with the questions that use them (crm.selectors).
+end_of_today, start_of_today = selectors.end_of_today, selectors.start_of_today
 
 
 def people_in_scope(request) -> list:
@@ -386,10 +379,10 @@ class CustomerFilter(PoolEventFilters, RecordFilterSet):
     follow_up = filters.ChoiceFilter(
         label=_("Follow-up"),
         choices=[
-            ("due", _("Due by end of today")),
-            ("overdue", _("Overdue")),
-            ("week", _("In the next 7 days")),
-            ("none", _("None planned")),
+            (selectors.FOLLOW_UP_DUE, _("Due by end of today")),
+            (selectors.FOLLOW_UP_OVERDUE, _("Overdue")),
+            (selectors.FOLLOW_UP_WEEK, _("In the next 7 days")),
+            (selectors.FOLLOW_UP_NONE, _("None planned")),
         ],
         method="filter_follow_up",
     )
@@ -423,22 +416,10 @@ class CustomerFilter(PoolEventFilters, RecordFilterSet):
         self.filters["owner"].extra["choices"] = owner_choices(request, pool=True)
 
     def filter_follow_up(self, qs, name, value):
-        now = timezone.now()
-        if value == "due":
-            return qs.filter(next_follow_up_at__lt=end_of_today())
-        if value == "overdue":
-            return qs.filter(next_follow_up_at__lt=now)
-        if value == "week":
-            return qs.filter(next_follow_up_at__gte=now, next_follow_up_at__lt=now + timedelta(7))
-        if value == "none":
-            return qs.filter(next_follow_up_at__isnull=True)
-        return qs
+        return qs.filter(selectors.follow_up_q(value))
 
     def filter_stale(self, qs, name, value):
-        cutoff = timezone.now() - timedelta(days=int(value))
-        return qs.filter(
-            Q(last_activity_at__lt=cutoff) | Q(last_activity_at__isnull=True, created_at__lt=cutoff)
-        )
+        return qs.filter(selectors.stale_q(value))
 
     def filter_missing(self, qs, name, value):
         hidden = access.hidden_fields(self.request.user, "customer") if self.request else ()
@@ -491,10 +472,10 @@ class TaskFilter(RecordFilterSet):
     due = filters.ChoiceFilter(
         label=_("Due"),
         choices=[
-            ("today", _("Today")),
-            ("overdue", _("Overdue")),
-            ("upcoming", _("Upcoming")),
-            ("none", _("No due time")),
+            (selectors.TASK_DUE_TODAY, _("Today")),
+            (selectors.TASK_OVERDUE, _("Overdue")),
+            (selectors.TASK_UPCOMING, _("Upcoming")),
+            (selectors.TASK_NO_DUE, _("No due time")),
         ],
         method="filter_due",
     )
@@ -508,16 +489,7 @@ class TaskFilter(RecordFilterSet):
         self.filters["assignee"].extra["choices"] = team_choices(request)
 
     def filter_due(self, qs, name, value):
-        now = timezone.now()
-        if value == "today":
-            return qs.filter(due_at__gte=start_of_today(), due_at__lt=end_of_today())
-        if value == "overdue":
-            return qs.filter(due_at__lt=now, status=TaskStatus.OPEN)
-        if value == "upcoming":
-            return qs.filter(due_at__gte=end_of_today())
-        if value == "none":
-            return qs.filter(due_at__isnull=True)
-        return qs
+        return qs.filter(selectors.task_due_q(value))
 
 
 class ActivityFilter(RecordFilterSet):

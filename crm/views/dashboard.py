@@ -3,7 +3,6 @@ customers to follow up — then their account, and for managers the team's overd
 
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.db.models import Count, Q
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -12,9 +11,7 @@ from django.views.decorators.cache import never_cache
 from accounts import access
 from accounts.models import DataScope
 
-from .. import dashboard_cards
-from ..filters import end_of_today
-from ..models import Customer, Task, TaskStatus
+from .. import dashboard_cards, selectors
 from ..params import BadParameter
 
 TEAM_LIMIT = 50
@@ -23,32 +20,16 @@ CARD_LIMIT = 20
 TEAM_OVERDUE_LIMIT = 10
 
 
-def _my_open_tasks(user):
-    return (
-        Task.objects.visible_to(user)
-        .filter(assignee=user, status=TaskStatus.OPEN)
-        .select_related("customer")
-    )
-
-
 def task_counts(user, now=None) -> dict:
     """How many of the user's open tasks are due later today and how many are overdue
     (due before now): one query."""
-    now = now or timezone.now()
-    counts = _my_open_tasks(user).aggregate(
-        today=Count("pk", filter=Q(due_at__gte=now, due_at__lt=end_of_today())),
-        overdue=Count("pk", filter=Q(due_at__lt=now)),
-    )
+    counts = selectors.task_counts(user, now=now)
     return {"today_count": counts["today"], "overdue_count": counts["overdue"]}
 
 
 def follow_ups(user) -> dict:
     """Customers the user owns whose next follow-up is due by the end of today."""
-    due = (
-        Customer.objects.visible_to(user)
-        .filter(owner=user, next_follow_up_at__lt=end_of_today())
-        .order_by("next_follow_up_at", "pk")
-    )
+    due = selectors.follow_ups_due(user)
     rows = list(due[: CARD_LIMIT + 1])
     count = len(rows) if len(rows) <= CARD_LIMIT else due.count()
     return {"follow_ups": rows[:CARD_LIMIT], "follow_up_count": count, "now": timezone.now()}
@@ -56,16 +37,10 @@ def follow_ups(user) -> dict:
 
 def my_work(user) -> dict:
     now = timezone.now()
-    mine = _my_open_tasks(user)
     return {
         **task_counts(user, now),
-        "today_tasks": list(
-            mine.filter(due_at__gte=now, due_at__lt=end_of_today()).order_by("due_at", "pk")[
-                :CARD_LIMIT
-            ]
-        ),
-        # The most recently missed first: those are the ones still worth doing today.
-        "overdue_tasks": list(mine.filter(due_at__lt=now).order_by("-due_at", "-pk")[:CARD_LIMIT]),
+        "today_tasks": list(selectors.tasks_due_later_today(user, now=now)[:CARD_LIMIT]),
+        "overdue_tasks": list(selectors.overdue_tasks(user, now=now)[:CARD_LIMIT]),
         **follow_ups(user),
         "card_limit": CARD_LIMIT,
     }
@@ -73,18 +48,7 @@ def my_work(user) -> dict:
 
 def team_overdue(user) -> list:
     """People in a manager's scope with their number of overdue open tasks: one query."""
-    now = timezone.now()
-    return list(
-        access.users_in_scope(user)
-        .annotate(
-            overdue=Count(
-                "tasks",
-                filter=Q(tasks__status=TaskStatus.OPEN, tasks__due_at__lt=now),
-            )
-        )
-        .filter(overdue__gt=0)
-        .order_by("-overdue", "name", "pk")[:TEAM_OVERDUE_LIMIT]
-    )
+    return list(selectors.team_overdue(user)[:TEAM_OVERDUE_LIMIT])
 
 
 @login_required

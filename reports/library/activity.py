@@ -26,8 +26,9 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import access
 from accounts.models import Department
-from crm.filters import TEAM, CustomerFilter
+from crm.filters import TEAM
 from crm.models import Activity, Customer, DictionaryItem, PoolEvent, Task, TaskStatus
+from crm.selectors import stale_q
 
 from ..base import Cell, Column, Context, Report, Result, Table, list_url, register
 from ..periods import Period
@@ -410,9 +411,9 @@ class ActivityReport(Report):
 
     def stale(self, ctx: Context, now: datetime) -> tuple[Table, int, str]:
         """One query: per owner (the public pool too) the customers with no follow-up in
-        N days, through the customers list's own "stale" filter."""
+        N days, by the rule the customers list's "stale" filter applies (crm.selectors)."""
         days = stale_days(ctx)
-        customers = CustomerFilter.filter_stale(None, ctx.scope(Customer.objects.all()), "", days)
+        customers = ctx.scope(Customer.objects.filter(stale_q(days, now=now)))
         rows = list(
             customers.order_by()
             .values("owner_id", "owner__name", "owner__username")
