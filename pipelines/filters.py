@@ -4,7 +4,7 @@ the time limit") so saved views stay meaningful."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import django_filters as filters
 from django import forms
@@ -38,6 +38,7 @@ from .models import (
     StageHistory,
     StageKind,
 )
+from .selectors import active_stages, over_time_limit_q, past_expected_close_q, vague_reason_q
 
 ALL = "all"
 
@@ -58,24 +59,8 @@ def stages_of(request, kind: str) -> list[Stage]:
     if cache is None:
         cache = request._stages = {}
     if kind not in cache:
-        cache[kind] = list(
-            Stage.objects.filter(pipeline__kind=kind, pipeline__is_active=True)
-            .select_related("pipeline")
-            .order_by("pipeline__order", "pipeline_id", "order", "id")
-        )
+        cache[kind] = active_stages(kind)
     return cache[kind]
-
-
-def over_time_limit_q(stages: list[Stage], now=None) -> Q:
-    """Records in an open stage longer than its time limit (as `over_time_limit` says:
-    more whole days than the limit)."""
-    now = now or timezone.now()
-    condition = Q(pk__in=[])
-    for stage in stages:
-        if stage.time_limit_days and stage.kind == StageKind.OPEN:
-            cutoff = now - timedelta(days=stage.time_limit_days + 1)
-            condition |= Q(stage_id=stage.pk, stage_entered_at__lte=cutoff)
-    return condition
 
 
 class StageFilter(PresetModelChoiceFilter):
@@ -124,16 +109,6 @@ class OverTimeLimitFilter(filters.BooleanFilter):
         stages = stages_of(self.parent.request, self.kind)
         condition = over_time_limit_q(stages)
         return qs.filter(condition) if value else qs.exclude(condition)
-
-
-# Lost reasons that say nothing ("other", "unknown"): the leads report counts how often
-# they are picked. The seeded dictionary has none; an admin who adds one uses these codes.
-VAGUE_LOST_REASONS = frozenset({"other", "others", "unknown", "misc", "not_specified"})
-
-
-def vague_reason_q() -> Q:
-    """No lost reason, or one of the vague ones."""
-    return Q(lost_reason__isnull=True) | Q(lost_reason__code__in=VAGUE_LOST_REASONS)
 
 
 class LeadFilter(RecordFilterSet):
@@ -341,7 +316,7 @@ class DealFilter(RecordFilterSet):
             start, end = _month_bounds(today, 1 if value == "next_month" else 0)
             return qs.filter(expected_close_date__gte=start, expected_close_date__lt=end)
         if value == "overdue":
-            return qs.filter(expected_close_date__lt=today, status=DealStatus.OPEN)
+            return qs.filter(past_expected_close_q(today))
         if value == "none":
             return qs.filter(expected_close_date__isnull=True)
         return qs

@@ -18,6 +18,7 @@ from accounts.models import DataScope
 from crm import dashboard_cards
 from crm.dashboard_cards import Card
 from pipelines.models import Deal, DealStatus
+from pipelines.selectors import past_expected_close_q
 
 from .base import list_url, money
 from .library.activity import team_activity_total
@@ -44,7 +45,7 @@ def deal_figures(user, month) -> dict:
         won_amount=Sum("amount", filter=won),
         closing=Count("pk", filter=closing),
         weighted=Sum(WEIGHTED, filter=closing),
-        past=Count("pk", filter=Q(status=DealStatus.OPEN, expected_close_date__lt=today)),
+        past=Count("pk", filter=past_expected_close_q(today)),
     )
     for key in ("won_amount", "weighted"):
         figures[key] = Decimal(figures[key] or 0).quantize(Decimal("0.01"))

@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from pipelines.filters import over_time_limit_q
 from pipelines.models import Deal, DealStatus, Stage
+from pipelines.selectors import over_time_limit_q, past_expected_close_q
 
 from ..base import Cell, Column, Context, Report, Result, Table, list_url, money, register
 
@@ -107,7 +107,7 @@ class Forecast(Report):
         today = timezone.localdate()
         stages = list(Stage.objects.filter(pipeline__kind="deal"))
         slipping = deals.aggregate(
-            past=Count("pk", filter=Q(expected_close_date__lt=today)),
+            past=Count("pk", filter=past_expected_close_q(today)),
             over=Count("pk", filter=over_time_limit_q(stages)),
         )
         headline = [

@@ -18,8 +18,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import access
 from crm.models import Activity, DictionaryItem
-from pipelines.filters import VAGUE_LOST_REASONS, vague_reason_q
 from pipelines.models import LOST_REASON, DealStatus, Lead, LeadStatus
+from pipelines.selectors import VAGUE_LOST_REASONS, vague_reason_q
 
 from ..base import Cell, Column, Context, Report, Result, Table, list_url, percent, register
 

@@ -1,0 +1,252 @@
+"""Read-side questions about leads and deals that the lists, the board, the reports and
+soon automation and the API all ask: which records stayed too long in their stage,
+which deals are past their expected close, which were lost without a real reason, what
+a pipeline's board shows. One definition each, so a report's figure and the list it
+links to count the same records.
+
+As in crm.selectors: a selector takes the user (never the request) and answers inside
+the user's data scope; the rule it applies is also a condition (`*_q`) for callers that
+already hold a scoped queryset (a list's filters, a report narrowed by owner)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+from django.db import connection
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from accounts import access
+
+from .models import (
+    Deal,
+    DealStatus,
+    Lead,
+    LeadStatus,
+    Pipeline,
+    PipelineKind,
+    Stage,
+    StageKind,
+)
+
+# The board's totals query (one aggregate) is defined in services; the board's readers
+# reach it here with the rest of the board's questions.
+from .services import Column, board_totals
+
+StagedModel = type[Lead] | type[Deal]
+
+
+def model_of(pipeline: Pipeline) -> StagedModel:
+    """The record model a pipeline moves: deals or leads."""
+    return Deal if pipeline.kind == PipelineKind.DEAL else Lead
+
+
+# --- Over the stage's time limit ---------------------------------------------------------
+
+
+def over_time_limit_q(stages: Iterable[Stage], now: datetime | None = None) -> Q:
+    """Records in an open stage of `stages` longer than its time limit: more whole days
+    than the limit, as the record's own `over_time_limit` says (a record exactly at the
+    limit is not over it). One condition per limited stage, so the (stage, entered) index
+    serves it; a stage without a limit, or a won or lost one, adds nothing."""
+    now = now or timezone.now()
+    condition = Q(pk__in=[])
+    for stage in stages:
+        if stage.time_limit_days and stage.kind == StageKind.OPEN:
+            cutoff = now - timedelta(days=stage.time_limit_days + 1)
+            condition |= Q(stage_id=stage.pk, stage_entered_at__lte=cutoff)
+    return condition
+
+
+def active_stages(kind: str) -> list[Stage]:
+    """Every stage of the active pipelines of a kind (lead or deal), with its pipeline,
+    in the lists' order: the stages the lists' filters offer."""
+    return list(
+        Stage.objects.filter(pipeline__kind=kind, pipeline__is_active=True)
+        .select_related("pipeline")
+        .order_by("pipeline__order", "pipeline_id", "order", "id")
+    )
+
+
+def over_time_limit(
+    user,
+    model: StagedModel,
+    *,
+    stages: Iterable[Stage] | None = None,
+    now: datetime | None = None,
+) -> QuerySet:
+    """The leads or deals the user sees that stayed in their stage longer than its time
+    limit. `stages` are the stages to consider; by default those of the active pipelines,
+    as the lists' "over the time limit" filter has them."""
+    if stages is None:
+        stages = active_stages(model.record_type)
+    return model.objects.visible_to(user).filter(over_time_limit_q(stages, now))
+
+
+# --- Deals past their expected close --------------------------------------------------
+
+
+def past_expected_close_q(today: date | None = None) -> Q:
+    """Open deals whose expected close date lies before today (the local day)."""
+    return Q(status=DealStatus.OPEN, expected_close_date__lt=today or timezone.localdate())
+
+
+def past_expected_close(user, *, today: date | None = None) -> QuerySet[Deal]:
+    """The open deals the user sees whose expected close date has passed."""
+    return Deal.objects.visible_to(user).filter(past_expected_close_q(today))
+
+
+# --- Vague lost reasons ------------------------------------------------------------------
+
+# Lost reasons that say nothing ("other", "unknown"): the leads report counts how often
+# they are picked. The seeded dictionary has none; an admin who adds one uses these codes.
+VAGUE_LOST_REASONS = frozenset({"other", "others", "unknown", "misc", "not_specified"})
+
+
+def vague_reason_q() -> Q:
+    """No lost reason, or one of the vague ones (VAGUE_LOST_REASONS)."""
+    return Q(lost_reason__isnull=True) | Q(lost_reason__code__in=VAGUE_LOST_REASONS)
+
+
+def lost_vaguely(user, model: StagedModel) -> QuerySet:
+    """The lost leads or deals the user sees whose lost reason says nothing (none, or a
+    vague one): what the leads report counts and a manager asks the owners about."""
+    lost = LeadStatus.LOST if model is Lead else DealStatus.LOST
+    return model.objects.visible_to(user).filter(vague_reason_q(), status=lost)
+
+
+# --- The board ---------------------------------------------------------------------------
+
+# Cards a column shows at first, and per "load more".
+CARDS_PER_COLUMN = 20
+# Won and lost columns show what closed in the last days.
+CLOSED_DAYS = 30
+KIND_ORDER = {StageKind.OPEN: 0, StageKind.WON: 1, StageKind.LOST: 2}
+
+
+def board_stages(pipeline: Pipeline) -> list[Stage]:
+    """A board's columns in order: the open stages in their order, then won, then lost."""
+    return sorted(pipeline.stages.all(), key=lambda s: (KIND_ORDER[s.kind], s.order, s.pk))
+
+
+def board_records(user, pipeline: Pipeline) -> QuerySet:
+    """The records of a pipeline the user sees (all statuses; the board shows the open
+    ones and what closed recently)."""
+    return model_of(pipeline).objects.visible_to(user).filter(pipeline=pipeline)
+
+
+class BoardQuery:
+    """What a pipeline's board shows a user, column by column: every record in an open
+    stage, and in the won and lost stages what closed in the last CLOSED_DAYS days; the
+    biggest deals (newest leads) first, the latest closed first in closed columns. A
+    board costs the same queries for ten deals or fifty thousand: one aggregate for the
+    totals, one query for every column's first cards.
+
+    `records` narrows the board (its owner and department filters) and must lie within
+    `board_records(user, pipeline)`, the default."""
+
+    def __init__(
+        self,
+        user,
+        pipeline: Pipeline,
+        *,
+        stages: list[Stage] | None = None,
+        records: QuerySet | None = None,
+        now: datetime | None = None,
+    ):
+        self.pipeline = pipeline
+        self.model = model_of(pipeline)
+        self.stages = board_stages(pipeline) if stages is None else stages
+        self.records = board_records(user, pipeline) if records is None else records
+        self.since = (now or timezone.now()) - timedelta(days=CLOSED_DAYS)
+        # Deal columns put the biggest first, unless the amount is hidden from the user:
+        # then, like leads, the newest (the order would reveal the amounts).
+        self.by_amount = self.model is Deal and "amount" not in access.hidden_fields(
+            user, self.model.record_type
+        )
+
+    def shown(self) -> QuerySet:
+        """Records shown on the board: all in open stages, recently closed in the others."""
+        open_ids = [s.pk for s in self.stages if s.kind == StageKind.OPEN]
+        closed_ids = [s.pk for s in self.stages if s.kind != StageKind.OPEN]
+        return self.records.filter(
+            Q(stage_id__in=open_ids) | Q(stage_id__in=closed_ids, closed_at__gte=self.since)
+        )
+
+    def ordering(self, stage: Stage | None = None) -> list:
+        """Open columns: the biggest deals (newest leads) first; closed ones: the latest
+        closed. Without a stage, the order of every column at once (window function)."""
+        second = F("amount").desc() if self.by_amount else F("created_at").desc()
+        if stage is None:
+            return [F("closed_at").desc(nulls_last=True), second, F("pk").desc()]
+        if stage.kind == StageKind.OPEN:
+            return [second, F("pk").desc()]
+        return [F("closed_at").desc(), second, F("pk").desc()]
+
+    def sort_key(self, card) -> tuple:
+        """The key of ordering() in Python (closed_at desc nulls last, then ...)."""
+        second = card.amount if self.by_amount else card.created_at.timestamp()
+        closed = -card.closed_at.timestamp() if card.closed_at else float("inf")
+        return (closed, -second, -card.pk)
+
+    def stage_records(self, stage: Stage) -> QuerySet:
+        """One column's records, filtered so an index on (stage, status, ...) serves them."""
+        if stage.kind == StageKind.OPEN:
+            return self.records.filter(stage_id=stage.pk, status="open")
+        return self.records.filter(stage_id=stage.pk, closed_at__gte=self.since)
+
+    def with_card_relations(self, queryset: QuerySet) -> QuerySet:
+        """What a card shows besides the record: its owner, and a deal's customer."""
+        related = ["owner", "customer"] if self.model is Deal else ["owner"]
+        return queryset.select_related(*related)
+
+    def columns(
+        self, stages: list[Stage] | None = None, *, cards: bool = True
+    ) -> list[tuple[Column, list]]:
+        """Each column's totals and, with `cards`, its first cards in order: two queries
+        however many records (one without the cards)."""
+        stages = self.stages if stages is None else stages
+        shown = self.shown().filter(stage_id__in=[s.pk for s in stages])
+        totals = board_totals(shown, stages)
+        found: dict[int, list] = {s.pk: [] for s in stages}
+        if cards:
+            for card in self.first_cards(stages, shown):
+                found[card.stage_id].append(card)
+            for column_cards in found.values():
+                # A UNION's rows come in no promised order: each column sorts its own.
+                column_cards.sort(key=self.sort_key)
+        return [(totals[s.pk], found[s.pk]) for s in stages]
+
+    def first_cards(self, stages: list[Stage], shown: QuerySet) -> Iterable:
+        """The first cards of each column in one query. Where the database takes ordered,
+        limited queries in a UNION (PostgreSQL), one LIMIT query per column: each reads
+        only its cards from the (stage, status, amount) index, however many deals there
+        are. Elsewhere (SQLite) ROW_NUMBER() OVER (PARTITION BY stage_id ...) <= n."""
+        if not stages:
+            return []
+        if connection.features.supports_slicing_ordering_in_compound:
+            parts = [
+                self.with_card_relations(self.stage_records(stage)).order_by(*self.ordering(stage))[
+                    :CARDS_PER_COLUMN
+                ]
+                for stage in stages
+            ]
+            return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        window = Window(RowNumber(), partition_by=[F("stage_id")], order_by=self.ordering())
+        return (
+            self.with_card_relations(shown)
+            .annotate(board_row=window)
+            .filter(board_row__lte=CARDS_PER_COLUMN)
+            .order_by("stage_id", "board_row")
+        )
+
+    def page(self, stage: Stage, offset: int) -> tuple[list, bool]:
+        """The cards of one column after the first `offset`, and whether more follow."""
+        rows = list(
+            self.with_card_relations(self.stage_records(stage)).order_by(*self.ordering(stage))[
+                offset : offset + CARDS_PER_COLUMN + 1
+            ]
+        )
+        return rows[:CARDS_PER_COLUMN], len(rows) > CARDS_PER_COLUMN
