@@ -6,8 +6,12 @@ WORKDIR /app
 
 RUN useradd --create-home --uid 1000 crm
 COPY pyproject.toml README.md ./
-COPY crm ./crm
+# Every app that pyproject.toml packages, so the install sees the whole project; the rest
+# (templates, static, locale) comes with `COPY . .`.
 COPY accounts ./accounts
+COPY crm ./crm
+COPY pipelines ./pipelines
+COPY reports ./reports
 RUN pip install -e .
 COPY . .
 # Hashed, compressed static files for whitenoise; the key is only for this build step.

@@ -7,15 +7,20 @@ bad import injected, and on the real tree, which must pass. See ARCHITECTURE.md.
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from setuptools import find_packages
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("accounts", "crm", "pipelines", "reports")
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+# The project's apps: every top-level package with an AppConfig.
+APPS = tuple(sorted(p.parent.name for p in ROOT.glob("*/apps.py")))
 CHECKER = ROOT / "tools" / "check_private_imports.py"
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
@@ -168,3 +173,32 @@ def offences(tmp_path: Path, files: dict[str, str]) -> list[str]:
 def test_the_private_name_rules(tmp_path, source, found):
     files = {"low/util.py": "", "low/_internal.py": "", "high/views.py": source}
     assert offences(tmp_path, files) == found
+
+
+# --- Every app is in the graph and in the package -----------------------------------------
+
+
+def test_every_app_is_under_the_contracts():
+    assert APPS == ("accounts", "crm", "pipelines", "reports")
+    assert sorted(PYPROJECT["tool"]["importlinter"]["root_packages"]) == list(APPS)
+
+
+def test_the_package_holds_every_app_and_its_subpackages_but_no_tests():
+    """What a non-editable install (`pip wheel .`) ships: setuptools finds the packages
+    with pyproject's include list."""
+    include = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+    packaged = set(find_packages(where=ROOT, include=include))
+    in_tree = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for app in APPS
+        for init in (ROOT / app).rglob("__init__.py")
+    }
+    assert packaged == in_tree
+    assert {"tests", "bench", "tools"}.isdisjoint(p.split(".")[0] for p in packaged)
+
+
+def test_the_image_copies_every_app_before_installing():
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    before_install = dockerfile.split("RUN pip install", 1)[0]
+    copied = set(re.findall(r"^COPY (\w+) ", before_install, flags=re.MULTILINE))
+    assert set(APPS) <= copied
