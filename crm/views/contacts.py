@@ -6,9 +6,10 @@ from django.utils.translation import gettext_lazy
 
 from accounts import access
 
+from .. import selectors
 from ..filters import ContactFilter
 from ..forms import ContactForm
-from ..models import Activity, Contact
+from ..models import Contact
 from ..params import id_param
 from ..services import contacts as services
 from ..services.customers import find_duplicates
@@ -50,12 +51,7 @@ class ContactDetailView(RecordDetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        activities = (
-            Activity.objects.visible_to(self.request.user)
-            .filter(contact=self.object)
-            .select_related("kind", "author", "contact")
-            .order_by("-occurred_at", "-pk")
-        )
+        activities = selectors.timeline(self.request.user, self.object).select_related("kind")
         context["activities"] = list(activities[: ACTIVITY_LIMIT + 1])
         context["more_activities"] = len(context["activities"]) > ACTIVITY_LIMIT
         context["activities"] = context["activities"][:ACTIVITY_LIMIT]

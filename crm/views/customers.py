@@ -21,6 +21,7 @@ from django.views.generic import TemplateView
 from accounts import access
 from accounts.phones import format_phone
 
+from .. import selectors
 from ..fields import values as field_values
 from ..filters import CustomerFilter, dictionary_items, people_in_scope, tag_list
 from ..forms import ACTIVITY_KINDS, CUSTOMER_DICTIONARIES, ActivityForm, CustomerForm
@@ -225,11 +226,9 @@ def timeline_page(request, customer: Customer, page: int = 1) -> dict:
     and the contact only the names the timeline shows are read."""
     start = (page - 1) * TIMELINE_PAGE
     rows = list(
-        Activity.objects.visible_to(request.user)
-        .filter(customer=customer)
-        .select_related("author", "contact")
-        .only(*TIMELINE_COLUMNS)
-        .order_by("-occurred_at", "-pk")[start : start + TIMELINE_PAGE + 1]
+        selectors.timeline(request.user, customer).only(*TIMELINE_COLUMNS)[
+            start : start + TIMELINE_PAGE + 1
+        ]
     )
     items = dictionary_items(request)
     for activity in rows:
@@ -300,12 +299,7 @@ class CustomerDetailView(CustomerRecordMixin, RecordDetailView):
             .filter(customer=customer)
             .order_by("-is_primary", "name", "pk")
         )
-        tasks = list(
-            Task.objects.visible_to(user)
-            .filter(customer=customer, status=TaskStatus.OPEN)
-            .select_related("assignee")
-            .order_by(F("due_at").asc(nulls_last=True), "pk")
-        )
+        tasks = list(selectors.open_tasks_about(user, customer))
         editable_tasks = (
             set(
                 Task.objects.editable_by(user)
