@@ -5,14 +5,12 @@ passed to pipelines.services (rule 3)."""
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from accounts import access
 from accounts.models import User
 from accounts.phones import format_phone
-from crm.fields import schema, types
 from crm.fields.forms import CustomFieldsFormMixin
 from crm.forms import StyledFormMixin, dictionary_choices, mine_first, person_label, shortlist
 from crm.models import Contact, Customer, DictionaryItem
@@ -111,6 +109,18 @@ def contacts_of(user, customer_id) -> list[Contact]:
     )
 
 
+def contact_choices(user, *, current: Contact | int | None = None) -> QuerySet[Contact]:
+    """The contacts a deal's contact may be picked from: those the user sees, plus the
+    deal's current one (after its customer went to a colleague the owner may no longer
+    see it, yet must be able to keep it). The deal form and stage moves (pipelines.moves)
+    both pick from here."""
+    contacts = Contact.objects.visible_to(user)
+    current_id = getattr(current, "pk", current)
+    if current_id:
+        contacts = Contact.objects.filter(Q(pk__in=contacts.values("pk")) | Q(pk=current_id))
+    return contacts
+
+
 class DealForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
     """Create and edit a deal. The customer is picked from those the user may change;
     the contact must be one of the customer's; a new deal starts in the chosen open
@@ -144,15 +154,10 @@ class DealForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
         customer.empty_label = _("Choose a customer…")
         shortlist(self, "customer", mine_first(editable, user))
         contact = self.fields["contact"]
-        contacts = Contact.objects.visible_to(user)
         current_contact = None if creating else self.instance.contact
-        if current_contact is not None:
-            # Likewise the deal's own contact: after its customer went to a colleague the
-            # owner may no longer see it, yet must be able to save her deal unchanged.
-            contacts = Contact.objects.filter(
-                Q(pk__in=contacts.values("pk")) | Q(pk=current_contact.pk)
-            )
-        contact.queryset = contacts
+        # Likewise the deal's own contact: after its customer went to a colleague the
+        # owner may no longer see it, yet must be able to save her deal unchanged.
+        contact.queryset = contact_choices(user, current=current_contact)
         contact.empty_label = _("— none —")
         chosen = (
             self.data.get(self.add_prefix("customer"))
@@ -229,49 +234,6 @@ class LostReasonForm(StyledFormMixin, forms.Form):
         field.queryset = lost_reasons()
         field.label = LOST_REASON[record_type]
         field.error_messages["required"] = LOST_REASON_REQUIRED[record_type]
-
-
-class RequiredFieldsForm(StyledFormMixin, forms.Form):
-    """The fields a stage needs that the record has not filled: shown when a move is
-    refused for them, posted with the move again (the service validates the values)."""
-
-    def __init__(self, *args, record, missing: list[tuple[str, str]], user, **kwargs):
-        super().__init__(*args, **kwargs)
-        record_type = "lead" if isinstance(record, Lead) else "deal"
-        customs = {cf.name: cf for cf in schema.custom_fields(record_type)}
-        self.multiple = set()
-        for name, label in missing:
-            if name in customs:
-                field = types.form_field(customs[name], required=True)
-            else:
-                try:
-                    model_field = record._meta.get_field(name)
-                except FieldDoesNotExist:
-                    continue  # a stage may name a field that no longer exists
-                field = model_field.formfield()
-                if field is None:
-                    continue
-                if name == "contact" and isinstance(record, Deal):
-                    field.queryset = Contact.objects.visible_to(user).filter(
-                        customer_id=record.customer_id
-                    )
-                    field.empty_label = _("Choose a contact…")
-                if name == "expected_close_date":
-                    field.widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-            field.required = True
-            field.label = label
-            if isinstance(field, forms.MultipleChoiceField | forms.ModelMultipleChoiceField):
-                self.multiple.add(name)
-            self.fields[name] = field
-        from crm.widgets import style
-
-        style(self, mark_errors=False)
-
-    def raw_values(self, data) -> dict:
-        return {
-            name: (data.getlist(name) if name in self.multiple else data.get(name, ""))
-            for name in self.fields
-        }
 
 
 # --- Conversion -------------------------------------------------------------------------------

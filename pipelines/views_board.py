@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
@@ -41,9 +41,9 @@ from crm.params import MAX_PAGE, id_param, int_param
 from crm.widgets import style
 
 from . import services
-from .forms_board import MoveForm, board_filter_class
+from .forms_board import board_filter_class
 from .models import Deal, Lead, Pipeline, PipelineKind, Stage, StageKind
-from .services import StageMoveRefused
+from .moves import MoveOutcome, request_move
 
 # Cards a column shows at first, and per "load more".
 CARDS_PER_COLUMN = 20
@@ -358,13 +358,13 @@ def _url_parts(name: str) -> tuple[str, str] | None:
 @require_POST
 def move(request, pk: int):
     """Move a card: POST record, stage (the target) and expected_stage (the column the
-    card was in). With `move_form`, the small form's fields come along."""
+    card was in). With `move_form`, the small form's fields come along. The move itself
+    is pipelines.moves.request_move, as on the record pages; this view presents it."""
     pipeline = get_object_or_404(Pipeline, pk=pk)
     board = Board(request, pipeline)
     record_id, stage_id = id_param(request.POST, "record"), id_param(request.POST, "stage")
     if record_id is None or stage_id is None:
         return HttpResponseBadRequest(_("Say which record moves where."))
-    expected_stage_id = id_param(request.POST, "expected_stage")
     record = access.get_object_for_user_or_404(
         request.user, board.model.objects.filter(pipeline=pipeline), pk=record_id
     )
@@ -372,42 +372,13 @@ def move(request, pk: int):
     if stage is None:
         raise Http404
     was_in = record.stage_id
-    move = Move(board, record, stage, expected_stage_id=expected_stage_id)
-    with_form = "move_form" in request.POST
-    form = None
-    kwargs = {}
-    if with_form:
-        form = move.form(data=request.POST)
-        if not form.is_valid():
-            return move.ask(form)
-        kwargs = {
-            "values": form.raw_values() or None,
-            "lost_reason": form.cleaned_data.get("lost_reason"),
-            "lost_note": form.cleaned_data.get("lost_note") or "",
-        }
-    try:
-        services.move_to_stage(
-            record=record,
-            stage=stage,
-            by=request.user,
-            expected_stage_id=expected_stage_id,
-            **kwargs,
-        )
-    except StageMoveRefused as exc:
-        if exc.code in ("required", "lost_reason"):
-            if form is None:
-                return move.ask(move.form(missing=exc.missing), reset=True, refusal=exc)
-            form.add_error(None, exc.messages[0])
-            return move.ask(form)
-        return move.refused(exc.messages[0], code=exc.code)
-    except PermissionDenied:
-        return move.refused(_("Your role may not move this record."), code="permission")
-    except ValidationError as exc:
-        if form is None:
-            return move.refused(" ".join(exc.messages), code="invalid")
-        form.show_errors(exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages})
-        return move.ask(form)
-    return move.done(was_in)
+    answer = Move(board, record, stage, expected_stage_id=id_param(request.POST, "expected_stage"))
+    outcome = request_move(record=record, stage=stage, user=request.user, data=request.POST)
+    if outcome.needs_input:
+        return answer.ask(outcome)
+    if outcome.refused:
+        return answer.refused(outcome.message, code=outcome.code)
+    return answer.done(was_in, outcome.message)
 
 
 class Move:
@@ -417,17 +388,6 @@ class Move:
         self.board, self.record, self.stage = board, record, stage
         self.request = board.request
         self.expected_stage_id = expected_stage_id
-
-    def form(self, *, data=None, missing=None) -> MoveForm:
-        if missing is None:
-            missing = services.missing_fields(self.record, self.stage)
-        return MoveForm(
-            data,
-            record=self.record,
-            stage=self.stage,
-            user=self.request.user,
-            missing=missing,
-        )
 
     def _back(self) -> HttpResponseRedirect:
         url = reverse("board:board", args=[self.board.pipeline.pk])
@@ -450,12 +410,15 @@ class Move:
         )
         return HttpResponse(html)
 
-    def ask(self, form: MoveForm, *, reset: bool = False, refusal=None) -> HttpResponse:
-        """The small form (a modal); `reset` puts the card back in its column meanwhile."""
+    def ask(self, outcome: MoveOutcome) -> HttpResponse:
+        """The small form (a modal). Asked for the first time (the form is not filled in
+        yet), the card goes back to its column meanwhile."""
+        form = outcome.form
         if not self.request.htmx:
-            message = refusal.messages[0] if refusal else _("Fill in the form to move it.")
+            message = _("Fill in the form to move it.") if form.is_bound else outcome.message
             messages.warning(self.request, message)
             return self._back()
+        reset = not form.is_bound
         columns = self._columns(self.expected_stage_id, self.stage.pk) if reset else []
         return self._render(
             form=form,
@@ -474,11 +437,10 @@ class Move:
         columns = self._columns(self.expected_stage_id, self.stage.pk, *current)
         return self._render(message=message, level="warning", code=code, columns=columns)
 
-    def done(self, was_in: int) -> HttpResponse:
-        text = _("Moved to “%(stage)s”.") % {"stage": self.stage.display_name}
+    def done(self, was_in: int, message: str) -> HttpResponse:
         if not self.request.htmx:
-            messages.success(self.request, text)
+            messages.success(self.request, message)
             return self._back()
         card = self.board.card(self.record.pk)
         columns = self._columns(was_in, self.stage.pk, cards=False)
-        return self._render(card=card, heads=columns, message=text, level="success", moved=True)
+        return self._render(card=card, heads=columns, message=message, level="success", moved=True)

@@ -383,20 +383,20 @@ def test_move_needing_required_fields_shows_their_form(owner_client, team, custo
     html = response.content.decode()
     assert response.status_code == 200
     assert 'data-testid="pending-move"' in html
-    assert {f.name for f in response.context["pending"]["required_form"]} == {"contact", "amount"}
+    assert {f.name for f in response.context["pending"]["form"]} == {"contact", "amount"}
     # A bad amount: the form again with the service's message.
     response = owner_client.post(
         url,
         {
             "stage": quote.pk,
             "expected_stage": deal.stage_id,
-            "fill_required": "1",
+            "move_form": "1",
             "contact": contact.pk,
             "amount": "abc",
         },
     )
     assert response.status_code == 200
-    assert response.context["pending"]["required_form"].errors.get("amount")
+    assert response.context["pending"]["form"].errors.get("amount")
     deal.refresh_from_db()
     assert deal.stage.name == "意向"
     response = owner_client.post(
@@ -404,7 +404,7 @@ def test_move_needing_required_fields_shows_their_form(owner_client, team, custo
         {
             "stage": quote.pk,
             "expected_stage": deal.stage_id,
-            "fill_required": "1",
+            "move_form": "1",
             "contact": contact.pk,
             "amount": "88000",
         },
@@ -419,7 +419,7 @@ def test_move_to_lost_needs_a_reason(owner_client, team, deal):
     url = reverse("deals:move", args=[deal.pk])
     response = owner_client.post(url, {"stage": lost.pk, "expected_stage": deal.stage_id})
     assert response.status_code == 200
-    assert response.context["pending"]["reason_form"] is not None
+    assert "lost_reason" in response.context["pending"]["form"].fields
     assert 'data-testid="reason-field"' in response.content.decode()
     response = owner_client.post(
         url,
@@ -458,7 +458,7 @@ def test_change_pipeline(owner_client, team, deal):
         {
             "stage": target.pk,
             "expected_stage": deal.stage_id,
-            "fill_required": "1",
+            "move_form": "1",
             "contact": contact.pk,
         },
     )

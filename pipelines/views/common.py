@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -19,15 +19,15 @@ from accounts import access
 from crm.filters import dictionary_items, people_in_scope
 from crm.forms import ACTIVITY_KINDS, ActivityForm
 from crm.history_entries import history_entries
-from crm.models import Activity, Change, DictionaryItem, Task, TaskStatus
+from crm.models import Activity, Change, Task, TaskStatus
 from crm.params import id_param
 from crm.services import activities as activity_services
 from crm.views.base import RecordDetailView
 from crm.widgets import speed_up_selects
 
 from .. import services
-from ..forms import LostReasonForm, RequiredFieldsForm
 from ..models import Lead, Stage, StageHistory, StageKind
+from ..moves import MoveOutcome, request_move
 
 HISTORY_LIMIT = 30
 ACTIVITY_LIMIT = 50
@@ -134,40 +134,6 @@ class StagedRecordDetailView(RecordDetailView):
             and not (isinstance(record, Lead) and s.kind == StageKind.WON)
         ]
 
-    def pending_move(self, stage: Stage, *, action: str, data=None, errors=None, message=""):
-        """A move the service refused for missing fields or a missing lost reason: the
-        small form that completes it."""
-        record = self.object
-        missing = services.missing_fields(record, stage)
-        required_form = None
-        if missing:
-            required_form = RequiredFieldsForm(
-                data if data is not None and data.get("fill_required") else None,
-                record=record,
-                missing=missing,
-                user=self.request.user,
-            )
-            if required_form.is_bound:
-                required_form.is_valid()
-            for name, field_errors in (errors or {}).items():
-                if name in required_form.fields:
-                    required_form.add_error(name, field_errors)
-        reason_form = None
-        if stage.kind == StageKind.LOST:
-            reason_form = LostReasonForm(
-                data if data is not None and "lost_reason" in data else None,
-                record_type=services.record_type_of(record),
-            )
-            if reason_form.is_bound:
-                reason_form.is_valid()
-        return {
-            "stage": stage,
-            "action": action,
-            "message": message,
-            "required_form": required_form,
-            "reason_form": reason_form,
-        }
-
     def get_context_data(self, activity_form=None, pending=None, lose_form=None, **kwargs):
         context = {"object": self.object, "record": self.object, "view": self, **kwargs}
         user, record = self.request.user, self.object
@@ -239,16 +205,19 @@ class StagedRecordDetailView(RecordDetailView):
 
 
 class StageMoveView(StagedRecordDetailView):
-    """POST a move from the detail page ("Move to"). Refused for missing fields or a
-    missing lost reason, the page comes back with the small form that completes it."""
+    """POST a move from the detail page ("Move to"), through pipelines.moves like the
+    board. When the move needs fields or a lost reason, the page comes back with the
+    small form that completes it."""
 
     http_method_names = ["post"]
 
     def target_stage(self, stage_id) -> Stage | None:
         return Stage.objects.filter(pk=stage_id, pipeline_id=self.object.pipeline_id).first()
 
-    def run(self, stage, **kwargs):
-        return services.move_to_stage(record=self.object, stage=stage, **kwargs)
+    def request_move(self, stage: Stage) -> MoveOutcome:
+        return request_move(
+            record=self.object, stage=stage, user=self.request.user, data=self.request.POST
+        )
 
     def action_url(self) -> str:
         return reverse(f"{self.url_namespace}:move", args=[self.object.pk])
@@ -263,55 +232,22 @@ class StageMoveView(StagedRecordDetailView):
         if stage is None:
             messages.error(request, _("Choose the stage to move it to."))
             return HttpResponseRedirect(detail)
-        expected = id_param(request.POST, "expected_stage")
-        lost_reason = None
-        reason_id = id_param(request.POST, "lost_reason")
-        if reason_id:
-            lost_reason = (
-                DictionaryItem.objects.select_related("dictionary").filter(pk=reason_id).first()
-            )
-        values = None
-        if request.POST.get("fill_required"):
-            form = RequiredFieldsForm(
-                request.POST,
-                record=record,
-                missing=services.missing_fields(record, stage),
-                user=request.user,
-            )
-            values = form.raw_values(request.POST)
-        try:
-            moved = self.run(
-                stage,
-                by=request.user,
-                expected_stage_id=expected,
-                lost_reason=lost_reason,
-                lost_note=(request.POST.get("lost_note") or "")[:300],
-                values=values,
-            )
-        except services.StageMoveRefused as exc:
-            if exc.code in ("required", "lost_reason"):
-                pending = self.pending_move(
-                    stage, action=self.action_url(), data=request.POST, message=exc.messages[0]
-                )
-                return self.render_to_response(self.get_context_data(pending=pending))
-            messages.error(request, exc.messages[0])
-            return HttpResponseRedirect(detail)
-        except ValidationError as exc:
-            errors = exc.message_dict if hasattr(exc, "error_dict") else {}
-            pending = self.pending_move(
-                stage,
-                action=self.action_url(),
-                data=request.POST,
-                errors=errors,
-                message=" ".join(exc.messages) if not errors else _("Check the values below."),
-            )
+        outcome = self.request_move(stage)
+        if outcome.needs_input:
+            pending = {
+                "stage": stage,
+                "action": self.action_url(),
+                "message": outcome.message,
+                "form": outcome.form,
+            }
             return self.render_to_response(self.get_context_data(pending=pending))
-        if moved is None:
-            messages.info(request, _("It is in that stage already."))
+        if outcome.refused:
+            messages.error(request, outcome.message)
+            return HttpResponseRedirect(detail)
+        if outcome.history is None:
+            messages.info(request, outcome.message)
         else:
-            messages.success(
-                request, _("Moved to “%(stage)s”.") % {"stage": moved.to_stage.display_name}
-            )
+            messages.success(request, outcome.message)
         if not access.can(request.user, record, "view"):
             return HttpResponseRedirect(reverse(f"{self.url_namespace}:list"))
         return HttpResponseRedirect(detail)

@@ -25,6 +25,7 @@ from .. import services
 from ..filters import DealFilter
 from ..forms import DealForm, contacts_of, stage_choices
 from ..models import Deal, PipelineKind, Stage
+from ..moves import request_pipeline_change
 from .common import (
     LogActivityView,
     StagedRecordDetailView,
@@ -108,8 +109,10 @@ class DealChangePipelineView(DealDetailMixin, StageMoveView):
             .first()
         )
 
-    def run(self, stage, *, lost_note="", **kwargs):
-        return services.change_pipeline(deal=self.object, stage=stage, **kwargs)
+    def request_move(self, stage):
+        return request_pipeline_change(
+            deal=self.object, stage=stage, user=self.request.user, data=self.request.POST
+        )
 
     def action_url(self) -> str:
         return reverse("deals:change_pipeline", args=[self.object.pk])
