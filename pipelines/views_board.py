@@ -1,10 +1,10 @@
 """The kanban board of a pipeline (/pipelines/<id>/board/).
 
 A column per stage (open ones in order, then won and lost) with its count, amount and
-weighted amount (services.board_totals: one aggregate query) and its first cards (one
-window-function query for all columns: ROW_NUMBER() OVER (PARTITION BY stage_id ...)),
-so a board costs the same number of queries for ten deals or fifty thousand. A column
-loads more cards on demand. Won and lost columns show what closed recently.
+weighted amount (one aggregate query) and its first cards (one query for all columns),
+asked through pipelines.selectors.BoardQuery, so a board costs the same number of
+queries for ten deals or fifty thousand. A column loads more cards on demand. Won and
+lost columns show what closed recently.
 
 Moves (drag and drop, or a card's "Move to…" menu on a phone) post to the move
 endpoint, which calls services.move_to_stage (DESIGN rule 3) and answers with htmx
@@ -16,21 +16,16 @@ columns as they are in the database.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import connection
-from django.db.models import F, Q, Window
-from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -40,21 +35,13 @@ from accounts.models import DataScope
 from crm.params import MAX_PAGE, id_param, int_param
 from crm.widgets import style
 
-from . import services
+from . import selectors
 from .forms_board import board_filter_class
 from .models import Deal, Lead, Pipeline, PipelineKind, Stage, StageKind
 from .moves import MoveOutcome, request_move
+from .selectors import CARDS_PER_COLUMN, CLOSED_DAYS
 
-# Cards a column shows at first, and per "load more".
-CARDS_PER_COLUMN = 20
-# Won and lost columns show what closed in the last days.
-CLOSED_DAYS = 30
 FILTER_PARAMS = ("owner", "department")
-KIND_ORDER = {StageKind.OPEN: 0, StageKind.WON: 1, StageKind.LOST: 2}
-
-
-def _model_for(pipeline: Pipeline):
-    return Deal if pipeline.kind == PipelineKind.DEAL else Lead
 
 
 def usable_pipelines(user) -> list[Pipeline]:
@@ -106,15 +93,13 @@ class Board:
 
     def __init__(self, request, pipeline: Pipeline):
         self.request, self.user, self.pipeline = request, request.user, pipeline
-        self.model = _model_for(pipeline)
+        self.model = selectors.model_of(pipeline)
         self.record_type = "deal" if self.model is Deal else "lead"
         if not access.has_permission(self.user, self.record_type, "view"):
             raise PermissionDenied
-        stages = sorted(pipeline.stages.all(), key=lambda s: (KIND_ORDER[s.kind], s.order, s.pk))
-        self.stages: list[Stage] = stages
-        self.by_id = {stage.pk: stage for stage in stages}
-        self.cutoff = timezone.now() - timedelta(days=CLOSED_DAYS)
-        visible = self.model.objects.visible_to(self.user).filter(pipeline=pipeline)
+        self.stages: list[Stage] = selectors.board_stages(pipeline)
+        self.by_id = {stage.pk: stage for stage in self.stages}
+        visible = selectors.board_records(self.user, pipeline)
         params = request.GET.copy()
         for key in list(params):
             if key not in FILTER_PARAMS:
@@ -124,6 +109,10 @@ class Board:
         )
         self.records = self.filterset.qs if self.filterset.is_bound else visible
         self.query = urlencode([(k, v) for k in params for v in params.getlist(k) if v])
+        # What the columns hold (pipelines.selectors): the same for the API.
+        self.lookup = selectors.BoardQuery(
+            self.user, pipeline, stages=self.stages, records=self.records
+        )
 
     # --- what the user may see and do -----------------------------------------------
     @cached_property
@@ -133,12 +122,6 @@ class Board:
     @property
     def show_amount(self) -> bool:
         return self.model is Deal and "amount" not in self.hidden
-
-    @property
-    def by_amount(self) -> bool:
-        """Deal columns put the biggest first, unless the amount is hidden from the user:
-        then, like leads, the newest (the order would reveal the amounts)."""
-        return self.show_amount
 
     @cached_property
     def can_change(self) -> bool:
@@ -151,105 +134,31 @@ class Board:
             return False
         return record.owner_id is not None or access.data_scope(self.user) == DataScope.ALL
 
-    # --- queries ---------------------------------------------------------------------
-    def shown(self, queryset=None):
-        """Records shown on the board: all in open stages, recently closed in the others."""
-        queryset = self.records if queryset is None else queryset
-        open_ids = [s.pk for s in self.stages if s.kind == StageKind.OPEN]
-        closed_ids = [s.pk for s in self.stages if s.kind != StageKind.OPEN]
-        return queryset.filter(
-            Q(stage_id__in=open_ids) | Q(stage_id__in=closed_ids, closed_at__gte=self.cutoff)
-        )
-
-    def ordering(self, stage: Stage | None = None) -> list:
-        """Open columns: the biggest deals (newest leads) first; closed ones: the latest
-        closed. Without a stage, the order of every column at once (window function)."""
-        second = F("amount").desc() if self.by_amount else F("created_at").desc()
-        if stage is None:
-            return [F("closed_at").desc(nulls_last=True), second, F("pk").desc()]
-        if stage.kind == StageKind.OPEN:
-            return [second, F("pk").desc()]
-        return [F("closed_at").desc(), second, F("pk").desc()]
-
-    def stage_records(self, stage: Stage):
-        """One column's records, filtered so an index on (stage, status, ...) serves them."""
-        if stage.kind == StageKind.OPEN:
-            return self.records.filter(stage_id=stage.pk, status="open")
-        return self.records.filter(stage_id=stage.pk, closed_at__gte=self.cutoff)
-
-    def cards_queryset(self, queryset):
-        related = ["owner", "customer"] if self.model is Deal else ["owner"]
-        return queryset.select_related(*related)
-
+    # --- queries (pipelines.selectors.BoardQuery), cards decorated for this user ------
     def columns(self, stages: list[Stage] | None = None, *, cards=True) -> list[BoardColumn]:
         """Columns with totals and first cards: two queries however many records (one
         without the cards)."""
-        stages = self.stages if stages is None else stages
-        ids = [s.pk for s in stages]
-        shown = self.shown().filter(stage_id__in=ids)
-        totals = services.board_totals(shown, stages)
-        columns = {
-            s.pk: BoardColumn(
-                stage=s,
-                count=totals[s.pk].count,
-                amount=totals[s.pk].amount,
-                weighted=totals[s.pk].weighted,
+        return [
+            BoardColumn(
+                stage=totals.stage,
+                count=totals.count,
+                amount=totals.amount,
+                weighted=totals.weighted,
+                cards=[self.decorate(card) for card in found],
             )
-            for s in stages
-        }
-        if not cards:
-            return [columns[s.pk] for s in stages]
-        for card in self.first_cards(stages, shown):
-            columns[card.stage_id].cards.append(self.decorate(card))
-        for column in columns.values():
-            # A UNION's rows come in no promised order: each column sorts its own.
-            column.cards.sort(key=self.sort_key)
-        return [columns[s.pk] for s in stages]
-
-    def sort_key(self, card) -> tuple:
-        """The key of ordering() in Python (closed_at desc nulls last, then ...)."""
-        second = card.amount if self.by_amount else card.created_at.timestamp()
-        closed = -card.closed_at.timestamp() if card.closed_at else float("inf")
-        return (closed, -second, -card.pk)
-
-    def first_cards(self, stages: list[Stage], shown):
-        """The first cards of each column in one query. Where the database takes ordered,
-        limited queries in a UNION (PostgreSQL), one LIMIT query per column: each reads
-        only its cards from the (stage, status, amount) index, however many deals there
-        are. Elsewhere (SQLite) ROW_NUMBER() OVER (PARTITION BY stage_id ...) <= n."""
-        if not stages:
-            return []
-        if connection.features.supports_slicing_ordering_in_compound:
-            parts = [
-                self.cards_queryset(self.stage_records(stage)).order_by(*self.ordering(stage))[
-                    :CARDS_PER_COLUMN
-                ]
-                for stage in stages
-            ]
-            return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        window = Window(RowNumber(), partition_by=[F("stage_id")], order_by=self.ordering())
-        return (
-            self.cards_queryset(shown)
-            .annotate(board_row=window)
-            .filter(board_row__lte=CARDS_PER_COLUMN)
-            .order_by("stage_id", "board_row")
-        )
+            for totals, found in self.lookup.columns(stages, cards=cards)
+        ]
 
     def column(self, stage: Stage) -> BoardColumn:
         return self.columns([stage])[0]
 
     def page(self, stage: Stage, offset: int) -> tuple[list, bool]:
         """The cards of one column after the first `offset`, and whether more follow."""
-        rows = list(
-            self.cards_queryset(self.stage_records(stage)).order_by(*self.ordering(stage))[
-                offset : offset + CARDS_PER_COLUMN + 1
-            ]
-        )
-        more = len(rows) > CARDS_PER_COLUMN
-        return [self.decorate(card) for card in rows[:CARDS_PER_COLUMN]], more
+        cards, more = self.lookup.page(stage, offset)
+        return [self.decorate(card) for card in cards], more
 
     def card(self, pk: int):
-        record = self.cards_queryset(self.model.objects.filter(pk=pk)).first()
+        record = self.lookup.with_card_relations(self.model.objects.filter(pk=pk)).first()
         return self.decorate(record) if record is not None else None
 
     def decorate(self, card):
