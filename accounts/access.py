@@ -93,7 +93,13 @@ def permission_choices() -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 def _active(user) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active)
+    # The system principal (accounts/actors.py) has an inactive row: it never signs in
+    # and no picker lists it, but it acts.
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and (user.is_active or getattr(user, "is_system_actor", False))
+    )
 
 
 def has_permission(user, record_type: str, action: str) -> bool:

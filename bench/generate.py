@@ -480,10 +480,12 @@ def generate(args) -> None:
                     record_id=i + 1,
                     customer_id=i + 1,
                     action="created",
+                    kind="created",
                     changes=[],
                     note="",
                     user_id=owner_of[i] or admin.pk,
                     created_at=ts(created[i]),
+                    delivered_at=ts(created[i]),
                 )
                 yield i
 

@@ -452,27 +452,65 @@ class ChangeAction(models.TextChoices):
     MERGED = "merged", pgettext_lazy("history", "merged")
 
 
+class EventKind(models.TextChoices):
+    """What happened to a record: the `kind` of its event row. Conditions, payloads and
+    subscribers use these codes; people read the labels."""
+
+    CREATED = "created", pgettext_lazy("event", "created")
+    UPDATED = "updated", pgettext_lazy("event", "updated")
+    DELETED = "deleted", pgettext_lazy("event", "deleted")
+    TRANSFERRED = "transferred", pgettext_lazy("event", "transferred")
+    CLAIMED = "claimed", pgettext_lazy("event", "claimed from the pool")
+    RELEASED = "released", pgettext_lazy("event", "returned to the pool")
+    TAGGED = "tagged", pgettext_lazy("event", "tagged")
+    MERGED = "merged", pgettext_lazy("event", "merged")
+    STAGE_MOVED = "stage_moved", pgettext_lazy("event", "moved to another stage")
+    PIPELINE_CHANGED = "pipeline_changed", pgettext_lazy("event", "moved to another pipeline")
+    CONVERTED = "converted", pgettext_lazy("event", "converted")
+    LOST = "lost", pgettext_lazy("event", "lost")
+    ACTIVITY_LOGGED = "activity_logged", pgettext_lazy("event", "follow-up logged")
+    TASK_COMPLETED = "task_completed", pgettext_lazy("event", "task completed")
+    TASK_REOPENED = "task_reopened", pgettext_lazy("event", "task reopened")
+    TASK_REASSIGNED = "task_reassigned", pgettext_lazy("event", "task reassigned")
+
+
 class Change(models.Model):
-    """Who changed which fields of a record, from what to what.
+    """One event of a record (its outbox row) and, the same row, its history entry:
+    who or what changed which fields, from what to what.
 
     `changes` is a list of {"field", "old", "new"} with values as people read them at
-    the time, so a later rename of a dictionary item does not rewrite history.
+    the time, so a later rename of a dictionary item does not rewrite history. `fields`
+    holds the same change as raw values ({"owner": [3, 5], "cf_level": ["a", "b"]}: ids,
+    codes, ISO dates, decimal strings), for conditions and payloads. `delivered_at` is
+    set once every background subscriber has handled the event (crm/events.py).
     """
 
     record_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
     record_id = models.PositiveBigIntegerField()
     record = GenericForeignKey("record_type", "record_id")
-    # The customer whose history this belongs to (its own changes and its contacts').
+    # The customer whose history page shows this row (its own changes and those of its
+    # contacts, tasks, deals...); none for events the pages show elsewhere (follow-ups).
     customer = models.ForeignKey(
         Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="changes"
     )
     action = models.CharField(_("action"), max_length=20, choices=ChangeAction.choices)
+    kind = models.CharField(
+        _("event"), max_length=20, choices=EventKind.choices, default=EventKind.UPDATED
+    )
     changes = models.JSONField(_("changes"), default=list, blank=True)
+    fields = models.JSONField(_("raw values"), default=dict, blank=True)
     note = models.CharField(_("note"), max_length=300, blank=True)
     user = models.ForeignKey(
         USER, verbose_name=_("by"), null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # A change made by the system rather than by hand: an import, a rule, an API token,
+    # the scheduler (accounts/actors.py); blank for a person's own change.
+    actor_type = models.CharField(_("made by"), max_length=20, blank=True)
+    actor_id = models.PositiveBigIntegerField(null=True, blank=True)
+    actor_name = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(_("when"), default=timezone.now)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    delivery_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         verbose_name = _("change")
@@ -481,10 +519,33 @@ class Change(models.Model):
         indexes = [
             models.Index(fields=["record_type", "record_id", "-created_at"], name="change_record"),
             models.Index(fields=["customer", "-created_at"], name="change_customer"),
+            # The outbox: what the sweep still has to hand on (a few rows at most).
+            models.Index(
+                fields=["created_at"],
+                name="change_undelivered",
+                condition=models.Q(delivered_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class EventReceipt(models.Model):
+    """A background subscriber has handled an event: written in the same transaction
+    as what the subscriber did, so a retried delivery never handles it twice."""
+
+    event = models.ForeignKey(Change, on_delete=models.CASCADE, related_name="receipts")
+    subscriber = models.CharField(max_length=100)
+    handled_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "subscriber"], name="event_receipt_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} #{self.event_id}"
 
 
 class PoolEvent(models.Model):

@@ -205,6 +205,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.clear_old_sign_in_logs",
         "schedule": 60 * 60 * 24,
     },
+    "sweep-record-events": {
+        "task": "crm.tasks.sweep_events",
+        "schedule": 60,
+    },
     "send-pending-security-notices": {
         "task": "accounts.tasks.send_pending_security_notices",
         "schedule": 60 * 5,

@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 from accounts.models import User
 from crm.models import Customer
 from crm.services.customers import MergeParticipant, register_merge_participant
-from crm.services.history import diff, record_change, snapshot
+from crm.services.history import Changes, record_change, snapshot
 
 from .models import Deal, Lead
 
@@ -31,9 +31,14 @@ def _repoint(records: models.QuerySet, field: str, survivor: Customer, by: User)
     for record in rows:
         before = snapshot(record, only=[field])
         setattr(record, field, survivor)
-        changes = diff(before, snapshot(record, only=[field])) or [
-            {"field": field, "old": before[field], "new": before[field]}
-        ]
+        after = snapshot(record, only=[field])
+        changes = Changes.one(
+            field,
+            before.raw[field],
+            after.raw[field],
+            old_text=before.display[field],
+            new_text=after.display[field],
+        )
         record_change(record, by=by, changes=changes, note=note)
     return len(rows)
 

@@ -19,10 +19,10 @@ from accounts import access
 from accounts.models import User
 from crm.fields import schema, types
 from crm.fields import values as field_values
-from crm.models import Activity, ChangeAction, Contact, Customer, DictionaryItem, Task
+from crm.models import Activity, Contact, Customer, DictionaryItem, EventKind, Task
 from crm.services.contacts import create_contact
 from crm.services.customers import create_customer
-from crm.services.history import diff, record_change, snapshot
+from crm.services.history import Changes, diff, record_change, snapshot
 
 from .models import (
     Deal,
@@ -259,6 +259,7 @@ def move_to_stage(
         values=values,
         conversion=_conversion,
         original=record,
+        kind=EventKind.LOST if stage.kind == StageKind.LOST else EventKind.STAGE_MOVED,
     )
 
 
@@ -272,6 +273,7 @@ def _move(
     values,
     conversion: bool,
     original: StagedRecord,
+    kind: str,
     note: str = "",
 ) -> StageHistory:
     if isinstance(locked, Lead):
@@ -316,7 +318,7 @@ def _move(
     field_values.save_checking_unique(locked, record_type=record_type_of(locked))
     history.save()
     changes = diff(before, snapshot(locked, only=tracked))
-    record_change(locked, by=by, changes=changes)
+    record_change(locked, by=by, kind=kind, changes=changes)
     # The caller's object shows the record as it is now (no second read).
     if original is not locked:
         for field in locked._meta.concrete_fields:
@@ -353,6 +355,7 @@ def change_pipeline(
         raise StageMoveRefused(_("Choose a stage of an active deal pipeline."), code="pipeline")
     if stage.pk == locked.stage_id:
         return None
+    switched = stage.pipeline_id != locked.pipeline_id
     return _move(
         locked,
         stage,
@@ -362,8 +365,9 @@ def change_pipeline(
         values=values,
         conversion=False,
         original=deal,
+        kind=EventKind.PIPELINE_CHANGED if switched else EventKind.STAGE_MOVED,
         note=_("Moved from the pipeline “%(name)s”.") % {"name": locked.pipeline.display_name}
-        if stage.pipeline_id != locked.pipeline_id
+        if switched
         else "",
     )
 
@@ -412,7 +416,7 @@ def _save_new(record: StagedRecord, *, by: User) -> StagedRecord:
     field_values.save_checking_unique(record, record_type=record_type)
     history.record_id = record.pk
     history.save()
-    record_change(record, by=by, action=ChangeAction.CREATED)
+    record_change(record, by=by, kind=EventKind.CREATED)
     _after_commit(record, history, by)
     return record
 
@@ -549,6 +553,7 @@ def convert_lead(
         values=None,
         conversion=True,
         original=lead,
+        kind=EventKind.CONVERTED,
     )
     lead.converted_customer, lead.converted_contact, lead.converted_deal = customer, contact, deal
     subject = {"subject_type": ContentType.objects.get_for_model(Lead), "subject_id": lead.pk}
@@ -637,14 +642,14 @@ def transfer_records(records: models.QuerySet, to: User, by: User) -> int:
         record_change(
             record,
             by=by,
-            action=ChangeAction.TRANSFERRED,
-            changes=[
-                {
-                    "field": "owner",
-                    "old": str(old_owner) if old_owner else "",
-                    "new": str(to) if to else "",
-                }
-            ],
+            kind=EventKind.TRANSFERRED,
+            changes=Changes.one(
+                "owner",
+                old_owner,
+                to,
+                old_text=str(old_owner) if old_owner else "",
+                new_text=str(to) if to else "",
+            ),
         )
         if old_owner is not None and to is not None:
             Task.objects.filter(

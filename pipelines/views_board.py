@@ -32,6 +32,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import access
 from accounts.models import DataScope
+from crm.money import format_money
 from crm.params import MAX_PAGE, id_param, int_param
 from crm.widgets import style
 
@@ -76,16 +77,11 @@ class BoardColumn:
 
     @property
     def amount_display(self) -> str:
-        return money(self.amount)
+        return format_money(self.amount, places=0)
 
     @property
     def weighted_display(self) -> str:
-        return money(self.weighted)
-
-
-def money(value) -> str:
-    """A CNY amount as a card shows it: whole yuan with thousands separators, 12,000."""
-    return f"{value or 0:,.0f}"
+        return format_money(self.weighted, places=0)
 
 
 class Board:
@@ -167,7 +163,7 @@ class Board:
             card.stage = stage  # the loaded stage: days in stage and time limit, no query
         card.movable = self.can_move(card)
         if self.model is Deal:
-            card.amount_display = money(card.amount)
+            card.amount_display = format_money(card.amount, places=0)
         return card
 
     # --- rendering -------------------------------------------------------------------

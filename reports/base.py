@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from accounts import access
 from accounts.models import Department, User
+from crm.money import format_money
 
 from .periods import Period
 
@@ -148,8 +149,8 @@ def list_url(name: str, **params: Any) -> str:
     return f"{_path(name)}?{urlencode(clean, doseq=True)}" if clean else _path(name)
 
 
-def money(value: Decimal | int | None) -> str:
-    return f"¥{Decimal(value or 0):,.2f}"
+# Reports format money as every page does; `money` is the name the report library uses.
+money = format_money
 
 
 def percent(part: int, whole: int) -> Cell:

@@ -16,6 +16,15 @@ from accounts.models import TREE_CACHE_KEY, DataScope, Department, Role, User
 from .factories import DepartmentFactory, RoleFactory, UserFactory
 
 PASSWORD = "pass-word-123"
+
+
+def edit(field: str, old, new):
+    """A one-field change for history fixtures: the same value shown and raw."""
+    from crm.services.history import Changes
+
+    return Changes.one(field, old, new, old_text=str(old), new_text=str(new))
+
+
 ALL_NOTE_ACTIONS = [f"note.{a}" for a in ("view", "add", "change", "delete", "export", "import")]
 
 

@@ -21,6 +21,7 @@ from crm.services.history import record_change
 from pipelines import services
 from pipelines.models import Deal, Lead, LeadStatus, Stage
 
+from .conftest import edit
 from .factories import ContactFactory, CustomerFactory, UserFactory, crm_permissions
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -84,7 +85,7 @@ def busy_customer(team, customer):
     """The owner's customer with a contact, a deal (renamed, priced, moved a stage) and a
     done task (renamed), all the owner's, each with its history on the customer."""
     contact = ContactFactory(customer=customer, name="陈经理")
-    record_change(contact, by=team.owner, changes=[{"field": "title", "old": "", "new": "总监"}])
+    record_change(contact, by=team.owner, changes=edit("title", "", "总监"))
     deal = make_deal(team.owner, customer, contact=contact)
     deal.title, deal.amount = "五轴加工中心采购", Decimal("880000")
     services.update_deal(deal=deal, by=team.owner)
@@ -143,11 +144,9 @@ def test_history_of_a_pool_customer_hides_deals_and_tasks_of_others(client, team
 def test_hidden_history_entries_do_not_thin_out_the_pages(client, team, customer):
     deal = make_deal(team.owner, customer)
     for n in range(40):
-        record_change(deal, by=team.owner, changes=[{"field": "title", "old": "", "new": n}])
+        record_change(deal, by=team.owner, changes=edit("title", "", n))
         if n < 31:
-            record_change(
-                customer, by=team.owner, changes=[{"field": "address", "old": "", "new": n}]
-            )
+            record_change(customer, by=team.owner, changes=edit("address", "", n))
     customer_services.release_customers(
         customers=Customer.objects.filter(pk=customer.pk), by=team.owner
     )
@@ -164,7 +163,7 @@ def test_history_of_deleted_records_shows_only_to_readers_who_see_everything(
     client, team, customer
 ):
     contact = ContactFactory(customer=customer, name="离职的人")
-    record_change(contact, by=team.owner, changes=[{"field": "title", "old": "", "new": "总监"}])
+    record_change(contact, by=team.owner, changes=edit("title", "", "总监"))
     contact.delete()
     assert about(history(login(client, team.owner), customer)) == set()
     everything = team.set_scope(

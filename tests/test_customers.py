@@ -21,6 +21,7 @@ from crm.models import (
     Contact,
     Customer,
     DictionaryItem,
+    EventKind,
     PoolEvent,
     Tag,
     Task,
@@ -29,6 +30,7 @@ from crm.models import (
 from crm.services import customers as services
 from crm.services.history import record_change
 
+from .conftest import edit
 from .factories import (
     ActivityFactory,
     ContactFactory,
@@ -290,7 +292,7 @@ def test_detail_shows_header_facts_contacts_tasks_timeline_and_history(client, c
     record_change(
         customer,
         by=crm.owner,
-        changes=[{"field": "level", "old": "C 一般客户", "new": "B 普通客户"}],
+        changes=edit("level", "C 一般客户", "B 普通客户"),
     )
 
     response = login(client, crm.owner).get(url("detail", customer))
@@ -401,7 +403,7 @@ def test_detail_queries_do_not_grow_with_activities_contacts_tasks_and_history(
     ContactFactory(customer=customer)
     ActivityFactory(customer=customer)
     TaskFactory(customer=customer, assignee=crm.owner)
-    record_change(customer, by=crm.owner, changes=[{"field": "name", "old": "a", "new": "b"}])
+    record_change(customer, by=crm.owner, changes=edit("name", "a", "b"))
     count_queries()  # warm: the first request also fills the department-tree cache
     few = count_queries()
 
@@ -411,9 +413,9 @@ def test_detail_queries_do_not_grow_with_activities_contacts_tasks_and_history(
     TaskFactory.create_batch(15, customer=customer, assignee=crm.owner)
     TaskFactory.create_batch(5, customer=customer, assignee=crm.colleague)
     for contact in contacts:
-        record_change(contact, by=crm.owner, changes=[{"field": "title", "old": "", "new": "经理"}])
+        record_change(contact, by=crm.owner, changes=edit("title", "", "经理"))
     for n in range(40):
-        record_change(customer, by=crm.sub_member, changes=[{"field": "name", "old": "", "new": n}])
+        record_change(customer, by=crm.sub_member, changes=edit("name", "", n))
     many = count_queries()
     assert many == few
     with django_assert_max_num_queries(15):
@@ -446,7 +448,7 @@ def test_a_customer_without_history_says_so(client, crm, customer):
 
 def test_the_history_loads_more(client, crm, customer):
     for n in range(35):
-        record_change(customer, by=crm.owner, changes=[{"field": "address", "old": "", "new": n}])
+        record_change(customer, by=crm.owner, changes=edit("address", "", n))
     client = login(client, crm.owner)
     assert client.get(url("history", customer)).context["history_next"] == 2
     more = client.get(url("history", customer), {"page": 2})
@@ -455,7 +457,7 @@ def test_the_history_loads_more(client, crm, customer):
 
 def test_history_names_the_contact_a_change_was_about(client, crm, customer):
     contact = ContactFactory(customer=customer, name="张伟")
-    record_change(contact, by=crm.owner, changes=[{"field": "title", "old": "", "new": "总监"}])
+    record_change(contact, by=crm.owner, changes=edit("title", "", "总监"))
     entry = login(client, crm.owner).get(url("history", customer)).context["history"][0]
     assert "张伟" in str(entry["about"])
     assert entry["fields"][0]["label"] == str(Contact._meta.get_field("title").verbose_name)
@@ -740,7 +742,7 @@ def test_merge_moves_everything_keeps_picked_values_and_deletes_the_other(client
     contact = ContactFactory(customer=other)
     activity = ActivityFactory(customer=other)
     task = TaskFactory(customer=other, assignee=crm.owner)
-    record_change(other, by=crm.owner, action=ChangeAction.CREATED)
+    record_change(other, by=crm.owner, kind=EventKind.CREATED)
     data = {"other": other.pk, "take_phone": other.pk, "take_address": other.pk}
     data.update({f"take_{f}": customer.pk for f in ("name", "email", "level")})
     response = login(client, crm.owner).post(url("merge", customer), data)

@@ -27,6 +27,7 @@ from accounts.phones import format_phone, normalize_phone
 
 from .. import dates
 from ..models import CustomField, DictionaryItem, FieldType
+from ..money import format_money
 from ..params import parse_id
 
 LIST_SEPARATORS = re.compile(r"\s*[,，、;；|]\s*")
@@ -373,7 +374,7 @@ def display_value(
         return (person.get_full_name() or person.get_username()) if person else f"#{stored}"
     if kind == FieldType.MONEY:
         try:
-            return f"¥{Decimal(stored):,.2f}"
+            return format_money(Decimal(stored))
         except InvalidOperation:
             return str(stored)
     if kind == FieldType.DATETIME:

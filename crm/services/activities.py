@@ -13,7 +13,8 @@ from django.utils.translation import gettext as _
 from accounts import access
 from accounts.models import User
 
-from ..models import Activity, Contact, Customer, DictionaryItem, Task
+from ..models import Activity, Contact, Customer, DictionaryItem, EventKind, Task
+from .history import record_change
 
 
 @transaction.atomic
@@ -64,6 +65,8 @@ def log_activity(
         activity.subject = contact
     activity.full_clean()
     activity.save()
+    # Its event: the follow-up shows in the timeline, not in the history tab.
+    record_change(activity, by=by, kind=EventKind.ACTIVITY_LOGGED, in_history=False)
     if customer is not None:
         # A back-dated entry never moves last_activity_at backwards nor drops the plan.
         updates = {}
@@ -94,6 +97,7 @@ def log_activity(
         if subject is not None:
             task.subject = subject
         task.save()
+        record_change(task, by=by, kind=EventKind.CREATED)
     if customer is not None:
         customer.refresh_from_db(fields=["last_activity_at", "next_follow_up_at"])
     return activity

@@ -9,7 +9,7 @@ from accounts import access
 from accounts.models import User
 
 from ..fields import values as field_values
-from ..models import ChangeAction, Contact
+from ..models import Contact, EventKind
 from .history import diff, record_change, snapshot
 
 
@@ -33,7 +33,7 @@ def create_contact(*, contact: Contact, by: User) -> Contact:
     contact.full_clean(validate_constraints=False)
     _one_primary(contact)
     field_values.save_checking_unique(contact, record_type="contact")
-    record_change(contact, by=by, action=ChangeAction.CREATED)
+    record_change(contact, by=by, kind=EventKind.CREATED)
     return contact
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -26,15 +25,15 @@ from ..fields import values as field_values
 from ..models import (
     Activity,
     Change,
-    ChangeAction,
     Contact,
     Customer,
+    EventKind,
     PoolEvent,
     Tag,
     Task,
     TaskStatus,
 )
-from .history import diff, record_change, snapshot
+from .history import Changes, diff, record_change, record_changes, snapshot
 
 
 class PoolError(Exception):
@@ -89,7 +88,7 @@ def create_customer(
     field_values.save_checking_unique(customer, record_type="customer")
     if tags is not None and _may_edit_field(by, "tags"):
         customer.tags.set(resolve_tags(tags))
-    record_change(customer, by=by, action=ChangeAction.CREATED)
+    record_change(customer, by=by, kind=EventKind.CREATED)
     return customer
 
 
@@ -113,24 +112,6 @@ def update_customer(
     return customer
 
 
-def _bulk_changes(
-    customers: list[Customer], *, by: User, action: str, field: str, old_new, note=""
-):
-    record_type = ContentType.objects.get_for_model(Customer)
-    Change.objects.bulk_create(
-        Change(
-            record_type=record_type,
-            record_id=c.pk,
-            customer=c,
-            action=action,
-            changes=[{"field": field, "old": old, "new": new}] if field else [],
-            note=note[:300],
-            user=by,
-        )
-        for c, (old, new) in zip(customers, old_new, strict=True)
-    )
-
-
 @transaction.atomic
 def transfer_customers(*, customers: QuerySet[Customer], to: User, by: User) -> int:
     """Give customers to another owner; their open tasks of the old owner follow."""
@@ -147,12 +128,14 @@ def transfer_customers(*, customers: QuerySet[Customer], to: User, by: User) -> 
     Customer.objects.filter(pk__in=ids).update(
         owner=to, released_at=None, updated_at=timezone.now()
     )
-    _bulk_changes(
+    record_changes(
         rows,
         by=by,
-        action=ChangeAction.TRANSFERRED,
-        field="owner",
-        old_new=[(str(c.owner or ""), str(to)) for c in rows],
+        kind=EventKind.TRANSFERRED,
+        changes=[
+            Changes.one("owner", c.owner_id, to.pk, old_text=str(c.owner or ""), new_text=str(to))
+            for c in rows
+        ],
     )
     return len(rows)
 
@@ -162,16 +145,29 @@ def tag_customers(*, customers: QuerySet[Customer], tag: Tag, by: User) -> int:
     rows = list(customers.editable_by(by).exclude(tags=tag))
     if not rows:
         return 0
-    Customer.tags.through.objects.bulk_create(
-        [Customer.tags.through(customer_id=c.pk, tag_id=tag.pk) for c in rows],
-        ignore_conflicts=True,
+    through = Customer.tags.through
+    had: dict[int, list[int]] = {c.pk: [] for c in rows}
+    for customer_id, tag_id in through.objects.filter(customer_id__in=had).values_list(
+        "customer_id", "tag_id"
+    ):
+        had[customer_id].append(tag_id)
+    through.objects.bulk_create(
+        [through(customer_id=c.pk, tag_id=tag.pk) for c in rows], ignore_conflicts=True
     )
-    _bulk_changes(
+    record_changes(
         rows,
         by=by,
-        action=ChangeAction.TAGGED,
-        field="tags",
-        old_new=[("", tag.name)] * len(rows),
+        kind=EventKind.TAGGED,
+        changes=[
+            Changes.one(
+                "tags",
+                sorted(had[c.pk]),
+                sorted([*had[c.pk], tag.pk]),
+                old_text="",
+                new_text=tag.name,
+            )
+            for c in rows
+        ],
     )
     return len(rows)
 
@@ -193,12 +189,13 @@ def release_customers(*, customers: QuerySet[Customer], by: User, reason: str = 
     PoolEvent.objects.bulk_create(
         PoolEvent(customer=c, user=by, action=PoolEvent.Action.RELEASE, reason=reason) for c in rows
     )
-    _bulk_changes(
+    record_changes(
         rows,
         by=by,
-        action=ChangeAction.RELEASED,
-        field="owner",
-        old_new=[(str(c.owner), "") for c in rows],
+        kind=EventKind.RELEASED,
+        changes=[
+            Changes.one("owner", c.owner_id, None, old_text=str(c.owner), new_text="") for c in rows
+        ],
         note=reason,
     )
     return len(rows)
@@ -234,8 +231,8 @@ def claim_customer(*, customer_id: int, by: User) -> Customer:
     record_change(
         customer,
         by=by,
-        action=ChangeAction.CLAIMED,
-        changes=[{"field": "owner", "old": "", "new": str(by)}],
+        kind=EventKind.CLAIMED,
+        changes=Changes.one("owner", None, by.pk, old_text="", new_text=str(by)),
     )
     return customer
 
@@ -458,8 +455,8 @@ def merge_customers(
     record_change(
         survivor,
         by=by,
-        action=ChangeAction.MERGED,
-        changes=diff(before, snapshot(survivor)),
+        kind=EventKind.MERGED,
+        changes=diff(before, snapshot(survivor)).with_raw("merged_ids", None, other_ids),
         note=_("Merged in: %(names)s") % {"names": names},
     )
     return survivor

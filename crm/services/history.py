@@ -1,9 +1,16 @@
-"""Change history: snapshot a record's fields before and after a write, keep the diff."""
+"""Change history and record events: snapshot a record's fields before and after a
+write, keep the diff as people read it and as raw values, in one row per change.
+
+That row (`Change`) is both the history entry the pages show and the record's event
+in the outbox (crm/events.py): there is one truth of what changed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date, datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -12,11 +19,13 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts import access
+from accounts.actors import actor_of
 from accounts.models import DataScope
 
+from .. import events
 from ..fields import schema
 from ..fields import values as values_module
-from ..models import Change, ChangeAction, Customer
+from ..models import Change, ChangeAction, Customer, EventKind
 
 # Fields nobody edits by hand: never part of a diff.
 UNTRACKED = {"id", "created_at", "updated_at", "created_by", "custom"}
@@ -36,67 +45,228 @@ def _display(value: Any) -> str:
     return str(value)
 
 
-def snapshot(instance: models.Model, only: Iterable[str] | None = None) -> dict[str, str]:
-    """The record's editable values as people read them, keyed by field (custom.<key>);
-    with `only`, just those fields ("cf_<key>" for a custom one): a write that touches a
-    few fields need not read every related row."""
+def raw(value: Any) -> Any:
+    """A value as JSON keeps it exactly: ids, codes, ISO dates (datetimes in UTC),
+    decimals as strings (no float rounding)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat() if timezone.is_aware(value) else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, (list, tuple, set)):
+        return [raw(v) for v in value]
+    return value
+
+
+@dataclass
+class Snapshot:
+    """A record's editable values: as people read them (keyed by field, custom.<key>)
+    and raw (keyed by field name, cf_<key>)."""
+
+    display: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Changes:
+    """What a write changed: `display` rows for the history page, `raw` {name: [old,
+    new]} for conditions and payloads. False when nothing changed."""
+
+    display: list[dict[str, str]] = field(default_factory=list)
+    raw: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.display or self.raw)
+
+    @classmethod
+    def one(cls, name: str, old: Any, new: Any, *, old_text: str, new_text: str) -> Changes:
+        """A single field's change (a transfer, a status), given both ways."""
+        return cls(
+            display=[{"field": name, "old": old_text, "new": new_text}],
+            raw={name: [raw(old), raw(new)]},
+        )
+
+    def with_raw(self, name: str, old: Any, new: Any) -> Changes:
+        """The same change plus a raw-only entry (e.g. the ids merged in)."""
+        return Changes(display=self.display, raw={**self.raw, name: [raw(old), raw(new)]})
+
+
+def snapshot(
+    instance: models.Model, only: Iterable[str] | None = None, *, display: bool = True
+) -> Snapshot:
+    """The record's editable values; with `only`, just those fields ("cf_<key>" for a
+    custom one): a write that touches a few fields need not read every related row.
+    `display=False`: raw values only (no related row is read for its name)."""
     wanted = set(only) if only is not None else None
-    values: dict[str, str] = {}
-    for field in instance._meta.get_fields():
-        if field.name in UNTRACKED or field.auto_created or not field.concrete:
+    shot = Snapshot()
+    for model_field in instance._meta.get_fields():
+        name = model_field.name
+        if name in UNTRACKED or model_field.auto_created or not model_field.concrete:
             continue
-        if wanted is not None and field.name not in wanted:
+        if wanted is not None and name not in wanted:
             continue
-        if field.many_to_many:
+        if model_field.many_to_many:
             if instance.pk:
-                values[field.name] = _display([str(o) for o in getattr(instance, field.name).all()])
+                related = list(getattr(instance, name).all())
+                shot.display[name] = _display([str(o) for o in related])
+                shot.raw[name] = sorted(o.pk for o in related)
             continue
-        if field.is_relation:
-            related_id = getattr(instance, field.attname)
-            values[field.name] = _display(getattr(instance, field.name) if related_id else None)
-        elif field.choices:
-            values[field.name] = _display(getattr(instance, f"get_{field.name}_display")())
+        if model_field.is_relation:
+            related_id = getattr(instance, model_field.attname)
+            shot.raw[name] = related_id
+            if display:
+                shot.display[name] = _display(getattr(instance, name) if related_id else None)
+        elif model_field.choices:
+            shot.display[name] = _display(getattr(instance, f"get_{name}_display")())
+            shot.raw[name] = raw(getattr(instance, model_field.attname))
         else:
-            values[field.name] = _display(getattr(instance, field.attname))
+            value = getattr(instance, model_field.attname)
+            shot.display[name] = _display(value)
+            shot.raw[name] = raw(value)
     record_type = getattr(instance, "record_type", "")
     for key, value in (getattr(instance, "custom", None) or {}).items():
         if wanted is not None and f"cf_{key}" not in wanted:
             continue
-        values[f"custom.{key}"] = _display(values_module.history_display(record_type, key, value))
-    return values
+        shot.raw[f"cf_{key}"] = raw(value)
+        if display:
+            shot.display[f"custom.{key}"] = _display(
+                values_module.history_display(record_type, key, value)
+            )
+    return shot
 
 
-def diff(before: dict[str, str], after: dict[str, str]) -> list[dict[str, str]]:
-    return [
-        {"field": key, "old": before.get(key, ""), "new": after.get(key, "")}
-        for key in dict.fromkeys([*before, *after])
-        if before.get(key, "") != after.get(key, "")
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def diff(before: Snapshot, after: Snapshot) -> Changes:
+    display = [
+        {"field": key, "old": before.display.get(key, ""), "new": after.display.get(key, "")}
+        for key in dict.fromkeys([*before.display, *after.display])
+        if before.display.get(key, "") != after.display.get(key, "")
     ]
+    raw_changes = {}
+    for key in dict.fromkeys([*before.raw, *after.raw]):
+        old, new = before.raw.get(key), after.raw.get(key)
+        if old != new and not (_empty(old) and _empty(new)):
+            raw_changes[key] = [old, new]
+    return Changes(display=display, raw=raw_changes)
+
+
+def created(instance: models.Model) -> Changes:
+    """A new record's values as raw changes from nothing (history shows "created")."""
+    values = snapshot(instance, display=False).raw
+    return Changes(raw={k: [None, v] for k, v in values.items() if not _empty(v)})
+
+
+# Events of a record that did not exist before: their values are all new.
+NEW_RECORD = {EventKind.CREATED, EventKind.ACTIVITY_LOGGED}
+
+# Which history action a kind of event shows as.
+ACTION_OF = {
+    EventKind.CREATED: ChangeAction.CREATED,
+    EventKind.TRANSFERRED: ChangeAction.TRANSFERRED,
+    EventKind.CLAIMED: ChangeAction.CLAIMED,
+    EventKind.RELEASED: ChangeAction.RELEASED,
+    EventKind.TAGGED: ChangeAction.TAGGED,
+    EventKind.MERGED: ChangeAction.MERGED,
+}
+
+
+def _event(
+    instance: models.Model,
+    *,
+    by,
+    kind: str,
+    changes: Changes,
+    note: str,
+    customer_id: int | None,
+    now: datetime,
+) -> Change:
+    actor = actor_of(by)
+    return Change(
+        record_type=ContentType.objects.get_for_model(instance),
+        record_id=instance.pk,
+        customer_id=customer_id,
+        action=ACTION_OF.get(kind, ChangeAction.UPDATED),
+        kind=kind,
+        changes=changes.display,
+        fields=changes.raw,
+        note=note[:300],
+        user=by if by is not None and by.pk else None,
+        actor_type=actor.kind if actor else "",
+        actor_id=actor.id if actor else None,
+        actor_name=(actor.name if actor else "")[:200],
+        created_at=now,
+        # Nobody to hand it to: delivered as written, no message sent.
+        delivered_at=None if events.has_subscribers() else now,
+    )
+
+
+def _history_customer(instance: models.Model) -> int | None:
+    if isinstance(instance, Customer):
+        return instance.pk
+    return getattr(instance, "customer_id", None)
 
 
 def record_change(
     instance: models.Model,
     *,
     by,
-    action: str = ChangeAction.UPDATED,
-    changes: list[dict[str, str]] | None = None,
+    kind: str = EventKind.UPDATED,
+    changes: Changes | None = None,
     note: str = "",
+    in_history: bool = True,
 ) -> Change | None:
-    """Write one history entry; an update that changed nothing writes nothing."""
-    if action == ChangeAction.UPDATED and not changes:
+    """Write the record's event (and history entry) for one change; an update that
+    changed nothing writes nothing. `in_history=False`: an event the history pages do
+    not list (a follow-up shows in the timeline instead)."""
+    changes = changes if changes is not None else Changes()
+    if kind in NEW_RECORD and not changes:
+        changes = created(instance)
+    elif kind == EventKind.UPDATED and not changes:
         return None
-    customer_id = (
-        instance.pk if isinstance(instance, Customer) else getattr(instance, "customer_id", None)
+    event = _event(
+        instance,
+        by=by,
+        kind=kind,
+        changes=changes,
+        note=note,
+        customer_id=_history_customer(instance) if in_history else None,
+        now=timezone.now(),
     )
-    return Change.objects.create(
-        record_type=ContentType.objects.get_for_model(instance),
-        record_id=instance.pk,
-        customer_id=customer_id,
-        action=action,
-        changes=changes or [],
-        note=note[:300],
-        user=by,
+    event.save()
+    events.dispatch_on_commit([event])
+    return event
+
+
+def record_changes(
+    instances: Sequence[models.Model],
+    *,
+    by,
+    kind: str,
+    changes: Sequence[Changes],
+    note: str = "",
+) -> list[Change]:
+    """One event per record of a bulk write (transfer, release, tag...), in one insert."""
+    now = timezone.now()
+    rows = Change.objects.bulk_create(
+        _event(
+            instance,
+            by=by,
+            kind=kind,
+            changes=change,
+            note=note,
+            customer_id=_history_customer(instance),
+            now=now,
+        )
+        for instance, change in zip(instances, changes, strict=True)
     )
+    events.dispatch_on_commit(rows)
+    return rows
 
 
 def readable_changes(user) -> Q:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
@@ -11,8 +10,8 @@ from django.utils import timezone
 from accounts import access
 from accounts.models import User
 
-from ..models import Change, ChangeAction, Customer, Task, TaskStatus
-from .history import diff, record_change, snapshot
+from ..models import Customer, EventKind, Task, TaskStatus
+from .history import Changes, diff, record_change, record_changes, snapshot
 
 
 @transaction.atomic
@@ -26,7 +25,7 @@ def create_task(*, task: Task, by: User) -> Task:
     task.created_by = by
     task.full_clean()
     task.save()
-    record_change(task, by=by, action=ChangeAction.CREATED)
+    record_change(task, by=by, kind=EventKind.CREATED)
     return task
 
 
@@ -61,7 +60,7 @@ def complete_task(*, task: Task, by: User) -> Task:
             Customer.objects.filter(pk=task.customer_id, next_follow_up_at=task.due_at).update(
                 next_follow_up_at=None
             )
-        _record_status(task, by=by, old=TaskStatus.OPEN)
+        _record_status(task, by=by, old=TaskStatus.OPEN, kind=EventKind.TASK_COMPLETED)
     return task
 
 
@@ -82,13 +81,19 @@ def reopen_task(*, task: Task, by: User) -> Task:
             Customer.objects.filter(pk=task.customer_id, next_follow_up_at__isnull=True).update(
                 next_follow_up_at=task.due_at
             )
-        _record_status(task, by=by, old=TaskStatus.DONE)
+        _record_status(task, by=by, old=TaskStatus.DONE, kind=EventKind.TASK_REOPENED)
     return task
 
 
-def _record_status(task: Task, *, by: User, old: TaskStatus) -> None:
-    change = {"field": "status", "old": str(old.label), "new": task.get_status_display()}
-    record_change(task, by=by, changes=[change])
+def _record_status(task: Task, *, by: User, old: TaskStatus, kind: str) -> None:
+    change = Changes.one(
+        "status",
+        old.value,
+        task.status,
+        old_text=str(old.label),
+        new_text=task.get_status_display(),
+    )
+    record_change(task, by=by, kind=kind, changes=change)
 
 
 @transaction.atomic
@@ -107,16 +112,15 @@ def reassign_tasks(*, tasks: QuerySet[Task], to: User, by: User) -> int:
     if not rows:
         return 0
     Task.objects.filter(pk__in=[t.pk for t in rows]).update(assignee=to)
-    record_type = ContentType.objects.get_for_model(Task)
-    Change.objects.bulk_create(
-        Change(
-            record_type=record_type,
-            record_id=task.pk,
-            customer_id=task.customer_id,
-            action=ChangeAction.UPDATED,
-            changes=[{"field": "assignee", "old": str(task.assignee), "new": str(to)}],
-            user=by,
-        )
-        for task in rows
+    record_changes(
+        rows,
+        by=by,
+        kind=EventKind.TASK_REASSIGNED,
+        changes=[
+            Changes.one(
+                "assignee", t.assignee_id, to.pk, old_text=str(t.assignee), new_text=str(to)
+            )
+            for t in rows
+        ],
     )
     return len(rows)

@@ -2,6 +2,7 @@
 
 import re
 from datetime import datetime
+from decimal import InvalidOperation
 from functools import lru_cache
 
 from django import template
@@ -12,6 +13,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 
 from accounts.phones import format_phone
+
+from ..money import format_money
 
 register = template.Library()
 
@@ -32,6 +35,15 @@ def _svg(name: str) -> str:
 def icon(name: str, css: str = "") -> str:
     """An outline Tabler icon inlined as SVG: {% icon "home" "icon-lg" %}."""
     return mark_safe(_svg(name).replace("{css}", escape(css)))  # noqa: S308 - our own file
+
+
+@register.filter
+def money(value) -> str:
+    """An amount as every page shows money: ¥1,234.50 (crm.money.format_money)."""
+    try:
+        return format_money(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return str(value)
 
 
 @register.filter

@@ -34,6 +34,7 @@ from ..models import (
     Task,
     TaskStatus,
 )
+from ..money import format_money
 from ..params import page_param, parse_id
 from ..services import activities as activity_services
 from ..services import customers as services
@@ -336,7 +337,7 @@ class CustomerDetailView(CustomerRecordMixin, RecordDetailView):
             else []
         )
         for deal in deals:
-            deal.amount_text = f"¥{deal.amount:,.2f}"
+            deal.amount_text = format_money(deal.amount)
         context.update(
             deals=deals,
             can_view_deals=can_view_deals,

@@ -33,11 +33,6 @@ HISTORY_LIMIT = 30
 ACTIVITY_LIMIT = 50
 
 
-def yuan(value) -> str:
-    """An amount as the CRM shows money everywhere (custom money fields too): ¥1,200.00."""
-    return f"¥{value or 0:,.2f}"
-
-
 def duration(seconds: int) -> str:
     """Time spent in a stage as people read it: 3天 4小时 / 3 d 4 h."""
     seconds = max(0, int(seconds))

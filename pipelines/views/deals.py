@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from accounts import access
+from crm.money import format_money
 from crm.params import id_param
 from crm.views.base import (
     BuiltinView,
@@ -32,7 +33,6 @@ from .common import (
     StageMoveView,
     owners_context,
     transfer,
-    yuan,
 )
 
 
@@ -62,7 +62,8 @@ class DealListView(RecordListView):
     def paginate_queryset(self, queryset, page_size):
         result = super().paginate_queryset(queryset, page_size)
         for deal in result[2]:
-            deal.amount_text, deal.weighted_text = yuan(deal.amount), yuan(deal.weighted_amount)
+            deal.amount_text = format_money(deal.amount)
+            deal.weighted_text = format_money(deal.weighted_amount)
         return result
 
     def get_context_data(self, **kwargs):
@@ -83,7 +84,10 @@ class DealDetailMixin:
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         deal = self.object
-        context.update(amount_text=yuan(deal.amount), weighted_text=yuan(deal.weighted_amount))
+        context.update(
+            amount_text=format_money(deal.amount),
+            weighted_text=format_money(deal.weighted_amount),
+        )
         if context["can_change"]:
             _stages, grouped = stage_choices(PipelineKind.DEAL)
             current = self.object.pipeline.display_name

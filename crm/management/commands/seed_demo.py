@@ -257,8 +257,10 @@ def _history(plans: list[Plan]):
             record_id=customer.pk,
             customer=customer,
             action=ChangeAction.CREATED,
+            kind=ChangeAction.CREATED,
             user=customer.created_by,
             created_at=customer.created_at,
+            delivered_at=customer.created_at,
         )
         for contact in plan.contacts:
             yield Change(
@@ -266,8 +268,10 @@ def _history(plans: list[Plan]):
                 record_id=contact.pk,
                 customer=customer,
                 action=ChangeAction.CREATED,
+                kind=ChangeAction.CREATED,
                 user=contact.created_by,
                 created_at=contact.created_at,
+                delivered_at=contact.created_at,
             )
         for action, user, when, changes, note in plan.history:
             yield Change(
@@ -275,10 +279,13 @@ def _history(plans: list[Plan]):
                 record_id=customer.pk,
                 customer=customer,
                 action=action,
+                kind=action,
                 changes=changes,
                 note=note,
                 user=user,
                 created_at=when,
+                # Demo history, not news: no subscriber is to act on it.
+                delivered_at=when,
             )
 
 
