@@ -9,17 +9,17 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.db.models import F
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import access
+from crm import selectors
 from crm.filters import dictionary_items, people_in_scope
 from crm.forms import ACTIVITY_KINDS, ActivityForm
 from crm.history_entries import history_entries
-from crm.models import Activity, Change, Task, TaskStatus
+from crm.models import Change
 from crm.params import id_param
 from crm.services import activities as activity_services
 from crm.views.base import RecordDetailView
@@ -135,7 +135,6 @@ class StagedRecordDetailView(RecordDetailView):
         record_type = record.record_type
         can_change = access.can(user, record, "change")
         content_type = ContentType.objects.get_for_model(type(record))
-        subject = {"subject_type": content_type, "subject_id": record.pk}
         self.stages = list(record.pipeline.stages.order_by("order", "id"))
         history = list(
             StageHistory.objects.filter(record_type=record_type, record_id=record.pk)
@@ -144,22 +143,12 @@ class StagedRecordDetailView(RecordDetailView):
         )
         for move in history:
             move.spent = duration(move.seconds_in_previous)
-        activities = list(
-            Activity.objects.visible_to(user)
-            .filter(**subject)
-            .select_related("author", "contact")
-            .order_by("-occurred_at", "-pk")[: ACTIVITY_LIMIT + 1]
-        )
+        activities = list(selectors.timeline(user, record)[: ACTIVITY_LIMIT + 1])
         items = dictionary_items(self.request)
         for activity in activities:
             if activity.kind_id in items:
                 activity.kind = items[activity.kind_id]
-        tasks = list(
-            Task.objects.visible_to(user)
-            .filter(status=TaskStatus.OPEN, **subject)
-            .select_related("assignee")
-            .order_by(F("due_at").asc(nulls_last=True), "pk")
-        )
+        tasks = list(selectors.open_tasks_about(user, record))
         changes = list(
             Change.objects.filter(record_type=content_type, record_id=record.pk)
             .select_related("user")
