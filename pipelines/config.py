@@ -19,6 +19,7 @@ from crm.config.log import register_config_model
 from crm.fields import impact, schema
 from crm.models import CustomField
 
+from .kinds import staged_type
 from .models import Deal, Lead, Pipeline, PipelineKind, Stage, StageHistory, StageKind
 
 # Standard fields a stage may require besides the restrictable ones of
@@ -32,7 +33,7 @@ NOT_REQUIRABLE = {"lost_reason"}
 
 
 def _model(record_type: str):
-    return Lead if record_type == PipelineKind.LEAD else Deal
+    return staged_type(record_type).model
 
 
 def standard_requirable(record_type: str) -> list[tuple[str, str]]:

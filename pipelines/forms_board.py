@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.filters import DepartmentFilter, OwnerFilter, RecordFilterSet, owner_choices
 
+from .kinds import DEAL, LEAD, staged_type
 from .models import Deal, Lead
 
 
@@ -39,5 +40,11 @@ class LeadBoardFilter(_BoardFilter):
         fields: list[str] = []
 
 
+BOARD_FILTERS: dict[str, type[_BoardFilter]] = {
+    DEAL.key: DealBoardFilter,
+    LEAD.key: LeadBoardFilter,
+}
+
+
 def board_filter_class(model) -> type[_BoardFilter]:
-    return DealBoardFilter if model is Deal else LeadBoardFilter
+    return BOARD_FILTERS[staged_type(model).key]

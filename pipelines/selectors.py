@@ -20,13 +20,13 @@ from django.utils import timezone
 
 from accounts import access
 
+from .kinds import staged_type
 from .models import (
     Deal,
     DealStatus,
     Lead,
     LeadStatus,
     Pipeline,
-    PipelineKind,
     Stage,
     StageKind,
 )
@@ -40,7 +40,7 @@ StagedModel = type[Lead] | type[Deal]
 
 def model_of(pipeline: Pipeline) -> StagedModel:
     """The record model a pipeline moves: deals or leads."""
-    return Deal if pipeline.kind == PipelineKind.DEAL else Lead
+    return staged_type(pipeline).model
 
 
 # --- Over the stage's time limit ---------------------------------------------------------
@@ -163,7 +163,7 @@ class BoardQuery:
         self.since = (now or timezone.now()) - timedelta(days=CLOSED_DAYS)
         # Deal columns put the biggest first, unless the amount is hidden from the user:
         # then, like leads, the newest (the order would reveal the amounts).
-        self.by_amount = self.model is Deal and "amount" not in access.hidden_fields(
+        self.by_amount = staged_type(pipeline).has_amount and "amount" not in access.hidden_fields(
             user, self.model.record_type
         )
 

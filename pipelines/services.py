@@ -24,6 +24,7 @@ from crm.services.contacts import create_contact
 from crm.services.customers import create_customer
 from crm.services.history import Changes, diff, record_change, snapshot
 
+from .kinds import staged_type
 from .models import (
     Deal,
     DealStatus,
@@ -50,11 +51,11 @@ class StageMoveRefused(ValidationError):
 
 
 def record_type_of(record: StagedRecord) -> str:
-    return "lead" if isinstance(record, Lead) else "deal"
+    return staged_type(record).key
 
 
 def _kind_for(record: StagedRecord) -> str:
-    return PipelineKind.LEAD if isinstance(record, Lead) else PipelineKind.DEAL
+    return staged_type(record).kind
 
 
 # --- Required fields ------------------------------------------------------------------
@@ -66,7 +67,7 @@ def field_label(record_type: str, name: str) -> str:
             if cf.name == name:
                 return cf.display_label
         return name
-    model = Lead if record_type == "lead" else Deal
+    model = staged_type(record_type).model
     try:
         return str(model._meta.get_field(name).verbose_name)
     except Exception:

@@ -38,7 +38,8 @@ from crm.widgets import style
 
 from . import selectors
 from .forms_board import board_filter_class
-from .models import Deal, Lead, Pipeline, PipelineKind, Stage, StageKind
+from .kinds import DEAL, STAGED_TYPES, staged_type
+from .models import Pipeline, PipelineKind, Stage, StageKind
 from .moves import MoveOutcome, request_move
 from .selectors import CARDS_PER_COLUMN, CLOSED_DAYS
 
@@ -47,11 +48,7 @@ FILTER_PARAMS = ("owner", "department")
 
 def usable_pipelines(user) -> list[Pipeline]:
     """Active pipelines whose records the user's role may view."""
-    kinds = [
-        kind
-        for kind, record_type in ((PipelineKind.DEAL, "deal"), (PipelineKind.LEAD, "lead"))
-        if access.has_permission(user, record_type, "view")
-    ]
+    kinds = [t.kind for t in STAGED_TYPES if access.has_permission(user, t.key, "view")]
     if not kinds:
         return []
     pipelines = Pipeline.objects.active().filter(kind__in=kinds)
@@ -89,8 +86,8 @@ class Board:
 
     def __init__(self, request, pipeline: Pipeline):
         self.request, self.user, self.pipeline = request, request.user, pipeline
-        self.model = selectors.model_of(pipeline)
-        self.record_type = "deal" if self.model is Deal else "lead"
+        self.type = staged_type(pipeline)
+        self.model, self.record_type = self.type.model, self.type.key
         if not access.has_permission(self.user, self.record_type, "view"):
             raise PermissionDenied
         self.stages: list[Stage] = selectors.board_stages(pipeline)
@@ -117,7 +114,7 @@ class Board:
 
     @property
     def show_amount(self) -> bool:
-        return self.model is Deal and "amount" not in self.hidden
+        return self.type.has_amount and "amount" not in self.hidden
 
     @cached_property
     def can_change(self) -> bool:
@@ -162,7 +159,7 @@ class Board:
         if stage is not None:
             card.stage = stage  # the loaded stage: days in stage and time limit, no query
         card.movable = self.can_move(card)
-        if self.model is Deal:
+        if self.type.has_amount:
             card.amount_display = format_money(card.amount, places=0)
         return card
 
@@ -178,14 +175,17 @@ class Board:
             "pipeline": self.pipeline,
             "stages": self.stages,
             "query": self.query,
-            "is_deal": self.model is Deal,
+            "is_deal": self.type is DEAL,
             "show_amount": self.show_amount,
             "show_phone": "phone" not in self.hidden,
             "closed_days": CLOSED_DAYS,
             "record_type": self.record_type,
             "stage_menu": self.stage_menu,
-            "detail_url": _url_parts(f"{self.record_type}s:detail"),
-            "convert_url": _url_parts("leads:convert") if self.model is Lead else None,
+            "detail_url": _url_parts(self.type.url_name("detail")),
+            "convert_url": (
+                _url_parts(self.type.url_name("convert")) if self.type.won_by_conversion else None
+            ),
+            "create_url": self.type.url("create"),
             "move_url": reverse("board:move", args=[self.pipeline.pk])
             + (f"?{self.query}" if self.query else ""),
             **extra,

@@ -26,7 +26,8 @@ from crm.views.base import RecordDetailView
 from crm.widgets import speed_up_selects
 
 from .. import services
-from ..models import Lead, Stage, StageHistory, StageKind
+from ..kinds import StagedType, staged_type
+from ..models import Stage, StageHistory, StageKind
 from ..moves import MoveOutcome, request_move
 
 HISTORY_LIMIT = 30
@@ -89,11 +90,18 @@ def stage_path(record, stages: list[Stage], history: list[StageHistory]) -> list
 
 
 class StagedRecordDetailView(RecordDetailView):
-    """The detail page of a lead or a deal. Subclasses name the model, the template and
-    `url_namespace` ("leads" / "deals")."""
+    """The detail page of a lead or a deal. Subclasses name the model and the template;
+    the rest that differs comes from the model's staged type (pipelines.kinds)."""
 
-    url_namespace = ""
     select_related: tuple[str, ...] = ("stage", "pipeline", "owner", "created_by")
+
+    @property
+    def staged_type(self) -> StagedType:
+        return staged_type(self.model)
+
+    @property
+    def url_namespace(self) -> str:
+        return self.staged_type.url_namespace
 
     def get_queryset(self):
         return self.model.objects.select_related(*self.select_related)
@@ -126,7 +134,7 @@ class StagedRecordDetailView(RecordDetailView):
             s
             for s in self.stages
             if s.pk != record.stage_id
-            and not (isinstance(record, Lead) and s.kind == StageKind.WON)
+            and not (self.staged_type.won_by_conversion and s.kind == StageKind.WON)
         ]
 
     def get_context_data(self, activity_form=None, pending=None, lose_form=None, **kwargs):

@@ -74,7 +74,6 @@ class DealListView(RecordListView):
 
 class DealDetailMixin:
     model = Deal
-    url_namespace = "deals"
     template_name = "pipelines/deals/detail.html"
     select_related = ("stage", "pipeline", "owner", "created_by", "customer", "contact")
 

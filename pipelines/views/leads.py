@@ -80,7 +80,6 @@ class LeadListView(RecordListView):
 
 class LeadDetailMixin:
     model = Lead
-    url_namespace = "leads"
     template_name = "pipelines/leads/detail.html"
     select_related = (
         "stage",
