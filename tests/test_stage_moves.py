@@ -48,7 +48,7 @@ def team(org):
 class Seen:
     """What a door answered, reduced to what both doors must agree on."""
 
-    status: str  # "moved", "asks", "refused", "not found"
+    status: str  # "moved", "asks", "refused", "not found", "bad request" (a NUL byte...)
     fields: tuple[str, ...] = ()  # the form's fields, in order
     disabled: tuple[str, ...] = ()  # shown, but the role may not fill them in
     blocked: tuple[str, ...] = ()  # labels of required fields the role may not fill in
@@ -74,8 +74,8 @@ def via_board(client, record, target, data) -> Seen:
         {"record": record.pk, "stage": target.pk, "expected_stage": record.stage_id, **data},
         HTTP_HX_REQUEST="true",
     )
-    if response.status_code == 404:
-        return Seen("not found")
+    if response.status_code in (400, 404):
+        return Seen("not found" if response.status_code == 404 else "bad request")
     assert response.status_code == 200
     context = response.context
     if context.get("form") is not None:
@@ -91,8 +91,8 @@ def via_page(client, record, target, data) -> Seen:
         reverse(f"{namespace}:move", args=[record.pk]),
         {"stage": target.pk, "expected_stage": record.stage_id, **data},
     )
-    if response.status_code == 404:
-        return Seen("not found")
+    if response.status_code in (400, 404):
+        return Seen("not found" if response.status_code == 404 else "bad request")
     if response.status_code == 200:
         return _asks(response.context["pending"]["form"])
     assert response.status_code == 302
@@ -336,3 +336,39 @@ def test_request_move_takes_plain_data_as_the_api_will(team):
 
     outcome = request_move(record=deal, stage=quote, user=team.owner, data={})
     assert outcome.moved and outcome.history is None  # it was there already
+
+
+BAD_VALUES = [
+    "²",
+    "١٢٣",
+    "99999999999999999999999",
+    "-1",
+    "1e400",
+    "0001-01-01",
+    "9999-12-31",
+    "a\x00b",
+    "x" * 5000,
+    "",
+    "🙂𝒳\u202e\ufeff",
+    "' OR 1=1 --",
+]
+
+
+def test_bad_values_in_the_form_are_form_errors_never_a_500(client, team, door):
+    """Every field of the form (a date, an amount, a contact, a custom field, the lost
+    reason and note) and the expected stage given values no form should take: an answer
+    each time, the deal where it was."""
+    from .factories import custom_field
+
+    custom_field("budget", "integer", label="预算", record_type="deal")
+    quote, lost = stage("零售", "报价"), stage("零售", "输单")
+    quote.required_fields = ["contact", "amount", "expected_close_date", "cf_budget"]
+    quote.save()
+    deal = DealFactory(owner=team.owner)
+    client.force_login(team.owner)
+    names = ("contact", "amount", "expected_close_date", "cf_budget", "expected_stage")
+    for value in BAD_VALUES:
+        for target, fields in ((quote, names), (lost, ("lost_reason", "lost_note"))):
+            seen = door(client, deal, target, {"move_form": "1", **dict.fromkeys(fields, value)})
+            assert seen.status in ("asks", "refused", "bad request"), (value, target)
+    assert refreshed(deal).stage.name == "意向"
