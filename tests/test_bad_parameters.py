@@ -22,6 +22,9 @@ from .factories import (
     ActivityFactory,
     ContactFactory,
     CustomerFactory,
+    CustomFieldFactory,
+    DealFactory,
+    TagFactory,
     UserFactory,
     crm_permissions,
 )
@@ -252,18 +255,12 @@ def test_a_username_too_long_is_a_form_error_not_a_500(client, db, url):
 
 
 def make_deal(owner, *, amount="1000", title=None, days_ago=0) -> Deal:
-    pipeline = Pipeline.objects.get(kind="deal", name="零售")
-    stage = pipeline.stages.order_by("order").first()
-    customer = CustomerFactory(owner=owner)
-    return Deal.objects.create(
-        title=title or f"商机{customer.pk}",
-        customer=customer,
-        amount=Decimal(amount),
+    """A deal in the default pipeline's (零售) first stage, made `days_ago`."""
+    return DealFactory(
         owner=owner,
-        pipeline=pipeline,
-        stage=stage,
-        probability=stage.probability,
+        amount=Decimal(amount),
         created_at=timezone.now() - timedelta(days=days_ago),
+        **({"title": title} if title else {}),
     )
 
 
@@ -326,7 +323,7 @@ def test_contacts_keep_sorting_by_customer_for_a_role_that_sees_it(client, team)
 
 
 def test_an_empty_to_field_in_the_admin_is_a_400(admin_client):
-    tag = Tag.objects.create(name="华东")
+    tag = TagFactory(name="华东")
     for path in ("change", "delete"):
         url = reverse(f"admin:crm_tag_{path}", args=[tag.pk])
         assert admin_client.get(url, {"_to_field": ""}).status_code == 400
@@ -355,13 +352,9 @@ def test_a_custom_field_without_a_type_is_a_form_error(admin_client):
 def test_a_field_made_filterable_right_after_records_were_written_gets_its_index(admin_client):
     """Customers written in the same transaction leave deferred foreign-key checks that
     PostgreSQL would not CREATE INDEX over (a 500): the index sync runs them first."""
-    from crm.models import CustomField
-
     from .admin_forms import admin_page_data
 
-    cf = CustomField.objects.create(
-        record_type="customer", key="staff", label="员工人数", field_type="integer"
-    )
+    cf = CustomFieldFactory(key="staff", label="员工人数", field_type="integer")
     CustomerFactory(custom={"staff": 12})
     url = reverse("admin:crm_customfield_change", args=[cf.pk])
     data = admin_page_data(admin_client.get(url))

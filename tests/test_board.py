@@ -19,15 +19,20 @@ from crm.models import DictionaryItem
 from pipelines.models import (
     Deal,
     DealStatus,
-    Lead,
     LeadStatus,
     Pipeline,
     StageHistory,
-    StageKind,
 )
 from pipelines.views_board import CARDS_PER_COLUMN
 
-from .factories import ContactFactory, CustomerFactory, UserFactory, crm_permissions
+from .factories import (
+    ContactFactory,
+    CustomerFactory,
+    DealFactory,
+    LeadFactory,
+    UserFactory,
+    crm_permissions,
+)
 
 TYPES = ("customer", "contact", "activity", "task", "lead", "deal")
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -62,23 +67,14 @@ def stage(pipeline, name):
 
 def make_deal(owner, st, *, amount="1000", title=None, contact=True, days=0, closed=None):
     customer = CustomerFactory(owner=owner)
-    now = timezone.now()
-    status = {
-        StageKind.OPEN: DealStatus.OPEN,
-        StageKind.WON: DealStatus.WON,
-        StageKind.LOST: DealStatus.LOST,
-    }[st.kind]
-    return Deal.objects.create(
+    return DealFactory(
         title=title or f"商机 {customer.name}",
         customer=customer,
         contact=ContactFactory(customer=customer) if contact else None,
         amount=Decimal(amount),
         owner=owner,
-        pipeline=st.pipeline,
         stage=st,
-        probability=st.probability,
-        status=status,
-        stage_entered_at=now - timedelta(days=days),
+        stage_entered_at=timezone.now() - timedelta(days=days),
         closed_at=closed,
     )
 
@@ -86,14 +82,8 @@ def make_deal(owner, st, *, amount="1000", title=None, contact=True, days=0, clo
 def bulk_deals(owner, st, n):
     customer = CustomerFactory(owner=owner)
     Deal.objects.bulk_create(
-        Deal(
-            title=f"批量商机{i}",
-            customer=customer,
-            amount=Decimal(100 + i),
-            owner=owner,
-            pipeline=st.pipeline,
-            stage=st,
-            probability=st.probability,
+        DealFactory.build(
+            title=f"批量商机{i}", customer=customer, amount=Decimal(100 + i), owner=owner, stage=st
         )
         for i in range(n)
     )
@@ -508,9 +498,7 @@ def test_without_htmx_a_move_redirects_back_with_a_message(client, org2, retail)
 
 def make_lead(owner, st, **kwargs):
     kwargs.setdefault("person_name", "陈先生")
-    return Lead.objects.create(
-        owner=owner, pipeline=st.pipeline, stage=st, status=LeadStatus.OPEN, **kwargs
-    )
+    return LeadFactory(owner=owner, stage=st, **kwargs)
 
 
 def test_a_lead_board_shows_lead_cards_and_refuses_won_without_conversion(client, org2):
