@@ -19,10 +19,18 @@ from crm.services import customers as customer_services
 from crm.services import tasks as task_services
 from crm.services.history import record_change
 from pipelines import services
-from pipelines.models import Deal, Lead, LeadStatus, Stage
+from pipelines.models import Deal, Lead
 
 from .conftest import edit
-from .factories import ContactFactory, CustomerFactory, UserFactory, crm_permissions
+from .factories import (
+    ContactFactory,
+    CustomerFactory,
+    DealFactory,
+    LeadFactory,
+    UserFactory,
+    crm_permissions,
+    stage,
+)
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -50,14 +58,9 @@ def customer(team) -> Customer:
     return CustomerFactory(owner=team.owner, name="上海恒信机械设备有限公司")
 
 
-def stage(pipeline: str, name: str) -> Stage:
-    return Stage.objects.select_related("pipeline").get(pipeline__name=pipeline, name=name)
-
-
 def make_deal(by, customer, **fields) -> Deal:
     fields.setdefault("title", "数控机床采购")
-    fields.setdefault("owner", by)
-    return services.create_deal(deal=Deal(customer=customer, **fields), by=by)
+    return DealFactory.created_by(by, customer=customer, **fields)
 
 
 def login(client, user):
@@ -180,13 +183,11 @@ def test_merge_moves_deals_with_history_and_repoints_converted_leads(team, custo
     contact = ContactFactory(customer=other, name="陈经理")
     first = make_deal(team.owner, other, contact=contact)
     second = make_deal(team.owner, other, title="备件年度合同", owner=team.colleague)
-    lead = Lead.objects.create(
+    lead = LeadFactory(
         person_name="陈经理",
         company_name="恒信机械",
         owner=team.owner,
-        pipeline=stage("线索", "已转化").pipeline,
         stage=stage("线索", "已转化"),
-        status=LeadStatus.CONVERTED,
         converted_customer=other,
         converted_contact=contact,
         converted_deal=first,

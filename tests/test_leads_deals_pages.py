@@ -19,17 +19,21 @@ from django.utils import timezone
 from accounts.models import DataScope
 from crm.models import Activity, Change, Customer, DictionaryItem, SavedView, Task
 from pipelines import services
-from pipelines.models import Deal, DealStatus, Lead, LeadStatus, Pipeline, Stage, StageHistory
+from pipelines.models import Deal, DealStatus, Lead, LeadStatus, Pipeline, StageHistory
 
-from .factories import ContactFactory, CustomerFactory, crm_permissions, custom_field
+from .factories import (
+    ContactFactory,
+    CustomerFactory,
+    DealFactory,
+    LeadFactory,
+    crm_permissions,
+    custom_field,
+    stage,
+)
 
 pytestmark = pytest.mark.usefixtures("english")
 
 TYPES = ("customer", "contact", "activity", "task", "lead", "deal")
-
-
-def stage(pipeline: str, name: str) -> Stage:
-    return Stage.objects.select_related("pipeline").get(pipeline__name=pipeline, name=name)
 
 
 def reason(code: str = "price") -> DictionaryItem:
@@ -60,14 +64,12 @@ def customer(team) -> Customer:
 def make_lead(by, **fields) -> Lead:
     fields.setdefault("person_name", "张伟")
     fields.setdefault("company_name", "杭州远景科技")
-    fields.setdefault("owner", by)
-    return services.create_lead(lead=Lead(**fields), by=by)
+    return LeadFactory.created_by(by, **fields)
 
 
 def make_deal(by, customer, **fields) -> Deal:
     fields.setdefault("title", "数控机床采购")
-    fields.setdefault("owner", by)
-    return services.create_deal(deal=Deal(customer=customer, **fields), by=by)
+    return DealFactory.created_by(by, customer=customer, **fields)
 
 
 @pytest.fixture

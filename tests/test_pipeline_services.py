@@ -9,7 +9,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
@@ -22,21 +21,26 @@ from pipelines.models import (
     Lead,
     LeadStatus,
     Pipeline,
-    Stage,
     StageHistory,
 )
 from pipelines.services import StageMoveRefused
 from pipelines.signals import lead_converted, stage_changed
 
-from .factories import CustomerFactory, crm_permissions, custom_field
+from .factories import (
+    ActivityFactory,
+    ContactFactory,
+    CustomerFactory,
+    DealFactory,
+    LeadFactory,
+    TaskFactory,
+    crm_permissions,
+    custom_field,
+    stage,
+)
 
 pytestmark = pytest.mark.usefixtures("english")
 
 TYPES = ("customer", "contact", "activity", "task", "lead", "deal")
-
-
-def stage(pipeline: str, name: str) -> Stage:
-    return Stage.objects.select_related("pipeline").get(pipeline__name=pipeline, name=name)
 
 
 def reason(code: str = "price") -> DictionaryItem:
@@ -61,19 +65,18 @@ def customer(team) -> Customer:
 
 @pytest.fixture
 def contact(customer) -> Contact:
-    return Contact.objects.create(customer=customer, name="张经理")
+    return ContactFactory(customer=customer, name="张经理")
 
 
 def new_deal(by, customer, **fields) -> Deal:
     fields.setdefault("title", "年度设备采购")
-    return services.create_deal(deal=Deal(customer=customer, **fields), by=by)
+    return DealFactory.created_by(by, customer=customer, **fields)
 
 
 def new_lead(by, **fields) -> Lead:
     fields.setdefault("person_name", "王先生")
     fields.setdefault("phone", "13912345678")
-    fields.setdefault("owner", by)
-    return services.create_lead(lead=Lead(**fields), by=by)
+    return LeadFactory.created_by(by, **fields)
 
 
 @pytest.fixture
@@ -191,7 +194,7 @@ def test_values_fill_the_required_fields_during_the_move(team, deal, contact):
 
 
 def test_bad_values_refuse_the_move_and_save_nothing(team, deal, contact, customer):
-    stranger = Contact.objects.create(customer=CustomerFactory(owner=team.owner), name="外人")
+    stranger = ContactFactory(customer__owner=team.owner, name="外人")
     with pytest.raises(ValidationError) as info:
         services.move_to_stage(
             record=deal,
@@ -497,9 +500,8 @@ def test_losing_a_lead_needs_a_reason(team):
 
 def lead_with_follow_ups(team) -> Lead:
     lead = new_lead(team.owner, company_name="鼎泰贸易", person_name="李总")
-    subject = {"subject_type": ContentType.objects.get_for_model(Lead), "subject_id": lead.pk}
-    Activity.objects.create(content="首次电话沟通", author=team.owner, **subject)
-    Task.objects.create(title="发送产品资料", assignee=team.owner, **subject)
+    ActivityFactory(customer=None, subject=lead, content="首次电话沟通", author=team.owner)
+    TaskFactory(subject=lead, title="发送产品资料", assignee=team.owner)
     return lead
 
 

@@ -90,7 +90,8 @@ class _StagedFactory(factory.django.DjangoModelFactory):
             )
             stage_ = pipeline.first_open_stage()
             kwargs["stage"] = stage_
-        kwargs["pipeline"] = stage_.pipeline
+        if kwargs.get("pipeline") is None:
+            kwargs["pipeline"] = stage_.pipeline  # (both given: as given, to test refusals)
         kwargs.setdefault("status", cls._status_of[stage_.kind])
         if stage_.kind != StageKind.OPEN:
             kwargs.setdefault("closed_at", timezone.now())
