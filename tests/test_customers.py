@@ -35,10 +35,12 @@ from .factories import (
     ActivityFactory,
     ContactFactory,
     CustomerFactory,
+    TagFactory,
     TaskFactory,
     UserFactory,
     crm_permissions,
     give_crm_roles,
+    item,
 )
 
 CREATE_URL = reverse("customers:create")
@@ -69,10 +71,6 @@ def customer(crm):
 @pytest.fixture
 def pool_customer(crm):
     return CustomerFactory(name="公海贸易有限公司", owner=None, phone="+8613900139000")
-
-
-def item(code: str, item_code: str) -> DictionaryItem:
-    return DictionaryItem.objects.get(dictionary__code=code, code=item_code)
 
 
 def login(client, user):
@@ -125,7 +123,7 @@ def test_create_form_offers_active_dictionary_items_and_owners_in_scope(client, 
 
 
 def test_create_saves_the_customer_with_picked_and_new_tags_and_history(client, crm):
-    vip = Tag.objects.create(name="VIP")
+    vip = TagFactory(name="VIP")
     data = form_data(tags=[vip.pk], new_tags="华东, 年度大单，华东", owner=crm.owner.pk)
     response = login(client, crm.owner).post(CREATE_URL, data)
     customer = Customer.objects.get(name="江南丝绸有限公司")
@@ -274,7 +272,7 @@ def test_duplicates_need_sign_in_and_a_role_that_adds_or_changes(client, crm):
 
 
 def test_detail_shows_header_facts_contacts_tasks_timeline_and_history(client, crm, customer):
-    customer.tags.add(Tag.objects.create(name="重点"))
+    customer.tags.add(TagFactory(name="重点"))
     primary = ContactFactory(customer=customer, name="张伟", is_primary=True)
     ContactFactory(customer=customer, name="李雷", do_not_contact=True, mobile="+8613700137000")
     now = timezone.now()

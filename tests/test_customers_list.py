@@ -10,9 +10,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import DataScope
-from crm.models import Change, ChangeAction, Customer, DictionaryItem, PoolEvent, SavedView, Tag
+from crm.models import Change, ChangeAction, Customer, PoolEvent, SavedView, Tag
 
-from .factories import CustomerFactory, UserFactory, crm_permissions, give_crm_roles
+from .factories import (
+    CustomerFactory,
+    SavedViewFactory,
+    TagFactory,
+    UserFactory,
+    crm_permissions,
+    give_crm_roles,
+    item,
+)
 
 LIST_URL = reverse("customers:list")
 ALL_ACTIONS = ("view", "add", "change", "delete")
@@ -26,15 +34,11 @@ def crm(org):
     return org
 
 
-def item(code: str, item_code: str) -> DictionaryItem:
-    return DictionaryItem.objects.get(dictionary__code=code, code=item_code)
-
-
 @pytest.fixture
 def book(crm):
     """A few customers of each kind, named after what makes them special."""
     now = timezone.now()
-    vip = Tag.objects.create(name="VIP")
+    vip = TagFactory(name="VIP")
     mine_a = CustomerFactory(
         name="甲级客户",
         owner=crm.owner,
@@ -237,10 +241,8 @@ def test_a_view_needs_a_name(client, crm):
 
 
 def test_delete_own_view_only(client, crm):
-    mine = SavedView.objects.create(name="我的", record_type="customer", owner=crm.owner)
-    theirs = SavedView.objects.create(
-        name="共享的", record_type="customer", owner=crm.colleague, shared=True
-    )
+    mine = SavedViewFactory(name="我的", owner=crm.owner)
+    theirs = SavedViewFactory(name="共享的", owner=crm.colleague, shared=True)
     client = login(client, crm.owner)
     assert client.post(LIST_URL, {"delete_view": theirs.pk}).status_code == 404
     assert SavedView.objects.filter(pk=theirs.pk).exists()
@@ -336,9 +338,8 @@ def test_the_outsider_sees_none_of_the_owners_customers_under_any_filter(client,
 
 
 def test_the_outsider_sees_nothing_of_the_owner_through_saved_views(client, crm, book):
-    SavedView.objects.create(
+    SavedViewFactory(
         name="王芳的客户",
-        record_type="customer",
         owner=crm.owner,
         shared=True,
         query=f"owner={crm.owner.pk}",

@@ -14,11 +14,16 @@ from django.utils import timezone
 
 from accounts.models import DataScope, User
 from crm.models import DictionaryItem
-from pipelines import services
-from pipelines.models import Deal, DealStatus, Pipeline, Stage
 from reports.dashboard import team_cards
 
-from .factories import ActivityFactory, CustomerFactory, UserFactory, crm_permissions
+from .factories import (
+    ActivityFactory,
+    CustomerFactory,
+    DealFactory,
+    UserFactory,
+    crm_permissions,
+    stage,
+)
 
 TYPES = ("customer", "contact", "activity", "task", "lead", "deal")
 
@@ -34,25 +39,14 @@ def crm(org):
 
 
 def make_deal(owner, amount, *, close=None, won=False):
-    pipeline = Pipeline.objects.get(kind="deal", is_default=True)
-    first = pipeline.stages.filter(kind="open").order_by("order").first()
-    deal = Deal(
+    """An open deal in the default pipeline's (零售) first stage, or one won now."""
+    return DealFactory(
         title=f"{owner.username}-{amount}",
-        customer=CustomerFactory(owner=owner),
         owner=owner,
         amount=Decimal(amount),
         expected_close_date=close,
-        pipeline=pipeline,
-        stage=first,
+        stage=stage("零售", "赢单") if won else None,
     )
-    services.create_deal(deal=deal, by=owner)
-    if won:  # closed now in the won stage (set directly: the stage's fields are not the point)
-        Deal.objects.filter(pk=deal.pk).update(
-            stage=Stage.objects.get(pipeline=pipeline, kind="won"),
-            status=DealStatus.WON,
-            closed_at=timezone.now(),
-        )
-    return deal
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from .factories import (
     ActivityFactory,
     ContactFactory,
     CustomerFactory,
+    DealFactory,
     TaskFactory,
     UserFactory,
     crm_permissions,
@@ -282,7 +283,7 @@ def test_a_stage_move_fills_a_date_only_within_the_range(crm):
     """The board's 'fill in to move' form: the service validates the value as the model
     field does (its validators included)."""
     from pipelines import services as pipeline_services
-    from pipelines.models import Deal, Pipeline
+    from pipelines.models import Pipeline
 
     pipeline = Pipeline.objects.get(kind="deal", name="零售")
     first, quote = pipeline.stages.get(name="意向"), pipeline.stages.get(name="报价")
@@ -292,9 +293,7 @@ def test_a_stage_move_fills_a_date_only_within_the_range(crm):
     role.permissions = [*role.permissions, "deal.view", "deal.change"]
     role.save()
     customer = CustomerFactory(owner=crm.owner)
-    deal = Deal.objects.create(
-        title="展厅", customer=customer, owner=crm.owner, pipeline=pipeline, stage=first
-    )
+    deal = DealFactory(title="展厅", customer=customer, owner=crm.owner, stage=first)
     with pytest.raises(ValidationError) as raised:
         pipeline_services.move_to_stage(
             record=deal, stage=quote, by=crm.owner, values={"expected_close_date": "9999-12-31"}

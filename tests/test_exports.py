@@ -19,16 +19,17 @@ from openpyxl import load_workbook
 from accounts.models import DataScope, User
 from crm import exports
 from crm.fields import schema
-from crm.models import DictionaryItem, Tag
 
 from .factories import (
     ContactFactory,
     CustomerFactory,
+    TagFactory,
     UserFactory,
     crm_permissions,
     custom_field,
     dictionary,
     give_crm_roles,
+    item,
 )
 
 CUSTOMERS = reverse("customers:export")
@@ -56,10 +57,6 @@ def crm(org):
     manager = UserFactory(username="manager", name="张经理", department=org.team1, language="en")
     org.manager = org.set_scope(manager, DataScope.ALL, crm_permissions(ACTIONS))
     return org
-
-
-def item(code: str, item_code: str) -> DictionaryItem:
-    return DictionaryItem.objects.get(dictionary__code=code, code=item_code)
 
 
 @pytest.fixture
@@ -255,7 +252,7 @@ def test_anonymous_users_are_sent_to_sign_in(client, db):
 
 @pytest.fixture
 def described(crm, fields):
-    vip = Tag.objects.create(name="VIP")
+    vip = TagFactory(name="VIP")
     customer = CustomerFactory(
         name="上海恒信机械设备有限公司",
         owner=crm.owner,
@@ -451,8 +448,8 @@ def make_customers(crm, count: int, tags) -> None:
             level=level,
             phone=f"+86138{n:08d}",
             custom={"intention": "high", "manager": crm.owner.pk, "revenue": "10.00"},
+            tags=tags,
         )
-        customer.tags.add(*tags)
         ContactFactory(customer=customer, name=f"联系人{n}", custom={"hobby": "x"})
 
 
@@ -461,7 +458,7 @@ def make_customers(crm, count: int, tags) -> None:
 def test_query_count_does_not_grow_with_rows(
     client, crm, fields, url, fmt, django_assert_max_num_queries
 ):
-    tags = [Tag.objects.create(name="VIP"), Tag.objects.create(name="老客户")]
+    tags = [TagFactory(name="VIP"), TagFactory(name="老客户")]
     manager = crm.set_scope(crm.manager, DataScope.DEPARTMENT, crm_permissions(ACTIONS))
     client.force_login(manager)
     make_customers(crm, 30, tags)

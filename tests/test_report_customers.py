@@ -12,14 +12,19 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import DataScope, User
-from crm.models import Customer, DictionaryItem
+from crm.models import Customer
 from pipelines import services
 from pipelines.models import Deal, Stage
 from reports.base import Context, get_report
 from reports.library import customers as report
 from reports.periods import Period
 
-from .factories import CustomerFactory, UserFactory, crm_permissions
+from .factories import (
+    CustomerFactory,
+    UserFactory,
+    crm_permissions,
+    item,
+)
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -30,10 +35,6 @@ QUERY = "period=custom&first=2024-03-01&last=2024-04-30"
 
 def at(day: str, hour: int = 10) -> datetime:
     return timezone.make_aware(datetime.fromisoformat(day) + timedelta(hours=hour))
-
-
-def item(dictionary: str, code: str) -> DictionaryItem:
-    return DictionaryItem.objects.of(dictionary).get(code=code)
 
 
 @pytest.fixture

@@ -11,10 +11,9 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from accounts.models import DataScope, User
-from pipelines import services
-from pipelines.models import Deal, Pipeline
+from pipelines.models import Pipeline
 
-from .factories import CustomerFactory, UserFactory, crm_permissions
+from .factories import ContactFactory, CustomerFactory, DealFactory, UserFactory, crm_permissions
 
 TYPES = ("customer", "contact", "activity", "task", "lead", "deal")
 URL = reverse("reports:report", args=["forecast"])
@@ -37,27 +36,19 @@ def crm(org):
 
 
 def make_deal(owner, amount, close, stage_index=0):
-    pipeline = Pipeline.objects.get(kind="deal", is_default=True)
-    stages = list(pipeline.stages.filter(kind="open").order_by("order"))
+    """An open deal of the default pipeline (零售) in its `stage_index`th open stage; from
+    产品介绍 on with a contact, as the stage requires."""
+    stages = Pipeline.objects.get(kind="deal", is_default=True).stages.filter(kind="open")
     customer = CustomerFactory(owner=owner)
-    deal = Deal(
+    return DealFactory(
         title=f"{owner.username}-{amount}",
         customer=customer,
+        contact=ContactFactory(customer=customer, name="联系人") if stage_index else None,
         owner=owner,
         amount=Decimal(amount),
         expected_close_date=close,
-        pipeline=pipeline,
-        stage=stages[0],
+        stage=stages.order_by("order")[stage_index],
     )
-    services.create_deal(deal=deal, by=owner)
-    if stage_index:  # 产品介绍 needs a contact: fill it through the service's values
-        from crm.models import Contact
-
-        contact = Contact.objects.create(customer=customer, name="联系人")
-        services.move_to_stage(
-            record=deal, stage=stages[stage_index], by=owner, values={"contact": contact.pk}
-        )
-    return deal
 
 
 @pytest.fixture

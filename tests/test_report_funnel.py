@@ -14,12 +14,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import DataScope
-from crm.models import Contact, DictionaryItem
+from crm.models import DictionaryItem
 from pipelines import services
 from pipelines.models import Deal, Stage, StageHistory, StageKind
 from reports.library.funnel import percentile
 
-from .factories import CustomerFactory, UserFactory, crm_permissions
+from .factories import (
+    ContactFactory,
+    CustomerFactory,
+    UserFactory,
+    crm_permissions,
+)
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -49,7 +54,7 @@ def story(owner, title, steps, *, pipeline="零售", amount="0", customer_source
     """A deal made and moved through the services, then dated: steps are (stage name,
     when) or (stage name, when, lost reason code); the first is where it was created."""
     customer = CustomerFactory(owner=owner, source=customer_source)
-    contact = Contact.objects.create(customer=customer, name="联系人")
+    contact = ContactFactory(customer=customer, name="联系人")
     deal = Deal(
         title=title,
         customer=customer,

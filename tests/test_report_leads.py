@@ -9,17 +9,21 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from accounts.models import DataScope
-from crm.models import Activity, Customer, Dictionary, DictionaryItem
+from crm.models import Customer, DictionaryItem
 from pipelines import services
 from pipelines.models import Deal, Lead, Stage
 from reports.base import Cell, Context, get_report
 from reports.periods import Period
 
-from .factories import UserFactory, crm_permissions
+from .factories import (
+    ActivityFactory,
+    DictionaryItemFactory,
+    UserFactory,
+    crm_permissions,
+)
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -46,13 +50,7 @@ def people(org):
 
 
 def follow_up(lead: Lead, when: datetime, by) -> None:
-    Activity.objects.create(
-        content="电话沟通",
-        author=by,
-        occurred_at=when,
-        subject_type=ContentType.objects.get_for_model(Lead),
-        subject_id=lead.pk,
-    )
+    ActivityFactory(customer=None, subject=lead, content="电话沟通", author=by, occurred_at=when)
 
 
 @pytest.fixture
@@ -70,9 +68,7 @@ def history(people):
     | L8   | owner     | website | 02-20 09h  | converted, deal won (outside) | +1 h        |
     | L9   | owner     | show    | 04-20 09h  | lost: "other" (vague), no note| —           |
     """
-    other = DictionaryItem.objects.create(
-        dictionary=Dictionary.objects.get(code="lost_reason"), code="other", label="其他"
-    )
+    other = DictionaryItemFactory(dictionary__code="lost_reason", code="other", label="其他")
     web, show = item("website_form", "lead_source"), item("exhibition", "lead_source")
     won_stage = Stage.objects.get(pipeline__name="零售", kind="won")
 
