@@ -13,7 +13,11 @@ from django.utils import translation
 from crm.fields import types
 from crm.models import Customer, CustomField, Dictionary, DictionaryItem, FieldType
 
-from .factories import CustomerFactory, dictionary
+from .factories import (
+    CustomerFactory,
+    CustomFieldFactory,
+    dictionary,
+)
 
 
 def field(field_type, **options) -> CustomField:
@@ -277,13 +281,7 @@ def test_stored_values_read_back(db):
 
 
 def unique_field() -> CustomField:
-    return CustomField.objects.create(
-        record_type="customer",
-        key="credit_code",
-        label="统一社会信用代码",
-        field_type="text",
-        unique=True,
-    )
+    return CustomFieldFactory(key="credit_code", label="统一社会信用代码", unique=True)
 
 
 def test_unique_field_second_insert_is_refused_by_the_database(db):

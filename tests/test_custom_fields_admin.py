@@ -7,28 +7,32 @@ from django.core.exceptions import ValidationError
 from django.db import connection, connections
 from django.urls import reverse
 
-from accounts.models import Role
 from crm.fields import definitions
-from crm.models import Customer, CustomField, Dictionary, DictionaryItem, SavedView
+from crm.models import Customer, CustomField, Dictionary
 
 from .admin_forms import admin_errors, admin_page_data
-from .factories import CustomerFactory
+from .factories import (
+    CustomerFactory,
+    CustomFieldFactory,
+    RoleFactory,
+    SavedViewFactory,
+    dictionary,
+)
 
 pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture
 def intent(db) -> Dictionary:
-    dictionary = Dictionary.objects.create(code="intent", name="合作意向")
-    for order, (code, label) in enumerate([("high", "强烈"), ("mid", "一般"), ("low", "较弱")]):
-        DictionaryItem.objects.create(dictionary=dictionary, code=code, label=label, order=order)
-    return dictionary
+    return dictionary(
+        "intent", "合作意向", [("high", "强烈", ""), ("mid", "一般", ""), ("low", "较弱", "")]
+    )
 
 
 def make_field(**options) -> CustomField:
     values = {"record_type": "customer", "key": "code", "label": "编码", "field_type": "text"}
     values.update(options)
-    return CustomField.objects.create(**values)
+    return CustomFieldFactory(**values)
 
 
 def change_url(cf) -> str:
@@ -355,10 +359,8 @@ def test_saving_without_clean_still_refuses_a_bad_conversion(db):
 def used_field(org) -> CustomField:
     cf = make_field(key="revenue", label="年营业额", field_type="money")
     CustomerFactory(custom={"revenue": "100.00"})
-    SavedView.objects.create(
-        name="大客户", record_type="customer", owner=org.owner, query="cf_revenue_min=100"
-    )
-    Role.objects.create(name="客服", field_permissions={"customer": {"cf_revenue": "hidden"}})
+    SavedViewFactory(name="大客户", owner=org.owner, query="cf_revenue_min=100")
+    RoleFactory(name="客服", field_permissions={"customer": {"cf_revenue": "hidden"}})
     return cf
 
 

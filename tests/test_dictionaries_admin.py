@@ -9,10 +9,15 @@ from django.utils import translation
 
 from crm.fields import types
 from crm.forms import CustomerForm
-from crm.models import CustomField, Dictionary, DictionaryItem, SavedView
+from crm.models import Dictionary, DictionaryItem
 
 from .admin_forms import admin_errors, admin_page_data
-from .factories import CustomerFactory
+from .factories import (
+    ContactFactory,
+    CustomerFactory,
+    CustomFieldFactory,
+    SavedViewFactory,
+)
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -102,9 +107,7 @@ def test_existing_item_codes_are_read_only_new_rows_editable(admin_client, level
 def test_items_show_how_many_records_use_them(admin_client, level):
     a, b = level.items.get(code="a"), level.items.get(code="b")
     CustomerFactory.create_batch(2, level=a)
-    CustomField.objects.create(
-        record_type="customer", key="lvl", label="级别2", field_type="choice", dictionary=level
-    )
+    CustomFieldFactory(key="lvl", label="级别2", field_type="choice", dictionary=level)
     CustomerFactory(custom={"lvl": "b"})
     response = admin_client.get(dictionary_url(level))
     inline = response.context["inline_admin_formsets"][0].opts
@@ -131,10 +134,10 @@ def test_unused_items_may_be_deleted_used_ones_not(admin_client, level):
 
 def test_an_item_used_only_in_custom_values_is_not_deletable_either(admin_client, level):
     item = level.items.get(code="c")
-    CustomField.objects.create(
+    CustomFieldFactory(
         record_type="contact", key="lvl", label="级别", field_type="multi_choice", dictionary=level
     )
-    CustomerFactory().contacts.create(name="张三", custom={"lvl": ["c"]})
+    ContactFactory(name="张三", custom={"lvl": ["c"]})
     post_dictionary(admin_client, level, {item: {"DELETE": True}})
     assert DictionaryItem.objects.filter(pk=item.pk).exists()
 
@@ -155,9 +158,7 @@ def test_only_one_default_item(admin_client, level):
 def test_deactivating_a_used_item_needs_the_confirmation(admin_client, org, level):
     item = level.items.get(code="a")
     CustomerFactory(level=item)
-    SavedView.objects.create(
-        name="A级客户", record_type="customer", owner=org.owner, query=f"level={item.pk}"
-    )
+    SavedViewFactory(name="A级客户", owner=org.owner, query=f"level={item.pk}")
     response = post_dictionary(admin_client, level, {item: {"is_active": False}})
     assert response.status_code == 200
     errors = admin_errors(response)["inlines"]
@@ -188,9 +189,7 @@ def test_renaming_and_reordering_a_used_item_is_free(admin_client, level):
 def test_records_show_the_renamed_label(admin_client, org, level):
     item = level.items.get(code="a")
     customer = CustomerFactory(owner=org.owner, level=item, custom={"lvl": "a"})
-    cf = CustomField.objects.create(
-        record_type="customer", key="lvl", label="复核级别", field_type="choice", dictionary=level
-    )
+    cf = CustomFieldFactory(key="lvl", label="复核级别", field_type="choice", dictionary=level)
     post_dictionary(admin_client, level, {item: {"label": "战略客户", "label_en": "Strategic"}})
     customer.refresh_from_db()
     with translation.override("zh-hans"):

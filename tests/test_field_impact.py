@@ -3,11 +3,16 @@ usage, and the registry other apps add their usages through."""
 
 import pytest
 
-from accounts.models import Role
 from crm.fields import impact
 from crm.models import CustomField, Dictionary, DictionaryItem, SavedView
 
-from .factories import CustomerFactory
+from .factories import (
+    CustomerFactory,
+    CustomFieldFactory,
+    RoleFactory,
+    SavedViewFactory,
+    dictionary,
+)
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -19,10 +24,7 @@ def level(db):
 
 @pytest.fixture
 def intent(db) -> Dictionary:
-    dictionary = Dictionary.objects.create(code="intent", name="合作意向")
-    for order, code in enumerate(["high", "mid", "low"]):
-        DictionaryItem.objects.create(dictionary=dictionary, code=code, label=code, order=order)
-    return dictionary
+    return dictionary("intent", "合作意向", [(code, code, "") for code in ("high", "mid", "low")])
 
 
 def make_field(**options) -> CustomField:
@@ -33,7 +35,7 @@ def make_field(**options) -> CustomField:
         "field_type": "money",
     }
     values.update(options)
-    return CustomField.objects.create(**values)
+    return CustomFieldFactory(**values)
 
 
 def lines(groups) -> dict[str, list[str]]:
@@ -41,13 +43,8 @@ def lines(groups) -> dict[str, list[str]]:
 
 
 def view(org, query, record_type="customer", **kwargs) -> SavedView:
-    return SavedView.objects.create(
-        name=kwargs.pop("name", "我的视图"),
-        record_type=record_type,
-        owner=org.owner,
-        query=query,
-        **kwargs,
-    )
+    kwargs.setdefault("name", "我的视图")
+    return SavedViewFactory(record_type=record_type, owner=org.owner, query=query, **kwargs)
 
 
 # --- Custom fields ---------------------------------------------------------------------
@@ -89,11 +86,11 @@ def test_saved_views_that_only_look_alike_do_not_count(org, query):
 
 def test_role_field_permissions_naming_the_field(org):
     cf = make_field()
-    service = Role.objects.create(
+    service = RoleFactory(
         name="客服", field_permissions={"customer": {"cf_revenue": "hidden", "phone": "readonly"}}
     )
-    Role.objects.create(name="实习生", field_permissions={"customer": {"cf_revenue": "readonly"}})
-    Role.objects.create(name="无关", field_permissions={"contact": {"cf_revenue": "hidden"}})
+    RoleFactory(name="实习生", field_permissions={"customer": {"cf_revenue": "readonly"}})
+    RoleFactory(name="无关", field_permissions={"contact": {"cf_revenue": "hidden"}})
     assert lines(impact.usages_of_field(cf)) == {
         "Role field permissions": ["实习生: Read-only", "客服: Hidden"]  # by role name
     }
@@ -114,7 +111,7 @@ def test_records_holding_a_value_are_counted(org):
 def test_usages_are_grouped_in_a_stable_order(org):
     cf = make_field()
     view(org, "cf_revenue=1")
-    Role.objects.create(name="客服", field_permissions={"customer": {"cf_revenue": "hidden"}})
+    RoleFactory(name="客服", field_permissions={"customer": {"cf_revenue": "hidden"}})
     CustomerFactory(custom={"revenue": "1.00"})
     groups = impact.usages_of_field(cf)
     assert [g.title for g in groups] == ["Saved views", "Role field permissions", "Records"]

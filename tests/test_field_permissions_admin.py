@@ -5,22 +5,19 @@ import pytest
 from django.urls import reverse
 
 from accounts import access
-from accounts.models import DataScope, Role
+from accounts.models import DataScope
 from crm.models import CustomField
 
 from .admin_forms import admin_errors, admin_page_data
+from .factories import CustomFieldFactory, RoleFactory
 
 pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture
 def revenue(db) -> CustomField:
-    return CustomField.objects.create(
-        record_type="customer",
-        key="revenue",
-        label="年营业额",
-        label_en="Revenue",
-        field_type="money",
+    return CustomFieldFactory(
+        key="revenue", label="年营业额", label_en="Revenue", field_type="money"
     )
 
 
@@ -91,7 +88,7 @@ def test_the_users_of_the_role_get_the_chosen_access(admin_client, org, revenue)
 
 
 def test_entries_of_fields_not_listed_are_kept(admin_client, org):
-    role = Role.objects.create(
+    role = RoleFactory(
         name="客服",
         data_scope=DataScope.ALL,
         field_permissions={
