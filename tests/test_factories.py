@@ -7,38 +7,20 @@ import pytest
 from crm.models import Dictionary, DictionaryItem
 from pipelines.models import DealStatus, LeadStatus, Pipeline, StageKind
 
+from . import factories
 from .factories import (
-    ActivityFactory,
-    ContactFactory,
     CustomerFactory,
-    CustomFieldFactory,
     DealFactory,
     DictionaryItemFactory,
     LeadFactory,
     PipelineFactory,
-    SavedViewFactory,
     StageFactory,
-    TagFactory,
-    TaskFactory,
     stage,
 )
 
 pytestmark = pytest.mark.django_db
 
-FACTORIES = [
-    ActivityFactory,
-    ContactFactory,
-    CustomerFactory,
-    CustomFieldFactory,
-    DealFactory,
-    DictionaryItemFactory,
-    LeadFactory,
-    PipelineFactory,
-    SavedViewFactory,
-    StageFactory,
-    TagFactory,
-    TaskFactory,
-]
+FACTORIES = [getattr(factories, name) for name in factories.__all__ if name.endswith("Factory")]
 
 
 @pytest.mark.parametrize("factory", FACTORIES, ids=lambda f: f.__name__)

@@ -7,6 +7,7 @@ from crm.fields import impact
 from crm.models import CustomField, Dictionary, DictionaryItem, SavedView
 
 from .factories import (
+    ActivityFactory,
     CustomerFactory,
     CustomFieldFactory,
     RoleFactory,
@@ -134,7 +135,7 @@ def test_items_referenced_by_customer_and_activity_foreign_keys(org, level):
 
     kind = DictionaryItem.objects.of("activity_kind").first()
     customer = CustomerFactory()
-    customer.activities.create(kind=kind, content="电话沟通", author=org.owner)
+    ActivityFactory(customer=customer, kind=kind, content="电话沟通", author=org.owner)
     assert lines(impact.usages_of_item(kind)) == {"Records": ["Activities with it as kind: 1"]}
 
 

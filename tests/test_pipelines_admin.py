@@ -13,7 +13,12 @@ from pipelines import services
 from pipelines.models import Deal, Lead, Pipeline, Stage, StageKind
 
 from .admin_forms import admin_errors, admin_page_data
-from .factories import CustomerFactory, custom_field
+from .factories import (
+    ContactFactory,
+    CustomerFactory,
+    DealFactory,
+    custom_field,
+)
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -293,15 +298,11 @@ def test_a_new_lead_pipeline_may_not_require_deal_fields(admin_client):
 def deal_in_quote(org):
     """A deal in 零售 · 报价, moved there through the service (so there is history)."""
     customer = CustomerFactory(owner=org.admin)
-    contact = customer.contacts.create(name="张三")
-    pipe = pipeline()
-    deal = services.create_deal(
-        deal=Deal(
-            title="年度设备采购", customer=customer, contact=contact, amount=Decimal("80000")
-        ),
-        by=org.admin,
+    contact = ContactFactory(customer=customer, name="张三")
+    deal = DealFactory.created_by(
+        org.admin, title="年度设备采购", customer=customer, contact=contact, amount=Decimal("80000")
     )
-    services.move_to_stage(record=deal, stage=stage(pipe, "报价"), by=org.admin)
+    services.move_to_stage(record=deal, stage=stage(pipeline(), "报价"), by=org.admin)
     return deal
 
 
