@@ -13,9 +13,9 @@ from playwright.sync_api import expect
 
 from accounts.demo import seed_organisation
 from accounts.models import User
-from crm.models import Contact, Customer
 from pipelines.models import Deal, Pipeline, StageHistory
 
+from ..factories import ContactFactory, CustomerFactory, DealFactory
 from .conftest import answered, loads, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
@@ -32,17 +32,14 @@ def seed_pipelines() -> None:
 
 
 def deal(owner, stage, title, amount, customer_name):
-    customer = Customer.objects.create(name=customer_name, owner=owner)
-    contact = Contact.objects.create(customer=customer, name="采购部 王经理")
-    return Deal.objects.create(
+    customer = CustomerFactory(name=customer_name, owner=owner)
+    return DealFactory(
         title=title,
         customer=customer,
-        contact=contact,
+        contact=ContactFactory(customer=customer, name="采购部 王经理"),
         amount=Decimal(amount),
         owner=owner,
-        pipeline=stage.pipeline,
         stage=stage,
-        probability=stage.probability,
     )
 
 
