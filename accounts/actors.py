@@ -36,6 +36,10 @@ class ActorKind:
     ALL = (IMPORT, RULE, API, SCHEDULER, SYSTEM)
 
 
+# Kinds that act on their own, with the system's rights (the rest act for a person).
+SYSTEM_KINDS = frozenset({ActorKind.RULE, ActorKind.SCHEDULER, ActorKind.SYSTEM})
+
+
 @dataclass(frozen=True)
 class Actor:
     kind: str

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from accounts import access
+from accounts import access, actors
 from accounts.phones import normalize_phone
 
 from .dates import check_constraint, validate_date_range
@@ -529,6 +529,19 @@ class Change(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def actor_label(self) -> str:
+        """The system actor that made the change, in words ("automation rule “报价提醒”");
+        blank for a person's own change."""
+        if not self.actor_type:
+            return ""
+        return actors.actor_label(self.actor_type, self.actor_id, self.actor_name)
+
+    @property
+    def by_system(self) -> bool:
+        """Made by the system on its own (a rule, the scheduler), not for a person."""
+        return self.actor_type in actors.SYSTEM_KINDS
 
 
 class EventReceipt(models.Model):

@@ -276,7 +276,10 @@ def _move(
     original: StagedRecord,
     kind: str,
     note: str = "",
+    also: dict[str, Any] | None = None,
 ) -> StageHistory:
+    """The move itself, on the locked record; `also` sets fields that change with it
+    (a conversion's links), tracked in the same event."""
     if isinstance(locked, Lead):
         if locked.status == LeadStatus.CONVERTED:
             raise StageMoveRefused(
@@ -292,8 +295,11 @@ def _move(
         *MOVED_FIELDS,
         *(["probability"] if isinstance(locked, Deal) else []),
         *(values or {}),
+        *(also or {}),
     ]
     before = snapshot(locked, only=tracked)
+    for name, value in (also or {}).items():
+        setattr(locked, name, value)
     if values:
         apply_values(locked, values, by=by)
     missing = missing_fields(locked, stage)
@@ -542,9 +548,6 @@ def convert_lead(
         if deal.owner_id is None:
             deal.owner = locked.owner or by
         create_deal(deal=deal, by=by)
-    locked.converted_customer = customer
-    locked.converted_contact = contact
-    locked.converted_deal = deal
     _move(
         locked,
         won,
@@ -555,6 +558,7 @@ def convert_lead(
         conversion=True,
         original=lead,
         kind=EventKind.CONVERTED,
+        also={"converted_customer": customer, "converted_contact": contact, "converted_deal": deal},
     )
     lead.converted_customer, lead.converted_contact, lead.converted_deal = customer, contact, deal
     subject = {"subject_type": ContentType.objects.get_for_model(Lead), "subject_id": lead.pk}

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,8 @@ def smtp_server():
         yield server
 
 
-@pytest.fixture
-def worker(transactional_db, smtp_server, tmp_path):
+@contextmanager
+def celery_worker(tmp_path, **env_extra):
     """A real `celery worker` process on the test queue, sharing the test database."""
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     with celery_app.connection_for_write() as conn:
@@ -60,7 +61,7 @@ def worker(transactional_db, smtp_server, tmp_path):
         "SECRET_KEY": "worker-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "EMAIL_URL": smtp_server.url,
+        **env_extra,
     }
     log = tmp_path / "worker.log"
     with log.open("w") as out:
@@ -77,8 +78,14 @@ def worker(transactional_db, smtp_server, tmp_path):
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
-        if process.returncode not in (0, -15):
+        if process.returncode not in (0, -15) or os.environ.get("SHOW_WORKER_LOG"):
             print(log.read_text())
+
+
+@pytest.fixture
+def worker(transactional_db, smtp_server, tmp_path):
+    with celery_worker(tmp_path, EMAIL_URL=smtp_server.url) as process:
+        yield process
 
 
 @pytest.mark.worker

@@ -37,3 +37,19 @@ class PooledNote(OwnedRecord):
 
     class Meta:
         app_label = "testapp"
+
+
+class HandledEvent(models.Model):
+    """What the test subscriber (tests/testapp/subscriber.py) did with an event: one row
+    per handling, so a test sees an event handled twice."""
+
+    event_id = models.BigIntegerField()
+    kind = models.CharField(max_length=30)
+    fields = models.JSONField(default=dict)
+    pid = models.IntegerField()
+
+    class Meta:
+        app_label = "testapp"
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.event_id}"
