@@ -84,6 +84,15 @@ def record_type_for(model_or_obj) -> RecordType:
     raise LookupError(f"{model.__name__} is not a registered record type")
 
 
+def is_registered(model_or_obj) -> bool:
+    """Is this a record type with access rules (not, say, a dictionary item)?"""
+    try:
+        record_type_for(model_or_obj)
+    except LookupError:
+        return False
+    return True
+
+
 def permission_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     """Grouped choices for the role form: one group per record type."""
     return [

@@ -30,7 +30,7 @@ from accounts import access  # noqa: E402
 from accounts.models import User  # noqa: E402
 from accounts.phones import format_phone  # noqa: E402
 
-from . import dates  # noqa: E402
+from . import dates, validation  # noqa: E402
 from .fields.forms import CustomFieldsFormMixin  # noqa: E402
 from .models import Contact, Customer, Task  # noqa: E402
 from .params import parse_id  # noqa: E402
@@ -88,6 +88,7 @@ class ContactForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
             "email": forms.EmailInput(attrs={"autocomplete": "off"}),
             "birthday": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         }
+        error_messages = {"name": {"required": validation.CONTACT_NAME_REQUIRED}}
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -141,8 +142,6 @@ class TaskForm(StyledFormMixin, forms.ModelForm):
 
 # --- Customers and follow-ups -----------------------------------------------------------
 
-import re  # noqa: E402
-from datetime import timedelta  # noqa: E402
 
 from django.db.models import Q  # noqa: E402, F811
 from django.forms.models import ModelChoiceIteratorValue  # noqa: E402
@@ -161,7 +160,6 @@ CUSTOMER_DICTIONARIES = {
     "level": "customer_level",
     "industry": "industry",
 }
-TAG_SEPARATORS = re.compile(r"[,，、;；]+")
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
 
@@ -227,6 +225,7 @@ class CustomerForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
             "email": forms.EmailInput(attrs={"autocomplete": "off"}),
             "tags": forms.CheckboxSelectMultiple,
         }
+        error_messages = {"name": {"required": validation.CUSTOMER_NAME_REQUIRED}}
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -259,25 +258,8 @@ class CustomerForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm):
         if "tags" not in self.fields or self.fields["tags"].disabled:
             del self.fields["new_tags"]
 
-    def clean_name(self):
-        name = (self.cleaned_data.get("name") or "").strip()
-        if not name:
-            raise forms.ValidationError(_("Enter the customer's name."))
-        return name
-
     def clean_new_tags(self) -> list[str]:
-        names = []
-        for part in TAG_SEPARATORS.split(self.cleaned_data.get("new_tags") or ""):
-            name = part.strip()
-            if not name:
-                continue
-            if len(name) > 50:
-                raise forms.ValidationError(
-                    _("“%(name)s” is too long for a tag (50 characters at most).") % {"name": name}
-                )
-            if name not in names:
-                names.append(name)
-        return names
+        return validation.tag_names(self.cleaned_data.get("new_tags") or "")
 
     def chosen_tags(self) -> list:
         """Picked tags plus typed new names (created by the service on save)."""
@@ -300,11 +282,11 @@ class ActivityForm(StyledFormMixin, forms.Form):
     )
     content = forms.CharField(
         label=_("What happened"),
-        max_length=5000,
+        max_length=validation.ACTIVITY_CONTENT_MAX,
         widget=forms.Textarea(
             attrs={"rows": 3, "placeholder": _("Who you spoke to, what was agreed, next steps…")}
         ),
-        error_messages={"required": _("Write what happened.")},
+        error_messages={"required": validation.ACTIVITY_CONTENT_REQUIRED},
     )
     occurred_at = dates.DateTimeField(
         label=_("When"),
@@ -345,13 +327,8 @@ class ActivityForm(StyledFormMixin, forms.Form):
 
     def clean(self):
         data = super().clean()
-        when, follow_up = data.get("occurred_at"), data.get("next_follow_up_at")
-        if when and follow_up and follow_up <= when:
-            self.add_error(
-                "next_follow_up_at", _("The next follow-up must be later than this one.")
-            )
-        if when and when > _timezone.now() + timedelta(minutes=5):
-            self.add_error(
-                "occurred_at", _("A follow-up that has happened cannot be in the future.")
-            )
+        try:
+            validation.check_activity_times(data.get("occurred_at"), data.get("next_follow_up_at"))
+        except forms.ValidationError as exc:
+            self.add_error(None, exc)
         return data

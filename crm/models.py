@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Upper
 from django.utils import timezone
@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import access, actors
 from accounts.phones import normalize_phone
 
+from . import validation
 from .dates import check_constraint, validate_date_range
 
 USER = settings.AUTH_USER_MODEL
@@ -102,7 +103,7 @@ def dictionary_field(code: str, verbose_name, **kwargs) -> models.ForeignKey:
 
 
 class Tag(models.Model):
-    name = models.CharField(_("name"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=validation.TAG_MAX, unique=True)
     color = models.CharField(_("colour"), max_length=20, blank=True, default="blue")
 
     class Meta:
@@ -198,7 +199,7 @@ class Customer(models.Model):
         return self.name
 
     def clean(self) -> None:
-        self.name = (self.name or "").strip()
+        self.name = validation.required_name(self.name, "name", validation.CUSTOMER_NAME_REQUIRED)
         validate_phone_field(self, "phone")
 
     @property
@@ -260,7 +261,7 @@ class Contact(models.Model):
         return self.name
 
     def clean(self) -> None:
-        self.name = (self.name or "").strip()
+        self.name = validation.required_name(self.name, "name", validation.CONTACT_NAME_REQUIRED)
         validate_phone_field(self, "mobile", "phone")
 
 
@@ -290,7 +291,11 @@ class Activity(models.Model):
         related_name="activities",
     )
     kind = dictionary_field("activity_kind", _("kind"))
-    content = models.TextField(_("content"))
+    content = models.TextField(
+        _("content"),
+        validators=[MaxLengthValidator(validation.ACTIVITY_CONTENT_MAX)],
+        error_messages={"blank": validation.ACTIVITY_CONTENT_REQUIRED},
+    )
     occurred_at = models.DateTimeField(
         _("when"), default=timezone.now, validators=[validate_date_range]
     )
@@ -334,6 +339,9 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind or ''} {self.occurred_at:%Y-%m-%d}".strip()
+
+    def clean(self) -> None:
+        validation.check_activity_times(self.occurred_at, self.next_follow_up_at)
 
 
 class TaskStatus(models.TextChoices):

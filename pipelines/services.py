@@ -121,6 +121,15 @@ def apply_values(record: StagedRecord, values: dict[str, Any], *, by: User) -> N
             form_field.required = True
             value = form_field.clean(raw)
             field.run_validators(value)  # the model's own too (crm.dates' range)
+            if (
+                isinstance(value, models.Model)
+                and value.pk != getattr(record, field.attname)
+                and access.is_registered(value)
+                and not access.can(by, value, "view")
+            ):
+                # A record the user cannot see is not theirs to link (the current one
+                # stays valid: its customer may have gone to a colleague).
+                raise ValidationError(form_field.error_messages["invalid_choice"])
             setattr(record, name, value)
         except (KeyError, StopIteration):
             errors[name] = [_("Unknown field.")]

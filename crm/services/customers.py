@@ -20,6 +20,7 @@ from accounts import access
 from accounts.models import FieldAccess, User
 from accounts.phones import normalize_phone
 
+from .. import validation
 from ..fields import schema
 from ..fields import values as field_values
 from ..models import (
@@ -49,7 +50,6 @@ def _may_edit_field(user: User, name: str) -> bool:
     return access.field_access(user, "customer", name) == FieldAccess.EDITABLE
 
 
-TAG_MAX = Tag._meta.get_field("name").max_length
 REASON_MAX = PoolEvent._meta.get_field("reason").max_length
 
 
@@ -59,14 +59,9 @@ def resolve_tags(tags: Iterable[Tag | str]) -> list[Tag]:
     resolved: list[Tag] = []
     for tag in tags:
         if isinstance(tag, str):
-            name = tag.strip()
+            name = validation.validate_tag_name(tag)
             if not name:
                 continue
-            if len(name) > TAG_MAX:
-                raise ValidationError(
-                    _("“%(name)s” is too long for a tag (%(limit)s characters at most).")
-                    % {"name": name, "limit": TAG_MAX}
-                )
             tag, _created = Tag.objects.get_or_create(name=name)
         if tag not in resolved:
             resolved.append(tag)
