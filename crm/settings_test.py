@@ -1,6 +1,7 @@
 """Test settings: the real settings, made fast and HTTP-friendly for the test client."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 
@@ -24,6 +25,11 @@ WHITENOISE_USE_FINDERS = True
 
 # Tests that start a real worker publish to their own queue (and, without Redis, their
 # own broker file), so a `make run` worker on the same machine never takes their tasks.
-CELERY_TASK_DEFAULT_QUEUE = "crm-test"
+# Each test database has its own queue, so two test runs on one machine (one Redis)
+# never take or purge each other's messages; a worker a test starts is told its queue.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CRM_TEST_QUEUE") or "crm-test-{}{}".format(
+    Path(str(DATABASES["default"]["NAME"])).name,  # noqa: F405
+    os.environ.get("TEST_DB_SUFFIX", ""),
+)
 if not REDIS_URL:  # noqa: F405
     CELERY_BROKER_URL = f"sqla+sqlite:///{VAR_DIR / 'celery-broker-test.sqlite3'}"  # noqa: F405

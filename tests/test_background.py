@@ -61,6 +61,7 @@ def celery_worker(tmp_path, **env_extra):
         "SECRET_KEY": "worker-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CRM_TEST_QUEUE": queue,
         **env_extra,
     }
     log = tmp_path / "worker.log"
