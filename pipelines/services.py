@@ -483,7 +483,7 @@ def _save_edit(record: StagedRecord, *, by: User) -> StagedRecord:
     field_values.check_custom(record, record_type=record_type, before=stored.custom or {})
     record.full_clean()
     field_values.save_checking_unique(record, record_type=record_type)
-    record_change(record, by=by, changes=diff(before, snapshot(record)))
+    record_change(record, by=by, changes=diff(before, snapshot(record, like=stored)))
     return record
 
 

@@ -50,5 +50,5 @@ def update_contact(*, contact: Contact, by: User) -> Contact:
     contact.full_clean(validate_constraints=False)
     _one_primary(contact)
     field_values.save_checking_unique(contact, record_type="contact")
-    record_change(contact, by=by, changes=diff(before, snapshot(contact)))
+    record_change(contact, by=by, changes=diff(before, snapshot(contact, like=stored)))
     return contact

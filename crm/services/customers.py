@@ -103,7 +103,7 @@ def update_customer(
     field_values.save_checking_unique(customer, record_type="customer")
     if tags is not None and _may_edit_field(by, "tags"):
         customer.tags.set(resolve_tags(tags))
-    record_change(customer, by=by, changes=diff(before, snapshot(customer)))
+    record_change(customer, by=by, changes=diff(before, snapshot(customer, like=stored)))
     return customer
 
 

@@ -95,11 +95,17 @@ class Changes:
 
 
 def snapshot(
-    instance: models.Model, only: Iterable[str] | None = None, *, display: bool = True
+    instance: models.Model,
+    only: Iterable[str] | None = None,
+    *,
+    display: bool = True,
+    like: models.Model | None = None,
 ) -> Snapshot:
     """The record's editable values; with `only`, just those fields ("cf_<key>" for a
     custom one): a write that touches a few fields need not read every related row.
-    `display=False`: raw values only (no related row is read for its name)."""
+    `display=False`: raw values only (no related row is read for its name). `like`: the
+    same record as read before the write; a related row it has loaded and the write kept
+    is named from it instead of being read again."""
     wanted = set(only) if only is not None else None
     shot = Snapshot()
     for model_field in instance._meta.get_fields():
@@ -118,7 +124,15 @@ def snapshot(
             related_id = getattr(instance, model_field.attname)
             shot.raw[name] = related_id
             if display:
-                shot.display[name] = _display(getattr(instance, name) if related_id else None)
+                source = instance
+                if (
+                    like is not None
+                    and not model_field.is_cached(instance)
+                    and model_field.is_cached(like)
+                    and getattr(like, model_field.attname) == related_id
+                ):
+                    source = like
+                shot.display[name] = _display(getattr(source, name) if related_id else None)
         elif model_field.choices:
             shot.display[name] = _display(getattr(instance, f"get_{name}_display")())
             shot.raw[name] = raw(getattr(instance, model_field.attname))

@@ -41,7 +41,7 @@ def update_task(*, task: Task, by: User) -> Task:
     before = snapshot(stored)
     task.full_clean()
     task.save()
-    record_change(task, by=by, changes=diff(before, snapshot(task)))
+    record_change(task, by=by, changes=diff(before, snapshot(task, like=stored)))
     return task
 
 
