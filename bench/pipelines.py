@@ -15,7 +15,7 @@ board's server time and query count, and stage moves per second through the serv
 3. Measures, in-process with django.test.Client and bench/settings.py, the board page
    /pipelines/<id>/board/ of each pipeline for a rep, a manager and the admin: median
    and 90th percentile, and the number of SQL queries of one request. If the board page
-   is not installed, it measures services.board_totals and the first cards of each
+   is not installed, it measures selectors.board_totals and the first cards of each
    column (a window query) directly and says so.
 4. Moves deals to the next stage and back through services.move_to_stage, one at a time
    in one thread, then in --threads threads: moves per second.
@@ -237,13 +237,13 @@ def direct_board(user, pipeline):
     from django.db.models import F, Window
     from django.db.models.functions import RowNumber
 
-    from pipelines import services
+    from pipelines import selectors
     from pipelines.models import Deal
 
     def run():
         stages = list(pipeline.stages.order_by("order", "id"))
         shown = Deal.objects.visible_to(user).filter(pipeline=pipeline)
-        totals = services.board_totals(shown, stages)
+        totals = selectors.board_totals(shown, stages)
         ranked = (
             shown.filter(status="open")
             .annotate(
@@ -270,7 +270,7 @@ def measure_boards(args, users, pipelines) -> list[tuple]:
     print(
         "board: the page /pipelines/<id>/board/"
         if installed
-        else "board: NOT INSTALLED here — measuring services.board_totals + the card query"
+        else "board: NOT INSTALLED here — measuring selectors.board_totals + the card query"
     )
     for who, user in users.items():
         client = Client()

@@ -11,9 +11,11 @@ already hold a scoped queryset (a list's filters, a report narrowed by owner).""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -33,7 +35,6 @@ from .models import (
 
 # The board's totals query (one aggregate) is defined in services; the board's readers
 # reach it here with the rest of the board's questions.
-from .services import Column, board_totals
 
 StagedModel = type[Lead] | type[Deal]
 
@@ -250,3 +251,50 @@ class BoardQuery:
             ]
         )
         return rows[:CARDS_PER_COLUMN], len(rows) > CARDS_PER_COLUMN
+
+
+# --- The board's totals ----------------------------------------------------------------
+
+
+@dataclass
+class Column:
+    stage: Stage
+    count: int
+    amount: Decimal
+    weighted: Decimal
+
+
+def board_totals(records: models.QuerySet, stages: list[Stage]) -> dict[int, Column]:
+    """Count, amount and weighted amount per stage: one aggregate query."""
+    from django.db.models import Count, DecimalField, F, Sum, Value
+    from django.db.models.functions import Coalesce
+
+    zero = Value(Decimal("0"), output_field=DecimalField(max_digits=16, decimal_places=2))
+    rows = {}
+    if records.model is Deal:
+        weighted = Sum(F("amount") * F("probability") / 100, output_field=DecimalField())
+        aggregates = (
+            records.order_by()
+            .values("stage_id")
+            .annotate(
+                # Not named "amount": F("amount") in `weighted` must mean the column.
+                n=Count("pk"),
+                total=Coalesce(Sum("amount"), zero),
+                weighted=Coalesce(weighted, zero),
+            )
+        )
+        rows = {r["stage_id"]: {**r, "amount": r["total"]} for r in aggregates}
+    else:
+        rows = {
+            r["stage_id"]: r for r in records.order_by().values("stage_id").annotate(n=Count("pk"))
+        }
+    columns = {}
+    for stage in stages:
+        row = rows.get(stage.pk, {})
+        columns[stage.pk] = Column(
+            stage=stage,
+            count=row.get("n", 0),
+            amount=Decimal(row.get("amount") or 0).quantize(Decimal("0.01")),
+            weighted=Decimal(row.get("weighted") or 0).quantize(Decimal("0.01")),
+        )
+    return columns

@@ -6,7 +6,6 @@ writes StageHistory and emits `stage_changed` once the transaction commits."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -581,53 +580,6 @@ def convert_lead(
 
     transaction.on_commit(send, robust=True)
     return Conversion(customer=customer, contact=contact, deal=deal, customer_created=created)
-
-
-# --- Board ------------------------------------------------------------------------------
-
-
-@dataclass
-class Column:
-    stage: Stage
-    count: int
-    amount: Decimal
-    weighted: Decimal
-
-
-def board_totals(records: models.QuerySet, stages: list[Stage]) -> dict[int, Column]:
-    """Count, amount and weighted amount per stage: one aggregate query."""
-    from django.db.models import Count, DecimalField, F, Sum, Value
-    from django.db.models.functions import Coalesce
-
-    zero = Value(Decimal("0"), output_field=DecimalField(max_digits=16, decimal_places=2))
-    rows = {}
-    if records.model is Deal:
-        weighted = Sum(F("amount") * F("probability") / 100, output_field=DecimalField())
-        aggregates = (
-            records.order_by()
-            .values("stage_id")
-            .annotate(
-                # Not named "amount": F("amount") in `weighted` must mean the column.
-                n=Count("pk"),
-                total=Coalesce(Sum("amount"), zero),
-                weighted=Coalesce(weighted, zero),
-            )
-        )
-        rows = {r["stage_id"]: {**r, "amount": r["total"]} for r in aggregates}
-    else:
-        rows = {
-            r["stage_id"]: r for r in records.order_by().values("stage_id").annotate(n=Count("pk"))
-        }
-    columns = {}
-    for stage in stages:
-        row = rows.get(stage.pk, {})
-        columns[stage.pk] = Column(
-            stage=stage,
-            count=row.get("n", 0),
-            amount=Decimal(row.get("amount") or 0).quantize(Decimal("0.01")),
-            weighted=Decimal(row.get("weighted") or 0).quantize(Decimal("0.01")),
-        )
-    return columns
 
 
 # --- Owners -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import DataScope
 from crm.models import Activity, Contact, Customer, DictionaryItem, Task
-from pipelines import services
+from pipelines import selectors, services
 from pipelines.models import (
     Deal,
     DealStatus,
@@ -597,7 +597,7 @@ def test_board_totals_over_the_visible_deals(team, customer, contact):
     stages = list(Pipeline.objects.get(name="零售").stages.order_by("order"))
     pipeline_deals = Deal.objects.filter(pipeline__name="零售", status=DealStatus.OPEN)
 
-    mine = services.board_totals(pipeline_deals.visible_to(team.owner), stages)
+    mine = selectors.board_totals(pipeline_deals.visible_to(team.owner), stages)
     first, quote = stage("零售", "意向"), stage("零售", "报价")
     assert (mine[first.pk].count, mine[first.pk].amount) == (2, Decimal("30000.00"))
     assert mine[first.pk].weighted == Decimal("3000.00")
@@ -605,10 +605,10 @@ def test_board_totals_over_the_visible_deals(team, customer, contact):
     assert mine[stage("零售", "赢单").pk].count == 0
     assert list(mine) == [s.pk for s in stages]
 
-    everyone = services.board_totals(pipeline_deals.visible_to(team.sub_member), stages)
+    everyone = selectors.board_totals(pipeline_deals.visible_to(team.sub_member), stages)
     assert everyone[first.pk].count == 3
     assert everyone[first.pk].amount == Decimal("129999.00")
-    outsider = services.board_totals(pipeline_deals.visible_to(team.outsider), stages)
+    outsider = selectors.board_totals(pipeline_deals.visible_to(team.outsider), stages)
     assert sum(c.count for c in outsider.values()) == 0
 
 
@@ -616,7 +616,7 @@ def test_board_totals_of_leads_count_only(team):
     new_lead(team.owner)
     new_lead(team.owner, owner=None)
     stages = list(Pipeline.objects.get(name="线索").stages.all())
-    totals = services.board_totals(Lead.objects.visible_to(team.owner), stages)
+    totals = selectors.board_totals(Lead.objects.visible_to(team.owner), stages)
     assert totals[stage("线索", "已收到联系方式").pk].count == 2
     assert totals[stage("线索", "已收到联系方式").pk].amount == Decimal("0.00")
 
@@ -626,4 +626,4 @@ def test_board_totals_is_one_query(team, customer, django_assert_num_queries):
         new_deal(team.owner, customer, amount=Decimal("1000"))
     stages = list(Pipeline.objects.get(name="零售").stages.all())
     with django_assert_num_queries(1):
-        services.board_totals(Deal.objects.visible_to(team.owner), stages)
+        selectors.board_totals(Deal.objects.visible_to(team.owner), stages)
