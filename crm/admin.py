@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .fields import impact
-from .models import CustomField, Dictionary, DictionaryItem, FieldType, SavedView, Tag
+from .models import Change, CustomField, Dictionary, DictionaryItem, FieldType, SavedView, Tag
 
 CONFIRM_LABEL = _("I have read where it is used")
 CHOICE_TYPES = [FieldType.CHOICE, FieldType.MULTI_CHOICE]
@@ -452,3 +452,80 @@ class SavedViewAdmin(admin.ModelAdmin):
     list_filter = ("record_type", "shared")
     list_select_related = ("owner",)
     search_fields = ("name", "owner__username", "owner__name")
+
+
+# --- Record events (the outbox) ------------------------------------------------------------
+
+
+class DeliveryFilter(admin.SimpleListFilter):
+    title = _("delivery")
+    parameter_name = "delivery"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("pending", _("Waiting")),
+            ("failing", _("Failing")),
+            ("given_up", _("Given up")),
+        ]
+
+    def queryset(self, request, queryset):
+        from .events import MAX_ATTEMPTS
+
+        value = self.value()
+        if value == "pending":
+            return queryset.filter(delivered_at__isnull=True, delivery_attempts=0)
+        if value == "failing":
+            return queryset.filter(
+                delivered_at__isnull=True,
+                delivery_attempts__gt=0,
+                delivery_attempts__lt=MAX_ATTEMPTS,
+            )
+        if value == "given_up":
+            return queryset.filter(delivered_at__isnull=True, delivery_attempts__gte=MAX_ATTEMPTS)
+        return queryset
+
+
+@admin.register(Change)
+class RecordEventAdmin(admin.ModelAdmin):
+    """Record events as written: read-only, to see what subscribers get and to hand
+    on again events whose delivery was given up."""
+
+    list_display = (
+        "created_at",
+        "kind",
+        "record_type",
+        "record_id",
+        "user",
+        "actor_type",
+        "actor_name",
+        "delivered_at",
+        "delivery_attempts",
+    )
+    list_filter = (DeliveryFilter, "kind", "actor_type", "record_type")
+    list_select_related = ("user", "record_type")
+    date_hierarchy = None
+    show_full_result_count = False
+    actions = ["deliver_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Hand the chosen events on again"), permissions=["view"])
+    def deliver_again(self, request, queryset):
+        from . import events
+
+        ids = list(queryset.filter(delivered_at__isnull=True).values_list("pk", flat=True)[:500])
+        Change.objects.filter(pk__in=ids).update(delivery_attempts=0)
+        delivered = events.deliver(ids)
+        self.message_user(
+            request,
+            ngettext("%(n)s event delivered.", "%(n)s events delivered.", delivered)
+            % {"n": delivered},
+            messages.SUCCESS if delivered == len(ids) else messages.WARNING,
+        )

@@ -526,3 +526,23 @@ def _queued() -> int:
             ).message_count
         except ChannelError:
             return 0
+
+
+def test_the_admin_lists_events_whose_delivery_was_given_up_and_hands_them_on(
+    admin_client, team, customer, subscriber
+):
+    rename(customer, team.owner, "恒信机械")
+    event = Change.objects.get(customer=customer, kind=EventKind.UPDATED)
+    Change.objects.filter(pk=event.pk).update(delivery_attempts=events.MAX_ATTEMPTS)
+    url = reverse("admin:crm_change_changelist")
+    page = admin_client.get(url, {"delivery": "given_up"})
+    assert page.status_code == 200 and list(page.context["cl"].result_list) == [event]
+    assert admin_client.get(url, {"delivery": "pending"}).context["cl"].result_list.count() == 0
+    response = admin_client.post(
+        url, {"action": "deliver_again", "_selected_action": [event.pk]}, follow=True
+    )
+    assert "1 event delivered." in response.content.decode()
+    event.refresh_from_db()
+    assert event.delivered_at is not None
+    assert HandledEvent.objects.filter(event_id=event.pk).count() == 1
+    assert admin_client.get(reverse("admin:crm_change_change", args=[event.pk])).status_code == 200
