@@ -1,4 +1,14 @@
-"""The main navigation: each entry shows only when the user's role allows it."""
+"""The main navigation: each entry shows only when the user's role allows it.
+
+crm names only its own pages here. Higher apps (pipelines' leads, deals and board,
+reports) register their entries from their AppConfig.ready() with `register_nav_item`.
+The menu lists them by `order`:
+
+    10 Dashboard · 20 Customers · 30 Contacts · 40 Leads · 50 Deals · 60 Board ·
+    70 Tasks · 80 Reports · 1000 Administration
+"""
+
+from __future__ import annotations
 
 from dataclasses import dataclass
 
@@ -12,11 +22,12 @@ from accounts import access
 @dataclass(frozen=True)
 class NavItem:
     label: str
-    url_name: str
+    url_name: str  # the entry's key too: registering the same URL name again replaces it
     icon: str
     # "record_type.action" the role needs, or None for every signed-in user.
     permission: str | None = None
     staff_only: bool = False
+    order: int = 500  # place in the menu, smaller first (see the module's docstring)
 
     def allowed(self, user) -> bool:
         if self.staff_only and not user.is_staff:
@@ -27,17 +38,28 @@ class NavItem:
         return True
 
 
-NAV_ITEMS: list[NavItem] = [
-    NavItem(_("Dashboard"), "dashboard", "home"),
-    NavItem(_("Customers"), "customers:list", "building", permission="customer.view"),
-    NavItem(_("Contacts"), "contacts:list", "address-book", permission="contact.view"),
-    NavItem(_("Leads"), "leads:list", "user-circle", permission="lead.view"),
-    NavItem(_("Deals"), "deals:list", "briefcase", permission="deal.view"),
-    NavItem(_("Board"), "board:index", "timeline", permission="deal.view"),
-    NavItem(_("Tasks"), "tasks:list", "list-check", permission="task.view"),
-    NavItem(_("Reports"), "reports:index", "report-analytics", permission="deal.view"),
-    NavItem(_("Administration"), "admin:index", "settings", staff_only=True),
-]
+_items: dict[str, NavItem] = {}
+
+
+def register_nav_item(item: NavItem) -> NavItem:
+    """Add (or replace) an entry of the main menu."""
+    _items[item.url_name] = item
+    return item
+
+
+def nav_items() -> list[NavItem]:
+    """Every registered entry in menu order (by `order`, then as registered)."""
+    return sorted(_items.values(), key=lambda item: item.order)
+
+
+for _item in (
+    NavItem(_("Dashboard"), "dashboard", "home", order=10),
+    NavItem(_("Customers"), "customers:list", "building", permission="customer.view", order=20),
+    NavItem(_("Contacts"), "contacts:list", "address-book", permission="contact.view", order=30),
+    NavItem(_("Tasks"), "tasks:list", "list-check", permission="task.view", order=70),
+    NavItem(_("Administration"), "admin:index", "settings", staff_only=True, order=1000),
+):
+    register_nav_item(_item)
 
 
 def navigation(request):
@@ -47,7 +69,7 @@ def navigation(request):
         return {"brand_name": settings.CRM_SITE_NAME, "nav_items": []}
     path = request.path
     items = []
-    for item in NAV_ITEMS:
+    for item in nav_items():
         if item.allowed(user):
             url = reverse(item.url_name)
             active = path == url if url == "/" else path.startswith(url)

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import F, Q
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,7 +21,7 @@ from django.views.generic import TemplateView
 from accounts import access
 from accounts.phones import format_phone
 
-from .. import selectors
+from .. import record_cards, selectors
 from ..fields import values as field_values
 from ..filters import CustomerFilter, dictionary_items, people_in_scope, tag_list
 from ..forms import ACTIVITY_KINDS, CUSTOMER_DICTIONARIES, ActivityForm, CustomerForm
@@ -34,7 +34,6 @@ from ..models import (
     Task,
     TaskStatus,
 )
-from ..money import format_money
 from ..params import page_param, parse_id
 from ..services import activities as activity_services
 from ..services import customers as services
@@ -144,7 +143,6 @@ TIMELINE_COLUMNS = (
 )
 HISTORY_PAGE = 30
 MERGE_CANDIDATES = 20
-DEALS_LIMIT = 10
 
 
 @login_required
@@ -324,24 +322,9 @@ class CustomerDetailView(CustomerRecordMixin, RecordDetailView):
         can_transfer = (
             can_change and access.users_in_scope(user).exclude(pk=customer.owner_id).exists()
         )
-        # The customer's deals (pipelines' Deal, reached through the relation: crm does
-        # not import pipelines): one query, open ones first.
-        can_view_deals = access.has_permission(user, "deal", "view")
-        deals = (
-            list(
-                customer.deals.visible_to(user)
-                .select_related("stage")
-                .order_by(F("closed_at").desc(nulls_first=True), "-created_at", "-pk")[:DEALS_LIMIT]
-            )
-            if can_view_deals
-            else []
-        )
-        for deal in deals:
-            deal.amount_text = format_money(deal.amount)
         context.update(
-            deals=deals,
-            can_view_deals=can_view_deals,
-            can_add_deal=can_view_deals and access.has_permission(user, "deal", "add"),
+            # Cards of other apps (pipelines: the customer's deals), crm/record_cards.py.
+            record_cards=record_cards.cards_for(user, customer),
             tags=list(customer.tags.all()),
             contacts=contacts,
             tasks=tasks,
