@@ -1,12 +1,15 @@
-"""Customer and contact exports (CSV and Excel): which columns a user gets, and how the
-rows become a file. The reports' exports are written here too (`write_sheets`: several
-titled tables in one file), so that every export keeps formulas inert the same way.
+"""Record list exports (CSV and Excel): which columns a user gets, and how the rows
+become a file. Customers and contacts export, and every record type whose spec
+(crm.records.RecordTypeSpec) names an `ExportSpec`: pipelines' leads and deals. The
+reports' exports are written here too (`write_sheets`: several titled tables in one
+file), so that every export keeps formulas inert the same way.
 
 `columns(user, record_type)` is the export's column builder, where field permissions are
 applied for exports (DESIGN rule 2): the record type's standard columns less the fields
 the user's role hides, then every active custom field the user may see, in the admin's
-order. The rows come from the views (crm.views.exports): the list's filters and sort over
-`exportable_by(user)`, read in chunks so the number of queries does not grow with rows.
+order. The rows come from the views (crm.views.exports.RecordExportView): the list's
+filters and sort over `exportable_by(user)`, read in chunks so the number of queries
+does not grow with rows.
 
 Cells are text as the pages show it (labels in the user's language, phones formatted,
 dates ISO), except that Excel gets numbers and dates as numbers and dates so they sort
@@ -27,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -37,7 +40,7 @@ from accounts.models import Department, User
 from accounts.phones import format_phone
 
 from .fields import schema, types
-from .models import Contact, Customer, DictionaryItem, FieldType, Tag
+from .models import Contact, Customer, DictionaryItem, FieldType
 
 # One export holds at most this many rows; larger ones will run in the background (the
 # imports/exports issue). The rows past it are left out and the file's name says so.
@@ -49,17 +52,6 @@ CHUNK_SIZE = 2_000
 FORMATS = {
     "csv": ("csv", "text/csv; charset=utf-8"),
     "xlsx": ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-}
-
-# How the related objects of each record type are read along with it (no query per row).
-SELECT_RELATED = {
-    "customer": ("owner",),
-    "contact": ("customer__owner",),
-}
-PREFETCH_RELATED = {
-    # A list on each row (not a queryset per row): row.export_tags.
-    "customer": (Prefetch("tags", queryset=Tag.objects.order_by("name"), to_attr="export_tags"),),
-    "contact": (),
 }
 
 LIST_SEPARATOR = "、"  # as types.display_value joins multiple choices
@@ -83,6 +75,9 @@ class Column:
     number_format: str | None = None  # Excel's format for the typed value
     text: bool = False  # Excel: format the cells as text (phones, codes, digit strings)
     width: int = 14
+    # Other fields the cells give away (a weighted amount, the amount): the column is
+    # left out when the role hides any of them, as when it hides `name`.
+    reveals: tuple[str, ...] = ()
 
 
 class Lookups:
@@ -163,9 +158,50 @@ def _number(stored: Any) -> int | Decimal | str | None:
 
 
 # --- standard columns -----------------------------------------------------------------
+# What a record type's column builder (its spec's ExportSpec.columns) is made of. Each
+# maker names the column after the field, so a field permission that hides the field
+# leaves the column out.
 
 
-def _item_column(model, name: str, lookups: Lookups) -> Column:
+def column_label(model, name: str) -> str:
+    """The field's name as the pages show it: its verbose name, capitalised."""
+    return _label(model, name)
+
+
+def _follow(row, path: str):
+    """The object at `path` ("customer__owner") from `row`; None when a step is empty."""
+    target = row
+    for step in path.split("__"):
+        target = getattr(target, step)
+        if target is None:
+            return None
+    return target
+
+
+def text_column(model, name: str, **kwargs) -> Column:
+    """The field's text as stored (kwargs as Column's: width, text...)."""
+    return Column(name, _label(model, name), lambda row: getattr(row, name), **kwargs)
+
+
+def choice_column(model, name: str, **kwargs) -> Column:
+    """A field with choices, as its label (a status: "Won")."""
+    return Column(
+        name, _label(model, name), lambda row: getattr(row, f"get_{name}_display")(), **kwargs
+    )
+
+
+def related_column(model, name: str, *, text=str, width: int = 20) -> Column:
+    """A related record (read with the row: select_related) by `text(record)`, or empty."""
+
+    def value(row) -> str:
+        related = getattr(row, name)
+        return text(related) if related is not None else ""
+
+    return Column(name, _label(model, name), value, width=width)
+
+
+def item_column(model, name: str, lookups: Lookups) -> Column:
+    """A data-dictionary field, as its item's label (items from `lookups`, not a join)."""
     attname = f"{name}_id"
 
     def value(row) -> str:
@@ -178,108 +214,184 @@ def _item_column(model, name: str, lookups: Lookups) -> Column:
     return Column(name, _label(model, name), value)
 
 
-def _customer_columns(lookups: Lookups) -> list[Column]:
-    def department(row) -> str:
-        owner = row.owner
+def phone_column(model, name: str) -> Column:
+    """A stored E.164 number as people read it; a text cell in Excel."""
+    return Column(
+        name,
+        _label(model, name),
+        lambda row: format_phone(getattr(row, name)),
+        text=True,
+        width=18,
+    )
+
+
+def flag_column(model, name: str) -> Column:
+    return Column(name, _label(model, name), lambda row: _yes_no(getattr(row, name)))
+
+
+def date_column(model, name: str) -> Column:
+    """A date: ISO text, an Excel date."""
+
+    def text(row) -> str:
+        value = getattr(row, name)
+        return value.isoformat() if value else ""
+
+    return Column(
+        name,
+        _label(model, name),
+        text,
+        typed=lambda row: getattr(row, name),
+        number_format=EXCEL_DATE,
+        width=12,
+    )
+
+
+def moment_column(model, name: str) -> Column:
+    """A date and time, local, to the minute: text, an Excel datetime."""
+    return Column(
+        name,
+        _label(model, name),
+        lambda row: _datetime_text(getattr(row, name)),
+        typed=lambda row: _datetime_cell(getattr(row, name)),
+        number_format=EXCEL_DATETIME,
+        width=17,
+    )
+
+
+def number_column(model, name: str, *, number_format: str = "0") -> Column:
+    """A number field: its digits as text (0 too), an Excel number."""
+
+    def text(row) -> str:
+        value = getattr(row, name)
+        return "" if value is None else str(value)
+
+    return Column(
+        name,
+        _label(model, name),
+        text,
+        typed=lambda row: _number(getattr(row, name)),
+        number_format=number_format,
+    )
+
+
+def amount_column(
+    name: str, label: str, value: Callable[[Any], Any], *, reveals: tuple[str, ...] = ()
+) -> Column:
+    """Money: the plain number as text ("356000.00", which reads back in Excel and in an
+    import), an Excel number formatted #,##0.00."""
+
+    def text(row) -> str:
+        amount = value(row)
+        return "" if amount is None else str(amount)
+
+    return Column(
+        name,
+        label,
+        text,
+        typed=lambda row: _number(value(row)),
+        number_format=NUMBER_FORMATS[FieldType.MONEY],
+        reveals=reveals,
+    )
+
+
+def owner_column(model, path: str = "owner", *, empty: str | None = None) -> Column:
+    """The person at `path` (read with the row) by full name; `empty` when there is none
+    (by default "Public pool"). Named "owner": hiding fields never hides the owner."""
+    field = path.split("__")[-1]
+    target = model
+    for step in path.split("__")[:-1]:
+        target = target._meta.get_field(step).related_model
+
+    def value(row) -> str:
+        owner = _follow(row, path)
+        if owner is None and empty is not None:
+            return str(empty)
+        return _owner_text(owner)
+
+    return Column("owner", _label(target, field), value)
+
+
+def department_column(lookups: Lookups, path: str = "owner") -> Column:
+    """The department (its path in the tree) of the person at `path`."""
+
+    def value(row) -> str:
+        owner = _follow(row, path)
         if owner is None or owner.department_id is None:
             return ""
         node = lookups.departments.get(owner.department_id)
         return node.path_display if node is not None else ""
 
+    return Column("department", _("Department"), value, width=20)
+
+
+def customer_columns(lookups: Lookups) -> list[Column]:
     def tags(row) -> str:
         loaded = getattr(row, "export_tags", None)
         return LIST_SEPARATOR.join(
             tag.name for tag in (row.tags.all() if loaded is None else loaded)
         )
 
-    def field(name: str, **kwargs) -> Column:
-        return Column(name, _label(Customer, name), lambda row: getattr(row, name), **kwargs)
-
-    def moment(name: str) -> Column:
-        return Column(
-            name,
-            _label(Customer, name),
-            lambda row: _datetime_text(getattr(row, name)),
-            typed=lambda row: _datetime_cell(getattr(row, name)),
-            number_format=EXCEL_DATETIME,
-            width=17,
-        )
-
     return [
-        field("name", width=30),
-        _item_column(Customer, "type", lookups),
-        _item_column(Customer, "level", lookups),
-        _item_column(Customer, "source", lookups),
-        _item_column(Customer, "industry", lookups),
-        Column("owner", _label(Customer, "owner"), lambda row: _owner_text(row.owner)),
-        Column("department", _("Department"), department, width=20),
-        Column(
-            "phone",
-            _label(Customer, "phone"),
-            lambda row: format_phone(row.phone),
-            text=True,
-            width=18,
-        ),
-        field("email", width=24),
-        field("address", width=30),
-        field("website", width=24),
+        text_column(Customer, "name", width=30),
+        item_column(Customer, "type", lookups),
+        item_column(Customer, "level", lookups),
+        item_column(Customer, "source", lookups),
+        item_column(Customer, "industry", lookups),
+        owner_column(Customer),
+        department_column(lookups),
+        phone_column(Customer, "phone"),
+        text_column(Customer, "email", width=24),
+        text_column(Customer, "address", width=30),
+        text_column(Customer, "website", width=24),
         Column("tags", _label(Customer, "tags"), tags, width=20),
-        moment("created_at"),
-        moment("last_activity_at"),
-        moment("next_follow_up_at"),
+        moment_column(Customer, "created_at"),
+        moment_column(Customer, "last_activity_at"),
+        moment_column(Customer, "next_follow_up_at"),
     ]
 
 
-def _contact_columns(lookups: Lookups) -> list[Column]:
-    def field(name: str, **kwargs) -> Column:
-        return Column(name, _label(Contact, name), lambda row: getattr(row, name), **kwargs)
-
-    def phone(name: str) -> Column:
-        return Column(
-            name,
-            _label(Contact, name),
-            lambda row: format_phone(getattr(row, name)),
-            text=True,
-            width=18,
-        )
-
-    def flag(name: str) -> Column:
-        return Column(name, _label(Contact, name), lambda row: _yes_no(getattr(row, name)))
-
+def contact_columns(lookups: Lookups) -> list[Column]:
+    owner = owner_column(Contact, "customer__owner")
     return [
-        field("name", width=16),
+        text_column(Contact, "name", width=16),
         Column("customer", _label(Contact, "customer"), lambda row: row.customer.name, width=30),
-        field("title"),
-        phone("mobile"),
-        phone("phone"),
-        field("email", width=24),
-        field("wechat", text=True, width=18),
-        Column(
-            "birthday",
-            _label(Contact, "birthday"),
-            lambda row: row.birthday.isoformat() if row.birthday else "",
-            typed=lambda row: row.birthday,
-            number_format=EXCEL_DATE,
-            width=12,
-        ),
-        flag("is_primary"),
-        flag("do_not_contact"),
-        Column("owner", _label(Customer, "owner"), lambda row: _owner_text(row.customer.owner)),
-        Column(
-            "created_at",
-            _label(Contact, "created_at"),
-            lambda row: _datetime_text(row.created_at),
-            typed=lambda row: _datetime_cell(row.created_at),
-            number_format=EXCEL_DATETIME,
-            width=17,
-        ),
+        text_column(Contact, "title"),
+        phone_column(Contact, "mobile"),
+        phone_column(Contact, "phone"),
+        text_column(Contact, "email", width=24),
+        text_column(Contact, "wechat", text=True, width=18),
+        date_column(Contact, "birthday"),
+        flag_column(Contact, "is_primary"),
+        flag_column(Contact, "do_not_contact"),
+        owner,
+        moment_column(Contact, "created_at"),
     ]
 
 
-STANDARD_COLUMNS: dict[str, Callable[[Lookups], list[Column]]] = {
-    "customer": _customer_columns,
-    "contact": _contact_columns,
-}
+# The record types with a list export: registered from their RecordTypeSpec (crm.records).
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """A record type's list export: its standard columns (`columns(lookups)`; field
+    permissions then take out what a role hides, and the custom fields the user may see
+    follow), and what to read along with each row so that the number of queries does
+    not grow with the rows."""
+
+    columns: Callable[[Lookups], list[Column]]
+    select_related: tuple[str, ...] = ()
+    prefetch_related: tuple[Any, ...] = ()  # lookups or Prefetch objects
+
+
+_exports: dict[str, ExportSpec] = {}
+
+
+def register_columns(record_type: str, spec: ExportSpec) -> None:
+    _exports[record_type] = spec
+
+
+def exportable_types() -> list[str]:
+    return list(_exports)
 
 
 # --- custom columns -------------------------------------------------------------------
@@ -368,7 +480,11 @@ def columns(user, record_type: str, lookups: Lookups | None = None) -> list[Colu
     role hides, then the active custom fields the user may see."""
     lookups = lookups or Lookups()
     hidden = access.hidden_fields(user, record_type)
-    result = [c for c in STANDARD_COLUMNS[record_type](lookups) if c.name not in hidden]
+    result = [
+        c
+        for c in _exports[record_type].columns(lookups)
+        if c.name not in hidden and hidden.isdisjoint(c.reveals)
+    ]
     result += [
         _custom_column(spec.custom, spec.label, lookups)
         for spec in schema.custom_specs(user, record_type)
@@ -379,10 +495,11 @@ def columns(user, record_type: str, lookups: Lookups | None = None) -> list[Colu
 def rows_of(queryset: QuerySet) -> Iterator:
     """The queryset's rows with what the columns read, in chunks: one query per chunk
     (and one tags prefetch per chunk), at most MAX_ROWS + 1 (to tell a cut-off)."""
-    record_type = queryset.model.record_type
-    queryset = queryset.select_related(*SELECT_RELATED[record_type])
-    if PREFETCH_RELATED[record_type]:
-        queryset = queryset.prefetch_related(*PREFETCH_RELATED[record_type])
+    spec = _exports[queryset.model.record_type]
+    if spec.select_related:
+        queryset = queryset.select_related(*spec.select_related)
+    if spec.prefetch_related:
+        queryset = queryset.prefetch_related(*spec.prefetch_related)
     return queryset[: MAX_ROWS + 1].iterator(chunk_size=CHUNK_SIZE)
 
 

@@ -134,7 +134,6 @@ def validate_phone_field(instance: models.Model, *fields: str) -> None:
         raise ValidationError(errors)
 
 
-@access.register("customer", pool=True)
 class Customer(models.Model):
     """A company or a person we sell to. No owner means it is in the public pool (公海)."""
 
@@ -207,7 +206,6 @@ class Customer(models.Model):
         return self.owner_id is None
 
 
-@access.register("contact", owner="customer__owner", pool=True)
 class Contact(models.Model):
     """A person at a customer. Who may see it follows the customer."""
 
@@ -270,7 +268,6 @@ class Contact(models.Model):
 
 # Seen with the customer (its owner's scope, or the pool) or by its author's scope: a
 # lead's activities have no customer until the lead is converted.
-@access.register("activity", owner=("customer__owner", "author"), pool=True)
 class Activity(models.Model):
     """A follow-up that happened (跟进记录): a call, a visit, a meeting..."""
 
@@ -350,7 +347,6 @@ class TaskStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
-@access.register("task", owner=("assignee", "customer__owner"))
 class Task(models.Model):
     """Something someone has to do by a time (待办), often a follow-up of a customer."""
 

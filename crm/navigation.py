@@ -1,8 +1,9 @@
 """The main navigation: each entry shows only when the user's role allows it.
 
-crm names only its own pages here. Higher apps (pipelines' leads, deals and board,
-reports) register their entries from their AppConfig.ready() with `register_nav_item`.
-The menu lists them by `order`:
+crm names only its own pages here. A record type's list comes from its spec
+(crm.records.RecordTypeSpec.menu); other pages of higher apps (pipelines' board,
+reports) register an entry from their AppConfig.ready() with `register_nav_item`. The
+menu lists them by `order`:
 
     10 Dashboard · 20 Customers · 30 Contacts · 40 Leads · 50 Deals · 60 Board ·
     70 Tasks · 80 Reports · 1000 Administration
@@ -54,9 +55,6 @@ def nav_items() -> list[NavItem]:
 
 for _item in (
     NavItem(_("Dashboard"), "dashboard", "home", order=10),
-    NavItem(_("Customers"), "customers:list", "building", permission="customer.view", order=20),
-    NavItem(_("Contacts"), "contacts:list", "address-book", permission="contact.view", order=30),
-    NavItem(_("Tasks"), "tasks:list", "list-check", permission="task.view", order=70),
     NavItem(_("Administration"), "admin:index", "settings", staff_only=True, order=1000),
 ):
     register_nav_item(_item)

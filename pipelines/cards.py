@@ -1,5 +1,5 @@
-"""The card of a customer's deals on the customer's page (crm.record_cards), registered
-from PipelinesConfig.ready(): crm shows it without knowing deals."""
+"""The card of a customer's deals on the customer's page (crm.record_cards), named by the
+deal spec (pipelines/record_types.py): crm shows it without knowing deals."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Pipelines and stages are configuration (issue 6): every change is in the configuration
-log, they have a section of the configuration document and of the exported file
-(`export_config` / `import_config`), and a custom field named by a stage's required
-fields shows that stage among its usages before it is deactivated. Imported from
-PipelinesConfig.ready()."""
+log (CONFIG_MODELS), they have a section of the configuration document
+(DOCUMENT_SECTION) and of the exported file (CONFIG_SECTION: `export_config` /
+`import_config`), and a custom field named by a stage's required fields shows that stage
+among its usages before it is deactivated (stages_requiring). The lead and deal specs
+(pipelines/record_types.py) name them: both types' pipelines are configured here."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.config import transfer
-from crm.config.document import DocumentSection, register_document_section
-from crm.config.log import register_config_model
+from crm.config.document import DocumentSection
+from crm.config.log import ConfigModel
 from crm.fields import impact, schema
 from crm.models import CustomField
 
@@ -126,8 +127,10 @@ def stage_rule_errors(pipeline_name: str, stages: list[dict[str, Any]]) -> list[
 
 # --- The configuration log ------------------------------------------------------------
 
-register_config_model(Pipeline, key_fields=("kind", "name"))
-register_config_model(Stage, key_fields=("pipeline.kind", "pipeline.name", "name"))
+CONFIG_MODELS = (
+    ConfigModel(Pipeline, key_fields=("kind", "name")),
+    ConfigModel(Stage, key_fields=("pipeline.kind", "pipeline.name", "name")),
+)
 
 
 # --- The configuration document -------------------------------------------------------
@@ -151,14 +154,12 @@ def document_context() -> dict[str, Any]:
     return {"pipelines": pipelines}
 
 
-register_document_section(
-    DocumentSection(
-        key="pipelines",
-        title=gettext_lazy("Pipelines and stages"),
-        template="admin/pipelines/document_section.html",
-        build=document_context,
-        order=40,
-    )
+DOCUMENT_SECTION = DocumentSection(
+    key="pipelines",
+    title=gettext_lazy("Pipelines and stages"),
+    template="admin/pipelines/document_section.html",
+    build=document_context,
+    order=40,
 )
 
 
@@ -337,13 +338,12 @@ class PipelineSection(transfer.Section):
             ctx.error(entry.where, message)
 
 
-transfer.register_section(PipelineSection())
+CONFIG_SECTION = PipelineSection()
 
 
 # --- Impact: stages requiring a custom field ------------------------------------------
 
 
-@impact.register_impact
 def stages_requiring(obj) -> list[impact.Usage]:
     if not isinstance(obj, CustomField) or obj.record_type not in PipelineKind.values:
         return []

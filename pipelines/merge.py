@@ -1,6 +1,6 @@
 """Deals and converted leads follow a customer merged into another: crm's merge cannot
-name them (crm never imports pipelines), so they join it as merge participants,
-registered from PipelinesConfig.ready()."""
+name them (crm never imports pipelines), so they join it as merge participants, named
+by the deal and lead specs (pipelines/record_types.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.utils.translation import ngettext
 
 from accounts.models import User
 from crm.models import Customer
-from crm.services.customers import MergeParticipant, register_merge_participant
+from crm.services.customers import MergeParticipant
 from crm.services.history import Changes, record_change, snapshot
 
 from .models import Deal, Lead
@@ -53,21 +53,17 @@ def move_converted_leads(survivor: Customer, others: list[Customer], by: User) -
     )
 
 
-def register() -> None:
-    register_merge_participant(
-        MergeParticipant(
-            key="deals",
-            move=move_deals,
-            count=lambda customer: Deal.objects.filter(customer=customer).count(),
-            describe=lambda n: ngettext("%(n)s deal moves", "%(n)s deals move", n) % {"n": n},
-            icon="briefcase",
-        )
-    )
-    # A converted lead stays where it is; only its link to the customer is repointed.
-    register_merge_participant(
-        MergeParticipant(
-            key="converted_leads",
-            move=move_converted_leads,
-            count=lambda customer: Lead.objects.filter(converted_customer=customer).count(),
-        )
-    )
+# Named by the deal and lead specs (pipelines/record_types.py).
+DEALS = MergeParticipant(
+    key="deals",
+    move=move_deals,
+    count=lambda customer: Deal.objects.filter(customer=customer).count(),
+    describe=lambda n: ngettext("%(n)s deal moves", "%(n)s deals move", n) % {"n": n},
+    icon="briefcase",
+)
+# A converted lead stays where it is; only its link to the customer is repointed.
+CONVERTED_LEADS = MergeParticipant(
+    key="converted_leads",
+    move=move_converted_leads,
+    count=lambda customer: Lead.objects.filter(converted_customer=customer).count(),
+)

@@ -15,7 +15,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from accounts import access
 from crm.dates import check_constraint, validate_date_range
 from crm.models import (
     Contact,
@@ -202,7 +201,6 @@ class StagedRecord(models.Model):
         return bool(limit) and self.stage.kind == StageKind.OPEN and self.days_in_stage > limit
 
 
-@access.register("lead", pool=True)
 class Lead(StagedRecord):
     """Someone who showed interest (线索); we may know only a phone number."""
 
@@ -271,7 +269,6 @@ class Lead(StagedRecord):
             )
 
 
-@access.register("deal")
 class Deal(StagedRecord):
     """A sale in progress with a customer (商机)."""
 

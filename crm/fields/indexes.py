@@ -22,11 +22,9 @@ from ..models import CustomField, FieldType
 
 NUMERIC_TYPES = frozenset({FieldType.INTEGER, FieldType.DECIMAL, FieldType.MONEY})
 
-# record type → model; pipelines registers lead and deal when it arrives.
-_models: dict[str, tuple[str, str]] = {
-    "customer": ("crm", "Customer"),
-    "contact": ("crm", "Contact"),
-}
+# record type → model of the types with custom fields, from their RecordTypeSpec
+# (crm.records, through schema.register_record_type).
+_models: dict[str, tuple[str, str]] = {}
 
 
 def register_model(record_type: str, app_label: str, model_name: str) -> None:

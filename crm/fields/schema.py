@@ -22,20 +22,11 @@ CACHE_KEY = "crm:custom-fields:v1"
 # Other processes (with a per-process cache) see a change within this time.
 CACHE_SECONDS = 60
 
-# The standard fields a role's field permissions may restrict, per record type. The
-# name (and the record's owner) always show: they identify the record.
-STANDARD_FIELDS: dict[str, tuple[str, str, list[str]]] = {
-    "customer": (
-        "crm",
-        "customer",
-        ["type", "source", "level", "industry", "phone", "email", "address", "website", "tags"],
-    ),
-    "contact": (
-        "crm",
-        "contact",
-        ["title", "mobile", "phone", "email", "wechat", "birthday", "is_primary", "do_not_contact"],
-    ),
-}
+# The standard fields a role's field permissions may restrict, per record type: (app
+# label, model name, field names), filled by register_record_type from each type's
+# RecordTypeSpec (crm.records). The name (and the record's owner) always show: they
+# identify the record.
+STANDARD_FIELDS: dict[str, tuple[str, str, list[str]]] = {}
 
 
 def all_custom_fields() -> list[CustomField]:
@@ -124,21 +115,23 @@ def custom_specs(user, record_type: str) -> list[FieldSpec]:
     return [spec for spec in specs(user, record_type) if spec.custom is not None]
 
 
-def register_with_access() -> None:
-    for record_type in ("customer", "contact"):
-        access.register_fields(record_type, lambda rt=record_type: field_choices(rt))
-
-
 def register_record_type(
-    record_type: str, app_label: str, model_name: str, standard: list[str]
+    record_type: str,
+    app_label: str,
+    model_name: str,
+    standard: list[str],
+    *,
+    custom_fields: bool = True,
 ) -> None:
-    """Let a higher app's record type (pipelines: lead, deal) have custom fields and
-    field permissions like customers: its restrictable standard fields, the model whose
-    `custom` JSON holds the values, and the field list the role admin offers."""
+    """Give a record type field permissions and, with `custom_fields`, custom fields:
+    its restrictable standard fields, the model whose `custom` JSON holds the values
+    (its indexes follow the admins' changes), and the field list the role admin offers.
+    Called by crm.records.register_record_type from the type's spec."""
     from . import indexes
 
     STANDARD_FIELDS[record_type] = (app_label, model_name, standard)
-    indexes.register_model(record_type, app_label, model_name)
+    if custom_fields:
+        indexes.register_model(record_type, app_label, model_name)
     access.register_fields(record_type, lambda: field_choices(record_type))
 
 

@@ -1,13 +1,14 @@
 """One search over the records a user may see: names, phones and emails.
 
     results = search(user, "138 0013 8000")
-    for group in results.groups:        # customers, contacts (later: leads, deals)
+    for group in results.groups:        # customers, contacts, leads, deals
         group.records, group.count, group.more_url
 
-Each record type is a `SearchSource`; another app adds its own with
-`register(SearchSource(...))` and a row template, and the page shows it as one more
-group. Every query goes through `visible_to(user)`: a record outside the user's scope
-is never found, not even counted.
+Each record type is a `SearchSource`, named by its spec (crm.records: customers and
+contacts in crm/record_types.py, leads and deals in pipelines/record_types.py) with a
+row template, and the page shows each as one group, in registration order. Every query
+goes through `visible_to(user)`: a record outside the user's scope is never found, not
+even counted.
 
 Matching (the same on SQLite and PostgreSQL):
 - names and emails: case-insensitive "contains" (`UPPER(col) LIKE UPPER('%q%')`, which
@@ -41,12 +42,9 @@ from django.db import connection, models
 from django.db.models import BooleanField, Case, F, Func, IntegerField, Q, Value, When
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 
 from accounts import access
 from accounts.phones import normalize_phone
-
-from ..models import Contact, Customer
 
 MIN_LENGTH = 2
 MAX_LENGTH = 100
@@ -93,60 +91,6 @@ def register(source: SearchSource) -> SearchSource:
 
 def sources() -> list[SearchSource]:
     return list(_sources.values())
-
-
-register(
-    SearchSource(
-        key="customers",
-        label=_("Customers"),
-        model=Customer,
-        name_field="name",
-        email_fields=("email",),
-        phone_fields=("phone",),
-        select_related=("owner", "level"),
-        only=(
-            "name",
-            "phone",
-            "email",
-            "owner__username",
-            "owner__name",
-            "level__label",
-            "level__label_en",
-            "level__color",
-        ),
-        row_template="crm/search/customer_row.html",
-        detail_url="customers:detail",
-        list_url="customers:list",
-        icon="building",
-    )
-)
-register(
-    SearchSource(
-        key="contacts",
-        label=_("Contacts"),
-        model=Contact,
-        name_field="name",
-        email_fields=("email",),
-        phone_fields=("mobile", "phone"),
-        select_related=("customer", "customer__owner"),
-        only=(
-            "name",
-            "title",
-            "mobile",
-            "phone",
-            "email",
-            "do_not_contact",
-            "customer__name",
-            "customer__owner__username",
-            "customer__owner__name",
-        ),
-        row_template="crm/search/contact_row.html",
-        detail_url="contacts:detail",
-        parent=("customer", "customers:detail"),
-        list_url="contacts:list",
-        icon="address-book",
-    )
-)
 
 
 # --- Results --------------------------------------------------------------------------
