@@ -1,12 +1,13 @@
 """Leads and deals, each in one spec (crm.records), registered from
 PipelinesConfig.ready(): their access rules, field permissions and custom fields, search
-group, menu entry, the customer page's deal card, the pipelines'
+group, list export, menu entry, the customer page's deal card, the pipelines'
 configuration (both types'), merge participants and demo records."""
 
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from crm.exports import ExportSpec
 from crm.navigation import NavItem
 from crm.records import RecordTypeSpec
 from crm.services.search import SearchSource
@@ -14,6 +15,7 @@ from crm.services.search import SearchSource
 from . import config
 from .cards import CUSTOMER_DEALS_CARD
 from .demo import seed_for_demo
+from .exports import deal_columns, lead_columns
 from .merge import CONVERTED_LEADS, DEALS
 from .models import Deal, Lead
 
@@ -71,6 +73,7 @@ LEAD = RecordTypeSpec(
         list_url="leads:list",
         icon="user-circle",
     ),
+    export=ExportSpec(lead_columns, select_related=("owner", "stage", "pipeline")),
     menu=NavItem(_("Leads"), "leads:list", "user-circle", permission="lead.view", order=40),
     merge_participants=(CONVERTED_LEADS,),
     **PIPELINES_CONFIG,
@@ -104,6 +107,9 @@ DEAL = RecordTypeSpec(
         parent=("customer", "customers:detail"),
         list_url="deals:list",
         icon="briefcase",
+    ),
+    export=ExportSpec(
+        deal_columns, select_related=("owner", "stage", "pipeline", "customer", "contact")
     ),
     menu=NavItem(_("Deals"), "deals:list", "briefcase", permission="deal.view", order=50),
     cards=(CUSTOMER_DEALS_CARD,),

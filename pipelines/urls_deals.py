@@ -6,6 +6,7 @@ app_name = "deals"
 
 urlpatterns = [
     path("", deals.DealListView.as_view(), name="list"),
+    path("export/", deals.DealExportView.as_view(), name="export"),
     path("new/", deals.DealCreateView.as_view(), name="create"),
     path("contacts/", deals.contact_options, name="contact_options"),
     path("<int:pk>/", deals.DealDetailView.as_view(), name="detail"),

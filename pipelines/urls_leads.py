@@ -6,6 +6,7 @@ app_name = "leads"
 
 urlpatterns = [
     path("", leads.LeadListView.as_view(), name="list"),
+    path("export/", leads.LeadExportView.as_view(), name="export"),
     path("new/", leads.LeadCreateView.as_view(), name="create"),
     path("<int:pk>/", leads.LeadDetailView.as_view(), name="detail"),
     path("<int:pk>/edit/", leads.LeadUpdateView.as_view(), name="edit"),

@@ -150,11 +150,17 @@ class RecordListView(RecordMixin, ListView):
             queryset = self.filterset.qs if self.filterset.is_bound else queryset
         else:
             self.filterset = None
+        queryset = self.list_defaults(queryset)
         queryset = queryset.order_by(*self.ordering_for(self.current_sort()))
         if self.select_related:
             queryset = queryset.select_related(*self.select_related)
         if self.prefetch_related:
             queryset = queryset.prefetch_related(*self.prefetch_related)
+        return queryset
+
+    def list_defaults(self, queryset):
+        """What the list shows of what its filters leave open (the lead list: open leads
+        unless a status is asked for); the export applies it too."""
         return queryset
 
     # --- fields: standard ones the user may see, custom list columns ------------------

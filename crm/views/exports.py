@@ -1,8 +1,10 @@
 """Exports of a list as filtered: /customers/export/?format=csv|xlsx&<the list's filters>.
 
-The rows are the list's (same filterset, same sort) over `exportable_by(user)`, so the
-role's "export" permission and data scope apply (without the permission: 403); the
-columns come from crm.exports, where field permissions are applied.
+The rows are the list's (same filterset, its defaults, same sort) over
+`exportable_by(user)`, so the role's "export" permission and data scope apply (without
+the permission: 403); the columns come from crm.exports, where field permissions are
+applied. Another app's list exports with a `RecordExportView` of its own list view and
+an `ExportSpec` in its record type's spec (pipelines: leads, deals).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class RecordExportView(LoginRequiredMixin, View):
                 messages.error(request, _("Correct the filters before exporting."))
                 return HttpResponseRedirect(f"{reverse(self.list_url)}?{params.urlencode()}")
             queryset = filterset.qs
+        queryset = listing.list_defaults(queryset)
         queryset = queryset.order_by(*listing.ordering_for(listing.current_sort()))
 
         # The request's one load of dictionary items, shared with the filters.

@@ -21,6 +21,7 @@ from crm.views.base import (
     RecordListView,
     RecordUpdateView,
 )
+from crm.views.exports import RecordExportView
 
 from .. import services
 from ..filters import DealFilter
@@ -70,6 +71,13 @@ class DealListView(RecordListView):
         context = super().get_context_data(**kwargs)
         context["owners"] = owners_context(self.request, context["bulk_actions"])
         return context
+
+
+class DealExportView(RecordExportView):
+    """The deal list as filtered, as CSV or Excel (the deal spec's columns)."""
+
+    list_view = DealListView
+    list_url = "deals:list"
 
 
 class DealDetailMixin:

@@ -24,6 +24,7 @@ from crm.views.base import (
     RecordListView,
     RecordUpdateView,
 )
+from crm.views.exports import RecordExportView
 
 from .. import services
 from ..filters import LeadFilter
@@ -66,8 +67,7 @@ class LeadListView(RecordListView):
     )
     bulk_actions = (BulkAction("transfer", gettext_lazy("Transfer to…"), transfer),)
 
-    def get_queryset(self):
-        queryset = super().get_queryset()
+    def list_defaults(self, queryset):
         if not self.request.GET.get("status"):
             queryset = queryset.filter(status=LeadStatus.OPEN)  # the list's default
         return queryset
@@ -76,6 +76,13 @@ class LeadListView(RecordListView):
         context = super().get_context_data(**kwargs)
         context["owners"] = owners_context(self.request, context["bulk_actions"])
         return context
+
+
+class LeadExportView(RecordExportView):
+    """The lead list as filtered, as CSV or Excel (the lead spec's columns)."""
+
+    list_view = LeadListView
+    list_url = "leads:list"
 
 
 class LeadDetailMixin:
