@@ -1,7 +1,8 @@
 """Phone numbers: parsed with the default region (CN) and stored as E.164.
 
 `138 0013 8000`, `+86 138-0013-8000` and `13800138000` all become `+8613800138000`,
-so one stored form matches however a number was typed.
+so one stored form matches however a number was typed. What E.164 cannot hold is refused
+rather than dropped: an extension ("转 123", "ext. 123"), letters ("1-800-FLOWERS").
 """
 
 import phonenumbers
@@ -19,7 +20,20 @@ def normalize_phone(value: str, *, field: str | None = None) -> str:
         number = phonenumbers.parse(raw, settings.PHONE_DEFAULT_REGION)
     except phonenumbers.NumberParseException:
         number = None
-    if number is None or not phonenumbers.is_possible_number(number):
+    if number is not None and number.extension:
+        # E.164 has no extension: storing the number would silently drop it.
+        error = ValidationError(
+            _("“%(value)s” has an extension, which cannot be stored: enter the number alone."),
+            code="invalid_phone",
+            params={"value": raw},
+        )
+        raise ValidationError({field: error}) if field else error
+    # Letters ("1-800-FLOWERS") would be stored as the digits they stand for.
+    if (
+        number is None
+        or not phonenumbers.is_possible_number(number)
+        or any(char.isalpha() for char in raw)
+    ):
         error = ValidationError(
             _("“%(value)s” is not a phone number."), code="invalid_phone", params={"value": raw}
         )
