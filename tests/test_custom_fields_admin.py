@@ -174,7 +174,7 @@ def test_a_bad_default_gets_a_clear_message(admin_client):
         add_data(key="staff", field_type="integer", default="很多"),
     )
     assert admin_errors(response)["default"] == [
-        "The default is not a valid value: Enter a whole number."
+        "The default is not a valid value: “很多” is not a number."
     ]
 
 

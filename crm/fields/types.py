@@ -23,42 +23,29 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.phones import format_phone, normalize_phone
+from accounts.phones import format_phone
 
-from .. import dates
 from ..models import CustomField, DictionaryItem, FieldType
 from ..money import format_money
 from ..params import parse_id
+from . import coerce
 
 LIST_SEPARATORS = re.compile(r"\s*[,，、;；|]\s*")
-DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d"]
-DATETIME_FORMATS = [
-    f"{d}{sep}{t}"
-    for d in ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日"]
-    for sep in (" ", "T")
-    for t in ("%H:%M:%S", "%H:%M")
-] + DATE_FORMATS
-YES = {"1", "true", "yes", "y", "是", "对", "有", "√", "✓", "on"}
-NO = {"0", "false", "no", "n", "否", "不", "无", "×", "✗", "off"}
-NUMBER_NOISE = re.compile(r"[\s,，¥￥元]|^CNY|^RMB", re.IGNORECASE)
+
+# Every field below parses with crm.fields.coerce, the functions standard fields are
+# coerced with: "¥12,000" or 2026年3月5日 reads the same in a form, an import and the API.
 
 
 class YesNoField(forms.TypedChoiceField):
-    """Yes / no / not answered; accepts 是/否, yes/no, true/false, 1/0 from imports."""
+    """Yes / no / not answered; accepts 是/否, Y/N, true/false, 1/0, ✓/✗ (coerce.to_bool)."""
 
     def __init__(self, **kwargs):
         choices = [("", "—"), ("true", _("Yes")), ("false", _("No"))]
         super().__init__(choices=choices, coerce=lambda v: v == "true", empty_value=None, **kwargs)
 
     def to_python(self, value):
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        text = str(value).strip().lower() if value is not None else ""
-        if text in YES:
-            return "true"
-        if text in NO:
-            return "false"
-        return text
+        answer = coerce.to_bool(value)
+        return "" if answer is None else "true" if answer else "false"
 
     def prepare_value(self, value):
         if isinstance(value, bool):
@@ -67,51 +54,77 @@ class YesNoField(forms.TypedChoiceField):
 
 
 class LenientDecimalField(forms.DecimalField):
-    """A number as people type and Excel exports it: "¥1,234.50", "12 000", 1234.5."""
+    """A number as people type and Excel exports it: "¥1,234.50", "12 000", "12万",
+    1234.5 (coerce.to_decimal); more decimal places than the field keeps are refused."""
 
     def to_python(self, value):
-        if isinstance(value, str):
-            value = NUMBER_NOISE.sub("", value)
-        elif isinstance(value, float):
-            value = repr(value)
-        return super().to_python(value)
+        return coerce.to_decimal(
+            value, max_digits=self.max_digits, decimal_places=self.decimal_places
+        )
 
 
 class LenientIntegerField(forms.IntegerField):
+    """A whole number: "1,234", 12.0, "3万" (coerce.to_integer, within 64 bits)."""
+
     def to_python(self, value):
-        if isinstance(value, str):
-            value = NUMBER_NOISE.sub("", value)
-        elif isinstance(value, float) and value.is_integer():
-            value = int(value)
-        return super().to_python(value)
+        return coerce.to_integer(value)
+
+
+class TextField(forms.CharField):
+    """Text; a number from a sheet becomes its digits, and a 16+ digit one Excel has
+    rounded is refused (coerce.to_text)."""
+
+    def to_python(self, value):
+        return coerce.to_text(value)
 
 
 class PhoneField(forms.CharField):
+    """A phone number, stored as E.164; the admin's pattern applies to what was typed."""
+
+    def to_python(self, value):
+        return coerce.to_text(value)
+
     def clean(self, value):
         value = super().clean(value)
-        return normalize_phone(value) if value else value
+        return coerce.to_phone(value) if value else value
+
+
+class DateField(forms.DateField):
+    """A date in the formats coerce.to_date reads (2026-03-05, 2026/3/5, 2026年3月5日,
+    Excel serials), within crm.dates' bounds."""
+
+    def to_python(self, value):
+        return coerce.to_date(value)
+
+
+class DateTimeField(forms.DateTimeField):
+    """A date and time as coerce.to_datetime reads it, in the current time zone."""
+
+    def to_python(self, value):
+        return coerce.to_datetime(value)
 
 
 class MultiCodeField(forms.MultipleChoiceField):
     """Item codes; a text value ("A, B" or "甲、乙") is split and matched like a list."""
 
     def to_python(self, value):
-        if isinstance(value, str):
-            value = [part for part in LIST_SEPARATORS.split(value.strip()) if part]
+        if value is not None and not isinstance(value, (list, tuple)):
+            text = coerce.to_text(value)  # one cell: 0 is "0", not "nothing"
+            value = [part for part in LIST_SEPARATORS.split(text) if part]
         return super().to_python(value)
 
 
 class ChoiceMatchMixin:
-    """Accept an item's code or either label (imports carry labels)."""
+    """Accept an item's code or either label (imports carry labels), ignoring case and
+    width (coerce.Options); anything else is refused naming the value and the field."""
 
-    def __init__(self, *args, match: dict[str, str] | None = None, **kwargs):
-        self.match = match or {}
+    def __init__(self, *args, options: coerce.Options | None = None, **kwargs):
+        self.options = options or coerce.Options()
         super().__init__(*args, **kwargs)
 
     def _match(self, value):
-        if isinstance(value, str):
-            text = value.strip()
-            return self.match.get(text, self.match.get(text.lower(), text))
+        if isinstance(value, str) and value.strip():
+            return self.options.match(value)
         return value
 
 
@@ -126,22 +139,16 @@ class MultiCodeChoiceField(ChoiceMatchMixin, MultiCodeField):
 
 
 class UserChoiceField(forms.ModelChoiceField):
-    """A user by id, or (from an import) by user name or full name."""
+    """A user by id, or (from an import) by username, email or name (coerce.People: a
+    name two people share is refused, asking for the username)."""
 
     def to_python(self, value):
-        if isinstance(value, str) and value.strip() and parse_id(value) is None:
-            from accounts.models import User
-
-            found = list(
-                self.queryset.filter(username=value.strip()).values_list("pk", flat=True)[:2]
-            ) or list(
-                User.objects.filter(
-                    pk__in=self.queryset.values("pk"), name=value.strip()
-                ).values_list("pk", flat=True)[:2]
-            )
-            if len(found) == 1:
-                value = found[0]
-        return super().to_python(value)
+        if value in self.empty_values:
+            return None
+        people = getattr(self, "_people", None)
+        if people is None or people.queryset is not self.queryset:
+            people = self._people = coerce.People(self.queryset, not_found=coerce.NOT_A_USER)
+        return people.match(value)
 
     def label_from_instance(self, obj):
         return obj.get_full_name() or obj.get_username()
@@ -173,14 +180,11 @@ def choice_items(
     return [item for item in items if item.is_active or include_inactive or item.code in kept]
 
 
-def _item_match(items: list[DictionaryItem]) -> dict[str, str]:
-    match = {}
+def _item_options(cf: CustomField, items: list[DictionaryItem]) -> coerce.Options:
+    options = coerce.Options(cf.display_label)
     for item in items:
-        for text in (item.label, item.label_en):
-            if text:
-                match.setdefault(text, item.code)
-                match.setdefault(text.lower(), item.code)
-    return match
+        options.add(item.code, [item.code], [item.label, item.label_en])
+    return options
 
 
 def form_field(
@@ -210,7 +214,7 @@ def form_field(
         validators.append(_pattern_validator(cf))
     if kind in (FieldType.TEXT, FieldType.LONG_TEXT):
         widget = forms.Textarea(attrs={"rows": 3}) if kind == FieldType.LONG_TEXT else None
-        field = forms.CharField(
+        field = TextField(
             max_length=cf.max_length or (None if kind == FieldType.LONG_TEXT else 500),
             widget=widget,
             validators=validators,
@@ -235,14 +239,12 @@ def form_field(
         )
         field.widget = forms.TextInput(attrs={"inputmode": "decimal"})
     elif kind == FieldType.DATE:
-        field = dates.DateField(
-            input_formats=DATE_FORMATS,
+        field = DateField(
             widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             **common,
         )
     elif kind == FieldType.DATETIME:
-        field = dates.DateTimeField(
-            input_formats=DATETIME_FORMATS,
+        field = DateTimeField(
             widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
             **common,
         )
@@ -252,14 +254,14 @@ def form_field(
         items = choice_items(cf, current=current, include_inactive=include_inactive)
         field = CodeChoiceField(
             choices=[("", _("— not set —"))] + [(i.code, str(i)) for i in items],
-            match=_item_match(items),
+            options=_item_options(cf, items),
             **common,
         )
     elif kind == FieldType.MULTI_CHOICE:
         items = choice_items(cf, current=current, include_inactive=include_inactive)
         field = MultiCodeChoiceField(
             choices=[(i.code, str(i)) for i in items],
-            match=_item_match(items),
+            options=_item_options(cf, items),
             widget=forms.CheckboxSelectMultiple,
             **common,
         )
@@ -337,12 +339,6 @@ def clean_value(
     and return what is stored; raises ValidationError with the user-facing message.
     `current` is the record's stored value: an item or user deactivated since stays
     acceptable for it, and only for it."""
-    if (
-        isinstance(raw, (date, datetime))
-        and cf.field_type == FieldType.DATE
-        and isinstance(raw, datetime)
-    ):
-        raw = raw.date()
     if cf.field_type == FieldType.USER and hasattr(raw, "pk"):
         raw = raw.pk
     field = form_field(cf, current=current, required=required, include_inactive=include_inactive)
