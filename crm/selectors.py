@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from accounts import access
 
-from .models import Activity, Contact, Customer, Task, TaskStatus
+from .models import Activity, Change, Contact, Customer, Task, TaskStatus
+from .services.history import readable_changes
 
 # --- Days -------------------------------------------------------------------------------
 
@@ -204,4 +205,33 @@ def timeline(user, record: Model) -> QuerySet[Activity]:
         .filter(about)
         .select_related("author", "contact")
         .order_by("-occurred_at", "-pk")
+    )
+
+
+# --- History ----------------------------------------------------------------------------------
+
+
+def customer_history(user, customer: Customer) -> QuerySet[Change]:
+    """The customer's History tab, newest first: its own rows and those of records that
+    hang on it (contacts, tasks, deals...), each only while the user may see the record it
+    is about (crm.services.history.readable_changes), filtered in the query so a page is
+    full when there are rows enough."""
+    return (
+        Change.objects.filter(customer=customer)
+        .filter(readable_changes(user))
+        .select_related("user")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def record_history(user, record: Model) -> QuerySet[Change]:
+    """One record's own history rows, newest first; none if the user may not see it."""
+    if not access.can(user, record, "view"):
+        return Change.objects.none()
+    return (
+        Change.objects.filter(
+            record_type=ContentType.objects.get_for_model(record), record_id=record.pk
+        )
+        .select_related("user")
+        .order_by("-created_at", "-pk")
     )

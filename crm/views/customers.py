@@ -28,7 +28,6 @@ from ..forms import ACTIVITY_KINDS, CUSTOMER_DICTIONARIES, ActivityForm, Custome
 from ..history_entries import history_entries
 from ..models import (
     Activity,
-    Change,
     Contact,
     Customer,
     Task,
@@ -37,7 +36,6 @@ from ..models import (
 from ..params import page_param, parse_id
 from ..services import activities as activity_services
 from ..services import customers as services
-from ..services.history import readable_changes
 from ..widgets import speed_up_selects
 from .base import (
     BuiltinView,
@@ -243,12 +241,7 @@ def history_page(customer: Customer, user, page: int = 1) -> dict:
     """One page of the customer's history: only rows about records the user may see
     (filtered in the query, so a page is full when there are enough)."""
     start = (page - 1) * HISTORY_PAGE
-    rows = list(
-        Change.objects.filter(customer=customer)
-        .filter(readable_changes(user))
-        .select_related("user")
-        .order_by("-created_at", "-pk")[start : start + HISTORY_PAGE + 1]
-    )
+    rows = list(selectors.customer_history(user, customer)[start : start + HISTORY_PAGE + 1])
     return {
         "history": history_entries(rows[:HISTORY_PAGE], user),
         "history_next": page + 1 if len(rows) > HISTORY_PAGE else None,

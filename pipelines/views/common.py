@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -19,7 +18,6 @@ from crm import selectors
 from crm.filters import dictionary_items, people_in_scope
 from crm.forms import ACTIVITY_KINDS, ActivityForm
 from crm.history_entries import history_entries
-from crm.models import Change
 from crm.params import id_param
 from crm.services import activities as activity_services
 from crm.views.base import RecordDetailView
@@ -142,7 +140,6 @@ class StagedRecordDetailView(RecordDetailView):
         user, record = self.request.user, self.object
         record_type = record.record_type
         can_change = access.can(user, record, "change")
-        content_type = ContentType.objects.get_for_model(type(record))
         self.stages = list(record.pipeline.stages.order_by("order", "id"))
         history = list(
             StageHistory.objects.filter(record_type=record_type, record_id=record.pk)
@@ -157,11 +154,7 @@ class StagedRecordDetailView(RecordDetailView):
             if activity.kind_id in items:
                 activity.kind = items[activity.kind_id]
         tasks = list(selectors.open_tasks_about(user, record))
-        changes = list(
-            Change.objects.filter(record_type=content_type, record_id=record.pk)
-            .select_related("user")
-            .order_by("-created_at", "-pk")[:HISTORY_LIMIT]
-        )
+        changes = list(selectors.record_history(user, record)[:HISTORY_LIMIT])
         entries = history_entries(changes, user, subject=type(record))
         can_log = access.has_permission(user, "activity", "add")
         if can_log and activity_form is None:
