@@ -106,8 +106,8 @@ _specs: dict[str, RecordTypeSpec] = {}
 
 def register_record_type(spec: RecordTypeSpec) -> RecordTypeSpec:
     """Put the type into every registry its spec names. Called once per type from its
-    app's AppConfig.ready(); registering a key again replaces what the registries hold
-    under it (a test may register a variant)."""
+    app's AppConfig.ready(); the registries keep one entry per key, so registering the
+    same spec again changes nothing."""
     from accounts import access
 
     from . import demo_config, exports, navigation, record_cards
