@@ -7,6 +7,7 @@ from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 
 from .exports import ExportSpec, contact_columns, customer_columns
+from .fields.coerce import phone_coercer
 from .models import Activity, Contact, Customer, Tag, Task
 from .navigation import NavItem
 from .records import RecordTypeSpec
@@ -29,6 +30,8 @@ CUSTOMER = RecordTypeSpec(
         "tags",
     ),
     custom_fields=True,
+    # Phones are CharFields whose model clean() normalises them: raw values as phones.
+    coercers={"phone": phone_coercer},
     search=SearchSource(
         key="customers",
         label=_("Customers"),
@@ -81,6 +84,7 @@ CONTACT = RecordTypeSpec(
         "do_not_contact",
     ),
     custom_fields=True,
+    coercers={"mobile": phone_coercer, "phone": phone_coercer},
     search=SearchSource(
         key="contacts",
         label=_("Contacts"),

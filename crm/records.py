@@ -14,6 +14,7 @@ themselves stay where they are, the mechanism each part uses (ARCHITECTURE.md,
 - field permissions and custom fields: `crm.fields.schema.register_record_type`
   (restrictable standard fields, the `custom` JSON and its indexes) and
   `accounts.access.register_fields` (the field list the role admin offers);
+- raw values of its fields (imports, the API): `crm.fields.coerce.register_coercer`;
 - the one search: `crm.services.search.register`;
 - list exports: `crm.exports.register_columns`;
 - the main menu: `crm.navigation.register_nav_item`;
@@ -32,8 +33,8 @@ never imports crm.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.db import models
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from .config.document import DocumentSection
     from .config.log import ConfigModel
     from .config.transfer import Section
+    from .fields.coerce import CoercerFactory
     from .fields.impact import ImpactProvider
     from .navigation import NavItem
     from .record_cards import RecordCard
@@ -79,6 +81,11 @@ class RecordTypeSpec:
     # [(field name, label)] the role admin offers for field permissions; by default the
     # restrictable fields and the custom fields (crm.fields.schema.field_choices).
     field_provider: FieldProvider | None = None
+    # How raw values (an import's cell, the API's JSON) of the standard fields whose
+    # model field does not say enough are read, by field name: a phone kept in a
+    # CharField, a percentage in an integer, a pipeline by name. Other fields follow
+    # their model field's type (crm.fields.coerce).
+    coercers: Mapping[str, CoercerFactory] = field(default_factory=dict)
     # The type's group in the one search (/search/).
     search: SearchSource | None = None
     # The list export (CSV and Excel, /<list>/export/): its standard columns.
@@ -112,7 +119,7 @@ def register_record_type(spec: RecordTypeSpec) -> RecordTypeSpec:
 
     from . import demo_config, exports, navigation, record_cards
     from .config import document, log, transfer
-    from .fields import impact, schema
+    from .fields import coerce, impact, schema
     from .services import customers, search
 
     if not spec.owner:
@@ -128,6 +135,8 @@ def register_record_type(spec: RecordTypeSpec) -> RecordTypeSpec:
         )
     if spec.field_provider is not None:
         access.register_fields(spec.key, spec.field_provider)
+    for name, factory in spec.coercers.items():
+        coerce.register_coercer(spec.key, name, factory)
     if spec.search is not None:
         search.register(spec.search)
     if spec.export is not None:

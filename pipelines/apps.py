@@ -10,7 +10,6 @@ class PipelinesConfig(AppConfig):
         from crm.navigation import NavItem, register_nav_item
         from crm.records import register_record_type
 
-        from . import fields  # noqa: F401 - lead and deal field registrations besides the specs
         from .record_types import DEAL, LEAD
 
         # Leads and deals, one registration each (crm/records.py; ARCHITECTURE.md,

@@ -1,23 +1,10 @@
-"""Leads and deals have custom fields and field permissions like customers (crm.fields),
-and take raw values (imports, the API) through crm.fields.coerce: what their model
-fields' types do not say is registered here."""
+"""Leads and deals take raw values (imports, the API) through crm.fields.coerce: how the
+fields their model fields' types do not describe are read, named by the lead and deal
+specs (pipelines/record_types.py, `coercers`)."""
 
-from crm.fields import coerce, schema
+from crm.fields import coerce
 
 from .models import Pipeline, Stage
-
-schema.register_record_type(
-    "lead",
-    "pipelines",
-    "lead",
-    ["person_name", "company_name", "title", "phone", "email", "wechat", "source", "notes"],
-)
-schema.register_record_type(
-    "deal",
-    "pipelines",
-    "deal",
-    ["amount", "expected_close_date", "contact", "lost_reason"],
-)
 
 
 def _pipelines_of(kind: str):
@@ -39,9 +26,14 @@ def _stages_of(kind: str):
     return stages
 
 
-coerce.register_coercer("lead", "phone", coerce.phone_coercer)
-# "35%", 35 or 0.35 (a percent cell from Excel): 35.
-coerce.register_coercer("deal", "probability", coerce.percent_coercer)
-for _kind in ("lead", "deal"):
-    coerce.register_coercer(_kind, "pipeline", coerce.reference_coercer(_pipelines_of(_kind)))
-    coerce.register_coercer(_kind, "stage", coerce.reference_coercer(_stages_of(_kind)))
+LEAD_COERCERS = {
+    "phone": coerce.phone_coercer,
+    "pipeline": coerce.reference_coercer(_pipelines_of("lead")),
+    "stage": coerce.reference_coercer(_stages_of("lead")),
+}
+DEAL_COERCERS = {
+    # "35%", 35 or 0.35 (a percent cell from Excel): 35.
+    "probability": coerce.percent_coercer,
+    "pipeline": coerce.reference_coercer(_pipelines_of("deal")),
+    "stage": coerce.reference_coercer(_stages_of("deal")),
+}

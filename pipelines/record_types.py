@@ -1,7 +1,8 @@
 """Leads and deals, each in one spec (crm.records), registered from
-PipelinesConfig.ready(): their access rules, field permissions and custom fields, search
-group, list export, menu entry, the customer page's deal card, the pipelines'
-configuration (both types'), merge participants and demo records."""
+PipelinesConfig.ready(): their access rules, field permissions and custom fields, how raw
+values of their fields are read, search group, list export, menu entry, the customer
+page's deal card, the pipelines' configuration (both types'), merge participants and demo
+records."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from . import config
 from .cards import CUSTOMER_DEALS_CARD
 from .demo import seed_for_demo
 from .exports import deal_columns, lead_columns
+from .fields import DEAL_COERCERS, LEAD_COERCERS
 from .merge import CONVERTED_LEADS, DEALS
 from .models import Deal, Lead
 
@@ -47,6 +49,7 @@ LEAD = RecordTypeSpec(
         "notes",
     ),
     custom_fields=True,
+    coercers=LEAD_COERCERS,
     search=SearchSource(
         key="leads",
         label=_("Leads"),
@@ -85,6 +88,7 @@ DEAL = RecordTypeSpec(
     owner=("owner",),
     restrictable_fields=("amount", "expected_close_date", "contact", "lost_reason"),
     custom_fields=True,
+    coercers=DEAL_COERCERS,
     search=SearchSource(
         key="deals",
         label=_("Deals"),

@@ -12,7 +12,7 @@ import pytest
 from accounts import access
 from crm import demo_config, exports, navigation, record_cards
 from crm.config import document, log, transfer
-from crm.fields import impact, indexes, schema
+from crm.fields import coerce, impact, indexes, schema
 from crm.records import RecordTypeSpec, record_type_spec, record_type_specs, register_record_type
 from crm.services import customers, search
 
@@ -39,6 +39,8 @@ def test_the_registries_hold_what_the_spec_names(key):
     else:
         assert key not in access.field_record_types()
     assert (indexes.model_for(key) is spec.model) == spec.custom_fields
+    for name, factory in spec.coercers.items():
+        assert coerce._overrides[(key, name)] is factory
     if spec.search is not None:
         assert spec.search in search.sources()
     assert (key in exports.exportable_types()) == (spec.export is not None)

@@ -30,9 +30,10 @@ among those the user may see; `choices` → a choice by value or label; `Boolean
 `DateTimeField`, `DateField`, `URLField` (https:// assumed, as the forms do), and every
 other `CharField`/`TextField`/`EmailField` → text. The model field's own validators
 (length, email, ranges, the date bounds) run last. A record type overrides a field with
-`register_coercer(record_type, name, factory)` — crm for its phone fields below, pipelines
-(from its `AppConfig.ready()`) for the lead's phone, a deal's win probability and
-pipelines and stages by name. Custom fields go through `crm.fields.types.form_field`.
+`register_coercer(record_type, name, factory)`, named by the type's spec
+(`crm.records.RecordTypeSpec.coercers`): crm's phones, the lead's phone, a deal's win
+probability, and pipelines and stages by name. Custom fields go through
+`crm.fields.types.form_field`.
 
 What comes out: text as stored; E.164 phones; `int`, `Decimal` (to the field's decimal
 places); aware datetimes in the current time zone; `date`; `bool`; model instances for
@@ -1316,8 +1317,3 @@ def coerce_values(
     if errors:
         raise ValidationError(errors)
     return values
-
-
-# crm's phones are CharFields whose model clean() normalises them; coerce as phones.
-for _record_type, _name in (("customer", "phone"), ("contact", "mobile"), ("contact", "phone")):
-    register_coercer(_record_type, _name, phone_coercer)
