@@ -36,7 +36,9 @@ from .factories import (
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+# Real-shaped files as companies send them (GBK CSV, phones stored as numbers, 18-digit
+# ID numbers, mixed date formats).
+SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
 def at(*args) -> datetime:
