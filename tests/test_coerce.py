@@ -729,8 +729,6 @@ def test_messages_already_in_the_catalogue_are_chinese(org):
 
 # --- The shared sample files, read as an import reads them --------------------------------------
 
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"no sample files in {SAMPLES}")
-
 
 def read_csv(name: str, encoding: str) -> list[dict[str, str]]:
     text = (SAMPLES / name).read_bytes().decode(encoding)
@@ -765,7 +763,6 @@ def sample_people(org):
     return org
 
 
-@needs_samples
 @pytest.mark.parametrize(
     ("name", "encoding"), [("leads_gbk.csv", "gbk"), ("leads_utf8.csv", "utf-8-sig")]
 )
@@ -810,7 +807,6 @@ def test_leads_csv(sample_people, name, encoding):
     assert results["展会获取"] == ("error", "invalid_choice")
 
 
-@needs_samples
 def test_customers_messy_xlsx(sample_people):
     org = sample_people
     custom_field("id_number", FieldType.TEXT, label="身份证号", max_length=18)
@@ -860,7 +856,6 @@ def test_customers_messy_xlsx(sample_people):
     assert revenue(rows[0]["年营业额(万元)"]) == "38004.01"
 
 
-@needs_samples
 def test_deals_xlsx(sample_people):
     org = sample_people
     rows = read_xlsx("deals.xlsx")
