@@ -27,9 +27,14 @@ WHITENOISE_USE_FINDERS = True
 # own broker file), so a `make run` worker on the same machine never takes their tasks.
 # Each test database has its own queue, so two test runs on one machine (one Redis)
 # never take or purge each other's messages; a worker a test starts is told its queue.
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CRM_TEST_QUEUE") or "crm-test-{}{}".format(
+_RUN = "{}{}".format(
     Path(str(DATABASES["default"]["NAME"])).name,  # noqa: F405
     os.environ.get("TEST_DB_SUFFIX", ""),
 )
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CRM_TEST_QUEUE") or f"crm-test-{_RUN}"
+if REDIS_URL:  # noqa: F405
+    # Likewise the Redis cache: one run's cached department tree or custom fields are not
+    # another's (without Redis the cache is the process's own memory).
+    CACHES["default"]["KEY_PREFIX"] = f"test-{_RUN}"  # noqa: F405
 if not REDIS_URL:  # noqa: F405
     CELERY_BROKER_URL = f"sqla+sqlite:///{VAR_DIR / 'celery-broker-test.sqlite3'}"  # noqa: F405
