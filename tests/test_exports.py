@@ -3,23 +3,20 @@
 the columns leave out what the role hides, custom fields come with their labels, phones
 stay text in Excel and the number of queries does not grow with the rows."""
 
-import csv
-import io
 from datetime import date, datetime
 from decimal import Decimal
 from urllib.parse import unquote
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from openpyxl import load_workbook
 
 from accounts.models import DataScope, User
 from crm import exports
-from crm.fields import schema
 
+from .downloads import as_dicts, restrict, xlsx_book
+from .downloads import csv_table as read_csv
 from .factories import (
     ContactFactory,
     CustomerFactory,
@@ -35,15 +32,6 @@ from .factories import (
 CUSTOMERS = reverse("customers:export")
 CONTACTS = reverse("contacts:export")
 ACTIONS = ("view", "add", "change", "export")
-BOM = "\ufeff".encode()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_custom_fields():
-    """Custom field definitions are cached; each test starts from its own."""
-    cache.delete(schema.CACHE_KEY)
-    yield
-    cache.delete(schema.CACHE_KEY)
 
 
 @pytest.fixture
@@ -81,30 +69,8 @@ def fields(db):
     }
 
 
-def restrict(user, record_type="customer", **levels) -> User:
-    role = user.role
-    role.field_permissions = {record_type: levels}
-    role.save()
-    return User.objects.select_related("role", "department").get(pk=user.pk)
-
-
-def read_csv(response) -> list[list[str]]:
-    assert response.status_code == 200, response.status_code
-    assert response["Content-Type"].startswith("text/csv")
-    content = response.content
-    assert content.startswith(BOM)
-    return list(csv.reader(io.StringIO(content[len(BOM) :].decode("utf-8"))))
-
-
-def as_dicts(table: list[list[str]]) -> list[dict[str, str]]:
-    header, *rows = table
-    return [dict(zip(header, row, strict=True)) for row in rows]
-
-
 def read_xlsx(response):
-    assert response.status_code == 200, response.status_code
-    assert response["Content-Type"].startswith("application/vnd.openxmlformats")
-    return load_workbook(io.BytesIO(response.content)).active
+    return xlsx_book(response).active
 
 
 def filename(response) -> str:

@@ -12,15 +12,13 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from openpyxl import load_workbook
 
 from accounts.models import DataScope, User
-from crm.fields import schema
 
+from .downloads import BOM, as_dicts, csv_table, restrict, xlsx_book
 from .factories import (
     CustomerFactory,
     DealFactory,
@@ -36,15 +34,6 @@ LEADS = reverse("leads:export")
 DEALS = reverse("deals:export")
 TYPES = ("customer", "contact", "activity", "task", "lead", "deal")
 ACTIONS = ("view", "add", "change", "export")
-BOM = "\ufeff".encode()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_custom_fields():
-    """Custom field definitions are cached; each test starts from its own."""
-    cache.delete(schema.CACHE_KEY)
-    yield
-    cache.delete(schema.CACHE_KEY)
 
 
 def _reload(user) -> User:
@@ -66,21 +55,9 @@ def team(org):
     return org
 
 
-def restrict(user, record_type: str, **levels) -> User:
-    role = user.role
-    role.field_permissions = {record_type: levels}
-    role.save()
-    return _reload(user)
-
-
 def read_csv(response) -> list[dict[str, str]]:
-    assert response.status_code == 200, response.status_code
-    assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"].startswith("attachment;")
-    content = response.content
-    assert content.startswith(BOM)
-    header, *rows = csv.reader(io.StringIO(content[len(BOM) :].decode("utf-8")))
-    return [dict(zip(header, row, strict=True)) for row in rows]
+    return as_dicts(csv_table(response))
 
 
 def header_of(response) -> list[str]:
@@ -89,9 +66,7 @@ def header_of(response) -> list[str]:
 
 
 def read_xlsx(response):
-    assert response.status_code == 200, response.status_code
-    assert response["Content-Type"].startswith("application/vnd.openxmlformats")
-    return load_workbook(io.BytesIO(response.content)).active
+    return xlsx_book(response).active
 
 
 def xlsx_rows(response) -> list[dict]:

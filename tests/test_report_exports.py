@@ -15,6 +15,8 @@ from openpyxl import load_workbook
 
 from crm import exports
 
+from .downloads import csv_table as read_csv
+from .downloads import xlsx_book as read_xlsx
 from .test_report_funnel import OCTOBER, crm, history, reason, source  # noqa: F401
 
 ACTIVITY = reverse("reports:report", args=["activity"])
@@ -24,17 +26,6 @@ MARCH = {"period": "custom", "first": "2025-03-01", "last": "2025-03-31"}
 AUTUMN = {"period": "custom", "first": "2025-10-01", "last": "2025-11-30"}
 FORMULA = ("=", "+", "-", "@")
 EVIL = '=HYPERLINK("http://evil.example","x")'
-
-
-def read_csv(response) -> list[list[str]]:
-    assert response.status_code == 200
-    assert response.content.startswith("\ufeff".encode())
-    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
-
-
-def read_xlsx(response):
-    assert response.status_code == 200
-    return load_workbook(io.BytesIO(response.content))
 
 
 def assert_inert_csv(rows: list[list[str]]) -> None:
