@@ -21,7 +21,7 @@ from crm.fields import values as field_values
 from crm.models import Activity, Contact, Customer, DictionaryItem, EventKind, Task
 from crm.services.contacts import create_contact
 from crm.services.customers import create_customer
-from crm.services.history import Changes, diff, record_change, snapshot
+from crm.services.history import Changes, diff, record_change, record_changes, snapshot
 
 from .kinds import staged_type
 from .models import (
@@ -598,24 +598,22 @@ def transfer_records(records: models.QuerySet, to: User, by: User) -> int:
         raise ValidationError(_("A deal needs an owner."))
     editable = model.objects.editable_by(by).filter(pk__in=records.values("pk"))
     content_type = ContentType.objects.get_for_model(model)
-    count = 0
+    moved, changes = [], []
     for record in editable.select_for_update(of=("self",)).select_related("owner"):
         if record.owner_id == (to.pk if to else None):
             continue
         old_owner = record.owner
         record.owner = to
         record.save(update_fields=["owner", "updated_at"])
-        record_change(
-            record,
-            by=by,
-            kind=EventKind.TRANSFERRED,
-            changes=Changes.one(
+        moved.append(record)
+        changes.append(
+            Changes.one(
                 "owner",
                 old_owner,
                 to,
                 old_text=str(old_owner) if old_owner else "",
                 new_text=str(to) if to else "",
-            ),
+            )
         )
         if old_owner is not None and to is not None:
             Task.objects.filter(
@@ -624,5 +622,6 @@ def transfer_records(records: models.QuerySet, to: User, by: User) -> int:
                 assignee=old_owner,
                 status="open",
             ).update(assignee=to)
-        count += 1
-    return count
+    # One insert for the events of the whole batch, handed on together after commit.
+    record_changes(moved, by=by, kind=EventKind.TRANSFERRED, changes=changes)
+    return len(moved)
