@@ -1048,11 +1048,7 @@ def reference_coercer(
             rows = queryset(target)
         else:
             rows = model._default_manager.all()
-            try:
-                access.record_type_for(model)
-            except LookupError:
-                pass
-            else:
+            if access.is_registered(model):
                 rows = access.scope_queryset(rows, target.user)
         fields = [n for n in names if any(f.name == n for f in model._meta.get_fields())]
         found: dict[str, Any] = {}
