@@ -529,6 +529,12 @@ class Change(models.Model):
                 name="change_undelivered",
                 condition=models.Q(delivered_at__isnull=True),
             ),
+            # What one system actor wrote (an import's records, for its undo).
+            models.Index(
+                fields=["actor_type", "actor_id", "id"],
+                name="change_actor",
+                condition=~models.Q(actor_type=""),
+            ),
         ]
 
     def __str__(self) -> str:

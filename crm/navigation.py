@@ -6,11 +6,12 @@ reports) register an entry from their AppConfig.ready() with `register_nav_item`
 menu lists them by `order`:
 
     10 Dashboard · 20 Customers · 30 Contacts · 40 Leads · 50 Deals · 60 Board ·
-    70 Tasks · 80 Reports · 1000 Administration
+    70 Tasks · 80 Reports · 90 Imports · 1000 Administration
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -29,9 +30,14 @@ class NavItem:
     permission: str | None = None
     staff_only: bool = False
     order: int = 500  # place in the menu, smaller first (see the module's docstring)
+    # Or a test of its own, for an entry no single permission decides (imports: may the
+    # user import any record type?).
+    check: Callable[[object], bool] | None = None
 
     def allowed(self, user) -> bool:
         if self.staff_only and not user.is_staff:
+            return False
+        if self.check is not None and not self.check(user):
             return False
         if self.permission:
             record_type, action = self.permission.split(".")

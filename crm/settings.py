@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "crm",
     "pipelines",
     "reports",
+    "import_export",
+    "imports",
 ]
 
 MIDDLEWARE = [
@@ -159,12 +161,30 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Uploaded import files, error reports and export files (imports/files.py): a
+    # directory the web and worker processes share. Never served by URL; the app's
+    # views check who may read each file. An S3-compatible store can replace it here.
+    "crm_files": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(env.path("CRM_FILES_ROOT", default=VAR_DIR / "files"))},
+    },
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
+
+# --- Imports and exports (imports/) -------------------------------------------------------
+# Uploads above these limits are refused with a message, before anything is read.
+CRM_IMPORT_MAX_BYTES = env.int("CRM_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+CRM_IMPORT_MAX_ROWS = env.int("CRM_IMPORT_MAX_ROWS", default=200_000)
+# Uploads, error reports and export files are deleted this many days after they were made.
+CRM_FILE_RETENTION_DAYS = env.int("CRM_FILE_RETENTION_DAYS", default=30)
+# A list export of more rows than this runs in the background (progress, a download link).
+CRM_EXPORT_BACKGROUND_ROWS = env.int("CRM_EXPORT_BACKGROUND_ROWS", default=5_000)
+# The most rows one export writes.
+CRM_EXPORT_MAX_ROWS = env.int("CRM_EXPORT_MAX_ROWS", default=1_000_000)
 
 # --- Email ----------------------------------------------------------------------------
 # consolemail:// prints mail to the worker log; smtp+tls://user:pass@host:587 sends it.
@@ -207,6 +227,14 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-record-events": {
         "task": "crm.tasks.sweep_events",
+        "schedule": 60,
+    },
+    "delete-expired-files": {
+        "task": "imports.tasks.delete_expired_files",
+        "schedule": 60 * 60,
+    },
+    "resume-stalled-imports": {
+        "task": "imports.tasks.resume_stalled",
         "schedule": 60,
     },
     "send-pending-security-notices": {

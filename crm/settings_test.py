@@ -38,3 +38,5 @@ if REDIS_URL:  # noqa: F405
     CACHES["default"]["KEY_PREFIX"] = f"test-{_RUN}"  # noqa: F405
 if not REDIS_URL:  # noqa: F405
     CELERY_BROKER_URL = f"sqla+sqlite:///{VAR_DIR / 'celery-broker-test.sqlite3'}"  # noqa: F405
+# Import and export files of this run, apart from any other run's and from `make run`'s.
+STORAGES["crm_files"]["OPTIONS"]["location"] = str(VAR_DIR / f"test-files-{_RUN}")  # noqa: F405

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("crm.urls_search")),
     path("", include("pipelines.urls")),
     path("reports/", include("reports.urls")),
+    path("imports/", include("imports.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("healthz", dashboard.healthz, name="healthz"),

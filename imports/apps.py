@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ImportsConfig(AppConfig):
+    name = "imports"
+    verbose_name = _("Imports and exports")
+
+    def ready(self) -> None:
+        from crm.navigation import NavItem, register_nav_item
+
+        from . import specs  # noqa: F401 - registers the importable record types
+
+        register_nav_item(
+            NavItem(_("Imports"), "imports:index", "file-import", permission=None, order=90)
+        )

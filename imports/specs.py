@@ -1,0 +1,1 @@
+"""What can be imported: one `ImportSpec` per record type (filled in by the engine)."""
