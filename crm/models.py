@@ -454,6 +454,7 @@ class ChangeAction(models.TextChoices):
     RELEASED = "released", pgettext_lazy("history", "returned to the pool")
     TAGGED = "tagged", pgettext_lazy("history", "tagged")
     MERGED = "merged", pgettext_lazy("history", "merged")
+    DELETED = "deleted", pgettext_lazy("history", "deleted")
 
 
 class EventKind(models.TextChoices):

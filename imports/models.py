@@ -186,8 +186,6 @@ class ImportJob(models.Model):
     updated_count = models.PositiveIntegerField(_("updated"), default=0)
     skipped_count = models.PositiveIntegerField(_("skipped"), default=0)
     error_count = models.PositiveIntegerField(_("errors"), default=0)
-    # {file row number: [messages]} of the rows not imported (kept for the report).
-    row_errors = models.JSONField(default=dict, blank=True)
     message = models.TextField(_("message"), blank=True)
     error_report = models.FileField(
         _("error report"), storage=private_storage, upload_to=_report_path, blank=True
@@ -275,3 +273,22 @@ class ExportJob(models.Model):
         if self.expires_at is None:
             self.expires_at = (self.created_at or timezone.now()) + _retention()
         super().save(*args, **kwargs)
+
+
+class ImportRowError(models.Model):
+    """A row of the file that was not imported, and why: written with its batch, read for
+    the result page and the error report."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    row_index = models.PositiveIntegerField()  # among the table's data rows
+    row_number = models.PositiveIntegerField(_("row"))  # in the file
+    message = models.TextField(_("error"))
+
+    class Meta:
+        verbose_name = _("row error")
+        verbose_name_plural = _("row errors")
+        ordering = ["job", "row_index"]
+        indexes = [models.Index(fields=["job", "row_index"], name="import_row_error_job")]
+
+    def __str__(self) -> str:
+        return f"{self.row_number}: {self.message}"

@@ -6,12 +6,25 @@ from celery import shared_task
 
 
 @shared_task
-def delete_expired_files() -> int:
-    from .services.retention import delete_expired_files as delete
+def run_import(job_id: int) -> None:
+    from .services import runner
 
-    return delete()
+    runner.run(job_id)
 
 
 @shared_task
 def resume_stalled() -> int:
-    return 0
+    """Jobs whose worker died go on after their last committed batch."""
+    from .services import runner
+
+    stalled = runner.stalled_jobs()
+    for job_id in stalled:
+        run_import.delay(job_id)
+    return len(stalled)
+
+
+@shared_task
+def delete_expired_files() -> int:
+    from .services.retention import delete_expired_files as delete
+
+    return delete()

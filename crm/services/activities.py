@@ -28,6 +28,7 @@ def log_activity(
     contact: Contact | None = None,
     next_follow_up_at: datetime | None = None,
     subject: models.Model | None = None,
+    author: User | None = None,
 ) -> Activity:
     """Record a follow-up on a customer (optionally with one of its contacts), or on a
     record of another app (`subject`: a lead, a deal) that belongs to `customer` or, like
@@ -36,7 +37,8 @@ def log_activity(
     The customer's last activity moves forward; its next follow-up becomes the one
     planned here (a follow-up done without a new plan clears it), and a planned
     follow-up becomes a task for the owner of the subject, else of the customer (or the
-    author, for the pool).
+    author, for the pool). `author`: who made the follow-up when it is not `by` (an
+    import of an old CRM's history names each entry's rep).
     """
     if customer is None and subject is None:
         raise ValueError("log_activity needs a customer or a subject")
@@ -56,7 +58,7 @@ def log_activity(
         kind=kind,
         content=content,
         occurred_at=occurred_at or timezone.now(),
-        author=by,
+        author=author if author is not None else by,
         next_follow_up_at=next_follow_up_at,
     )
     if subject is not None:

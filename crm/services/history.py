@@ -187,6 +187,7 @@ ACTION_OF = {
     EventKind.RELEASED: ChangeAction.RELEASED,
     EventKind.TAGGED: ChangeAction.TAGGED,
     EventKind.MERGED: ChangeAction.MERGED,
+    EventKind.DELETED: ChangeAction.DELETED,
 }
 
 
@@ -278,6 +279,29 @@ def record_changes(
             now=now,
         )
         for instance, change in zip(instances, changes, strict=True)
+    )
+    events.dispatch_on_commit(rows)
+    return rows
+
+
+def record_deletions(
+    instances: Sequence[models.Model], *, by, note: str = ""
+) -> list[Change]:
+    """The "deleted" event of each record about to be deleted (an undone import's new
+    records), in one insert. A deleted customer's own history goes with it, so its
+    event belongs to no customer's history; a contact's stays in its customer's."""
+    now = timezone.now()
+    rows = Change.objects.bulk_create(
+        _event(
+            instance,
+            by=by,
+            kind=EventKind.DELETED,
+            changes=Changes(),
+            note=note,
+            customer_id=None if isinstance(instance, Customer) else _history_customer(instance),
+            now=now,
+        )
+        for instance in instances
     )
     events.dispatch_on_commit(rows)
     return rows
