@@ -218,6 +218,15 @@ class ImportJob(models.Model):
         super().save(*args, **kwargs)
 
     @property
+    def type_label(self) -> str:
+        from .specs import import_spec
+
+        try:
+            return import_spec(self.record_type).label
+        except LookupError:
+            return self.record_type
+
+    @property
     def is_active(self) -> bool:
         return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING, ImportStatus.UNDOING)
 

@@ -28,3 +28,11 @@ def delete_expired_files() -> int:
     from .services.retention import delete_expired_files as delete
 
     return delete()
+
+
+@shared_task
+def run_export(job_id: int) -> None:
+    """Write a background list export's file (imports/services/exports.py)."""
+    from .services.exports import run_export as run
+
+    run(job_id)

@@ -62,6 +62,8 @@ def celery_worker(tmp_path, **env_extra):
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CRM_TEST_QUEUE": queue,
+        # Import and export files: the test run's directory.
+        "CRM_FILES_ROOT": settings.STORAGES["crm_files"]["OPTIONS"]["location"],
         **env_extra,
     }
     log = tmp_path / "worker.log"

@@ -128,6 +128,8 @@ class RecordListView(RecordMixin, ListView):
     # and reads faster. Leave them out of select_related.
     dictionary_fields: tuple[str, ...] = ()
     paginate_by = PAGE_SIZES[0]
+    # Whether the page links to the import of its record type (for roles that may import).
+    importable = True
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
@@ -280,6 +282,9 @@ class RecordListView(RecordMixin, ListView):
             ],
             can_add=access.has_permission(self.request.user, self.record_type, "add"),
             can_export=access.has_permission(self.request.user, self.record_type, "export"),
+            can_import=self.importable
+            and access.has_permission(self.request.user, self.record_type, "import"),
+            record_type=self.record_type,
             hidden_fields=self.hidden_fields,
             custom_columns=self.custom_columns,
             filters_active=any(k != "sort" for k in params),

@@ -45,6 +45,7 @@ def reassign(queryset, user, request):
 
 
 class TaskListView(RecordListView):
+    importable = False  # tasks come from follow-ups and rules, not files
     model = Task
     filterset_class = TaskFilter
     template_name = "crm/tasks/list.html"

@@ -29,6 +29,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from accounts import access
@@ -37,14 +38,12 @@ from accounts.models import User
 from crm.fields import coerce, schema
 from crm.fields import types as field_types
 from crm.fields import values as field_values
-from crm.models import Contact, Customer, CustomField
+from crm.models import Contact, Customer, CustomField, Dictionary, DictionaryItem
 
 from ..models import DuplicateStrategy, ImportJob, OwnerMode
 from ..readers import Table, read_table
 from ..specs import ImportSpec, import_spec
 
-# Rows written per transaction (and per progress step).
-BATCH_SIZE = 500
 # Rows the preview shows as they will be stored.
 PREVIEW_ROWS = 20
 # Values per IN (...) query when matching duplicates and links.
@@ -70,6 +69,8 @@ class Row:
     match_id: int | None = None  # the record an update changes
     note: str = ""  # why a row is skipped
     same_as: int | None = None  # the earlier row of the file this one duplicates
+    pending: dict[str, str] = field(default_factory=dict)  # dictionary items to add first
+    failed: set[str] = field(default_factory=set)  # fields whose cell was refused
 
     def fail(self, message: str) -> None:
         self.errors.append(message)
@@ -94,6 +95,9 @@ class Plan:
     targets: dict[str, Target]
     mapping: dict[int, str]  # column index → field name
     problems: list[str] = field(default_factory=list)  # stop the whole import
+    # Dictionary items the file names that do not exist yet: {dictionary code: labels},
+    # added by the run when an admin chose so.
+    new_items: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def counts(self) -> Counter:
@@ -133,6 +137,8 @@ def targets_for(spec: ImportSpec, user) -> dict[str, Target]:
             and not model_field.has_default()
             and not model_field.many_to_many
             and name != spec.owner_field
+            # The services choose the default pipeline and its first stage.
+            and name not in ("pipeline", "stage")
         )
         found[name] = Target(name, str(model_field.verbose_name), required=required)
     for cf in schema.custom_fields(spec.record_type):
@@ -425,12 +431,19 @@ def _convert_columns(result: Plan, job: ImportJob, user) -> None:
             continue
         else:
             convert = _converter(spec, name, user, values)
+        dictionary = _dictionary_of(spec, name) if _may_create_items(job, user) else None
         for row, raw in zip(rows, values, strict=True):
             if coerce.is_empty(raw):
                 continue
             try:
                 row.values[name] = convert(raw)
             except ValidationError as exc:
+                if dictionary is not None and _not_an_option(exc):
+                    label = coerce.to_text(raw)
+                    result.new_items.setdefault(dictionary, set()).add(label)
+                    row.pending[name] = label
+                    continue
+                row.failed.add(name)
                 for message in _messages(exc):
                     row.fail(f"{header}: {message}")
     if "stage" in deferred:
@@ -465,6 +478,49 @@ def _convert_columns(result: Plan, job: ImportJob, user) -> None:
             except ValidationError as exc:
                 for message in _messages(exc):
                     row.fail(f"{header}: {message}")
+
+
+def _may_create_items(job: ImportJob, user) -> bool:
+    """An admin may let the import add the dictionary items the file names."""
+    return job.create_missing_items and user.is_superuser
+
+
+def _dictionary_of(spec: ImportSpec, name: str) -> str | None:
+    """The code of the dictionary a field's values come from, if it is a picklist."""
+    if name.startswith("cf_"):
+        cf = next((c for c in schema.custom_fields(spec.record_type) if c.name == name), None)
+        return cf.dictionary.code if cf is not None and cf.dictionary_id else None
+    model_field = spec.model._meta.get_field(name)
+    if model_field.is_relation and model_field.related_model is DictionaryItem:
+        return (model_field.remote_field.limit_choices_to or {}).get("dictionary__code")
+    return None
+
+
+def _not_an_option(exc: ValidationError) -> bool:
+    return all(error.code == "invalid_choice" for error in exc.error_list)
+
+
+def create_missing_items(result: Plan) -> int:
+    """Add the dictionary items the plan found missing (the run does this, never the
+    preview), each with a code made from its label."""
+    created = 0
+    for code, labels in result.new_items.items():
+        dictionary = Dictionary.objects.get(code=code)
+        taken = set(dictionary.items.values_list("code", flat=True))
+        order = (dictionary.items.aggregate(models.Max("order"))["order__max"] or 0) + 10
+        for label in sorted(labels):
+            base = slugify(label)[:40] or "item"
+            item_code, number = base, 1
+            while item_code in taken:
+                number += 1
+                item_code = f"{base}-{number}"
+            taken.add(item_code)
+            DictionaryItem.objects.create(
+                dictionary=dictionary, code=item_code, label=label[:100], order=order
+            )
+            order += 10
+            created += 1
+    return created
 
 
 def _default_pipeline(spec: ImportSpec):
@@ -552,7 +608,8 @@ def _check_required(result: Plan, job: ImportJob) -> None:
     defaults = getattr(result, "defaults", {})
     for row in result.rows:
         for target in required:
-            if target.name not in row.values and target.name not in defaults:
+            name = target.name
+            if name not in row.values and name not in defaults and name not in row.failed:
                 row.errors.append(_("%(field)s cannot be empty.") % {"field": target.label})
                 row.action = Action.ERROR
 

@@ -55,14 +55,15 @@ def rows_done(job: ImportJob) -> int:
     return max(job.rows_done, live) if job.status == ImportStatus.RUNNING else job.rows_done
 
 
-def queue(job: ImportJob) -> bool:
-    """Hand a job that was previewed to a worker (once: a second press does nothing)."""
+def queue(job: ImportJob, *, enqueue: bool = True) -> bool:
+    """Hand a job that was previewed to a worker (once: a second press does nothing).
+    `enqueue=False`: the caller runs it itself (`manage.py import_records`)."""
     from .. import tasks
 
     queued = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.DRAFT).update(
         status=ImportStatus.QUEUED
     )
-    if queued:
+    if queued and enqueue:
         transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
     job.refresh_from_db()
     return bool(queued)
@@ -127,8 +128,9 @@ def run(job_id: int) -> ImportJob | None:
 
 
 def _batches(rows: list[Row], start: int):
-    for offset in range(start, len(rows), engine.BATCH_SIZE):
-        yield rows[offset : offset + engine.BATCH_SIZE]
+    size = settings.CRM_IMPORT_BATCH_SIZE
+    for offset in range(start, len(rows), size):
+        yield rows[offset : offset + size]
 
 
 def _run(job: ImportJob) -> None:
@@ -136,13 +138,17 @@ def _run(job: ImportJob) -> None:
     if result.problems:
         _fail(job, "\n".join(result.problems))
         return
+    if result.new_items:
+        with transaction.atomic():
+            engine.create_missing_items(result)
+        result = engine.plan(job)
     rows = result.rows
     ImportJob.objects.filter(pk=job.pk).update(total_rows=len(rows))
     by = engine.principal_for(job)
     if job.all_or_nothing:
         bad = [row for row in rows if row.action == Action.ERROR]
         if bad:
-            _store_errors(job, [(row, "; ".join(row.errors)) for row in bad])
+            _store_all_errors(job, [(row, "; ".join(row.errors)) for row in bad])
             _fail(
                 job,
                 _("%(count)d rows have errors, so nothing was imported (all or nothing).")
@@ -164,7 +170,7 @@ def _run(job: ImportJob) -> None:
                     _beat(job)
                 _advance(job, len(rows), counts)
         except RolledBack as refused:
-            _store_errors(job, refused.args[0])
+            _store_all_errors(job, refused.args[0])
             _fail(
                 job,
                 _("%(count)d rows were refused, so nothing was imported (all or nothing).")
@@ -211,6 +217,12 @@ def _write(job: ImportJob, result: engine.Plan, batch: list[Row], by) -> tuple[C
             errors.append((row, "; ".join(row.errors)))
     counts["errors"] = len(errors)
     return counts, errors
+
+
+def _store_all_errors(job: ImportJob, errors: list[tuple[Row, str]]) -> None:
+    """An all-or-nothing import's refused rows: the job's only outcome."""
+    _store_errors(job, errors)
+    ImportJob.objects.filter(pk=job.pk).update(error_count=len(errors))
 
 
 def _store_errors(job: ImportJob, errors: list[tuple[Row, str]]) -> None:
