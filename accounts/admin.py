@@ -10,6 +10,8 @@ from django.utils.translation import gettext_lazy as _
 from . import access
 from .forms import AdminSignInForm
 from .models import Department, FieldAccess, Role, SecurityNotice, User
+from .resources import UserResource
+from .sheets import SheetAdminMixin
 
 admin.site.login_form = AdminSignInForm
 admin.site.site_header = _("CRM administration")
@@ -212,8 +214,26 @@ class SafeAutocompleteSelect(AutocompleteSelect):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(SheetAdminMixin, BaseUserAdmin):
     form = CrmUserChangeForm
+    resource_classes = [UserResource]
+    import_help = (
+        _(
+            "One row per user, the first row holding the headers, in Chinese or English. "
+            "A username that exists updates that user; a new one adds a user. A column "
+            "left out of the file leaves that field as it is; a blank cell empties it "
+            "(启用 aside)."
+        ),
+        _(
+            "New users get no password and cannot sign in until an administrator sets "
+            "one: open the user and use the password form. Files with a password, staff "
+            "or superuser column are refused; those are set on the user's page only."
+        ),
+        _(
+            "Each row is checked like the user form: nothing is imported until every "
+            "row passes. CSV files may be in UTF-8 or GBK (as Excel saves them)."
+        ),
+    )
     add_form = CrmUserCreationForm
     list_display = ("username", "name", "department", "role", "phone", "is_active", "last_login")
     list_filter = ("is_active", "is_staff", "role", "department")

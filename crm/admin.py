@@ -14,8 +14,12 @@ from django.utils.translation import gettext as _gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from accounts.sheets import SheetAdminMixin
+
+from .config.log import acting_as
 from .fields import impact
 from .models import Change, CustomField, Dictionary, DictionaryItem, FieldType, SavedView, Tag
+from .resources import DictionaryItemResource
 
 CONFIRM_LABEL = _("I have read where it is used")
 CHOICE_TYPES = [FieldType.CHOICE, FieldType.MULTI_CHOICE]
@@ -264,8 +268,22 @@ class DictionaryItemAdminForm(forms.ModelForm):
 
 
 @admin.register(DictionaryItem)
-class DictionaryItemAdmin(DeactivateActionMixin, admin.ModelAdmin):
+class DictionaryItemAdmin(SheetAdminMixin, DeactivateActionMixin, admin.ModelAdmin):
     form = DictionaryItemAdminForm
+    resource_classes = [DictionaryItemResource]
+    import_help = (
+        _(
+            "One row per item, the first row holding the headers, in Chinese or English. "
+            "An item is found by its dictionary and code: an existing one is updated, a "
+            "new code adds an item. Nothing is deleted; a column left out of the file "
+            "leaves that field as it is, and a blank cell empties it (排序 and 启用 aside)."
+        ),
+        _(
+            "An item still in use is not deactivated by an import: use the “Deactivate” "
+            "action of this list, which shows where it is used first. Nothing is imported "
+            "until every row passes. CSV files may be in UTF-8 or GBK (as Excel saves them)."
+        ),
+    )
     list_display = ("label", "label_en", "code", "dictionary", "order", "is_default", "is_active")
     list_filter = ("dictionary", "is_active")
     list_select_related = ("dictionary",)
@@ -276,6 +294,11 @@ class DictionaryItemAdmin(DeactivateActionMixin, admin.ModelAdmin):
 
     def usages_of(self, obj):
         return impact.usages_of_item(obj)
+
+    def process_dataset(self, dataset, form, request, **kwargs):
+        # The configuration log names the import as how the items changed.
+        with acting_as(request.user, "admin import"):
+            return super().process_dataset(dataset, form, request, **kwargs)
 
     def get_fields(self, request, obj=None):
         fields = list(DictionaryItemAdminForm.Meta.fields)
