@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 
-from .exports import ExportSpec, contact_columns, customer_columns
+from .exports import (
+    ExportSpec,
+    activity_columns,
+    attach_tags,
+    contact_columns,
+    customer_columns,
+    task_columns,
+)
 from .fields.coerce import phone_coercer
-from .models import Activity, Contact, Customer, Tag, Task
+from .models import Activity, Contact, Customer, Task
 from .navigation import NavItem
 from .records import RecordTypeSpec
 from .services.search import SearchSource
@@ -57,11 +63,10 @@ CUSTOMER = RecordTypeSpec(
     ),
     export=ExportSpec(
         customer_columns,
-        select_related=("owner",),
-        # A list on each row (not a queryset per row): row.export_tags.
-        prefetch_related=(
-            Prefetch("tags", queryset=Tag.objects.order_by("name"), to_attr="export_tags"),
-        ),
+        # Owners come from the export's lookups (everyone once), not a join per row; the
+        # tag names with a query per chunk (row.export_tags).
+        attach=attach_tags,
+        list_view="crm.views.customers.CustomerListView",
     ),
     menu=NavItem(
         _("Customers"), "customers:list", "building", permission="customer.view", order=20
@@ -110,7 +115,11 @@ CONTACT = RecordTypeSpec(
         list_url="contacts:list",
         icon="address-book",
     ),
-    export=ExportSpec(contact_columns, select_related=("customer__owner",)),
+    export=ExportSpec(
+        contact_columns,
+        select_related=("customer",),
+        list_view="crm.views.contacts.ContactListView",
+    ),
     menu=NavItem(
         _("Contacts"), "contacts:list", "address-book", permission="contact.view", order=30
     ),
@@ -123,6 +132,11 @@ ACTIVITY = RecordTypeSpec(
     model=Activity,
     owner=("customer__owner", "author"),
     pool=True,
+    export=ExportSpec(
+        activity_columns,
+        select_related=("customer", "contact"),
+        list_view="crm.views.activities.ActivityListView",
+    ),
 )
 
 # A task is in scope through its assignee or its customer's owner.
@@ -130,5 +144,10 @@ TASK = RecordTypeSpec(
     key="task",
     model=Task,
     owner=("assignee", "customer__owner"),
+    export=ExportSpec(
+        task_columns,
+        select_related=("customer",),
+        list_view="crm.views.tasks.TaskListView",
+    ),
     menu=NavItem(_("Tasks"), "tasks:list", "list-check", permission="task.view", order=70),
 )

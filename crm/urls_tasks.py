@@ -1,11 +1,12 @@
 from django.urls import path
 
-from .views import tasks
+from .views import exports, tasks
 
 app_name = "tasks"
 
 urlpatterns = [
     path("", tasks.TaskListView.as_view(), name="list"),
+    path("export/", exports.TaskExportView.as_view(), name="export"),
     path("new/", tasks.TaskCreateView.as_view(), name="create"),
     path("<int:pk>/", tasks.TaskDetailView.as_view(), name="detail"),
     path("<int:pk>/edit/", tasks.TaskUpdateView.as_view(), name="edit"),

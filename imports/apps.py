@@ -14,3 +14,4 @@ class ImportsConfig(AppConfig):
         register_nav_item(
             NavItem(_("Imports"), "imports:index", "file-import", permission=None, order=90)
         )
+        from . import views_exports  # noqa: F401 - registers crm's background exporter

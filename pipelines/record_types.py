@@ -76,7 +76,11 @@ LEAD = RecordTypeSpec(
         list_url="leads:list",
         icon="user-circle",
     ),
-    export=ExportSpec(lead_columns, select_related=("owner", "stage", "pipeline")),
+    export=ExportSpec(
+        lead_columns,
+        select_related=("owner", "stage", "pipeline"),
+        list_view="pipelines.views.leads.LeadListView",
+    ),
     menu=NavItem(_("Leads"), "leads:list", "user-circle", permission="lead.view", order=40),
     merge_participants=(CONVERTED_LEADS,),
     **PIPELINES_CONFIG,
@@ -113,7 +117,9 @@ DEAL = RecordTypeSpec(
         icon="briefcase",
     ),
     export=ExportSpec(
-        deal_columns, select_related=("owner", "stage", "pipeline", "customer", "contact")
+        deal_columns,
+        select_related=("owner", "stage", "pipeline", "customer", "contact"),
+        list_view="pipelines.views.deals.DealListView",
     ),
     menu=NavItem(_("Deals"), "deals:list", "briefcase", permission="deal.view", order=50),
     cards=(CUSTOMER_DEALS_CARD,),

@@ -200,13 +200,6 @@ def test_the_button_carries_the_current_filters(client, crm, book):
     assert f'href="{CONTACTS}?format=xlsx"' in contacts_page
 
 
-def test_no_button_on_a_list_without_an_export(client, crm):
-    tasks = crm.set_scope(crm.owner, DataScope.OWN, crm_permissions(ACTIONS))
-    client.force_login(tasks)
-    page = client.get(reverse("tasks:list")).content.decode()
-    assert 'data-testid="export"' not in page
-
-
 def test_anonymous_users_are_sent_to_sign_in(client, db):
     response = client.get(CUSTOMERS)
     assert response.status_code == 302

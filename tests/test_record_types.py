@@ -62,7 +62,7 @@ def test_the_registries_hold_what_the_spec_names(key):
 
 def test_search_groups_exports_and_menu_follow_the_specs():
     assert [s.key for s in search.sources()] == ["customers", "contacts", "leads", "deals"]
-    assert exports.exportable_types() == ["customer", "contact", "lead", "deal"]
+    assert exports.exportable_types() == ["customer", "contact", "activity", "task", "lead", "deal"]
     assert [item.url_name for item in navigation.nav_items()] == [
         "dashboard",
         "customers:list",
