@@ -76,7 +76,9 @@ def style(form: forms.BaseForm, *, mark_errors: bool = True, only=None) -> forms
         if only is not None and name not in only:
             continue
         widget = field.widget
-        if isinstance(widget, forms.CheckboxInput):
+        if isinstance(widget, forms.CheckboxSelectMultiple):  # a RadioSelect subclass
+            css = "form-selectgroup-input"  # shown as pills (crm/partials/field.html)
+        elif isinstance(widget, forms.CheckboxInput | forms.RadioSelect):
             css = "form-check-input"
         elif isinstance(widget, forms.Select | forms.SelectMultiple) and not isinstance(
             widget, forms.CheckboxSelectMultiple | forms.RadioSelect

@@ -169,6 +169,8 @@ class ImportJob(models.Model):
     all_or_nothing = models.BooleanField(_("all or nothing"), default=False)
     create_missing_items = models.BooleanField(_("create missing dictionary items"), default=False)
     run_automation = models.BooleanField(_("run automation rules"), default=False)
+    # The importer's language when the import was started: its messages and report.
+    language = models.CharField(max_length=10, blank=True)
 
     # The run.
     status = models.CharField(

@@ -185,6 +185,10 @@ def preview(request, job_id):
         record = getattr(row, "record", None)
         cells = []
         for target in columns:
+            if target.name in row.pending:
+                label = row.pending[target.name]
+                cells.append(_("%(label)s (new option)") % {"label": label})
+                continue
             value = row.values.get(target.name)
             cells.append(engine.shown(job.record_type, target.name, value))
         owner = ""

@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 from accounts import access
 from accounts.actors import ActorKind, acting
 from accounts.models import User
+from accounts.phones import format_phone
 from crm.fields import coerce, schema
 from crm.fields import types as field_types
 from crm.fields import values as field_values
@@ -954,6 +955,8 @@ def shown(record_type: str, name: str, value: Any) -> str:
         return str(field_values.history_display(record_type, name.removeprefix("cf_"), value))
     if isinstance(value, User):
         return value.name or value.username
+    if name in ("phone", "mobile") and isinstance(value, str):
+        return format_phone(value)
     if isinstance(value, bool):
         return "✓" if value else "✗"
     if isinstance(value, datetime):

@@ -55,13 +55,13 @@ def rows_done(job: ImportJob) -> int:
     return max(job.rows_done, live) if job.status == ImportStatus.RUNNING else job.rows_done
 
 
-def queue(job: ImportJob, *, enqueue: bool = True) -> bool:
+def queue(job: ImportJob, *, enqueue: bool = True, language: str = "") -> bool:
     """Hand a job that was previewed to a worker (once: a second press does nothing).
     `enqueue=False`: the caller runs it itself (`manage.py import_records`)."""
     from .. import tasks
 
     queued = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.DRAFT).update(
-        status=ImportStatus.QUEUED
+        status=ImportStatus.QUEUED, language=language or translation.get_language() or ""
     )
     if queued and enqueue:
         transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
@@ -109,7 +109,7 @@ def run(job_id: int) -> ImportJob | None:
     job = claim(job_id)
     if job is None:
         return None
-    language = job.created_by.language or settings.LANGUAGE_CODE
+    language = job.language or job.created_by.language or settings.LANGUAGE_CODE
     with translation.override(language):
         if job.attempts > MAX_ATTEMPTS:
             _fail(job, _("The import was interrupted too often and was stopped."))
