@@ -12,6 +12,7 @@ COPY accounts ./accounts
 COPY crm ./crm
 COPY pipelines ./pipelines
 COPY reports ./reports
+COPY imports ./imports
 RUN pip install -e .
 COPY . .
 # Hashed, compressed static files for whitenoise; the key is only for this build step.

@@ -11,7 +11,14 @@ class ImportsConfig(AppConfig):
 
         from . import specs  # noqa: F401 - registers the importable record types
 
+        def may_import_something(user) -> bool:
+            from .services.jobs import importable_types
+
+            return bool(importable_types(user))
+
         register_nav_item(
-            NavItem(_("Imports"), "imports:index", "file-import", permission=None, order=90)
+            NavItem(
+                _("Imports"), "imports:index", "file-import", check=may_import_something, order=90
+            )
         )
         from . import views_exports  # noqa: F401 - registers crm's background exporter

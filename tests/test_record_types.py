@@ -72,6 +72,7 @@ def test_search_groups_exports_and_menu_follow_the_specs():
         "board:index",
         "tasks:list",
         "reports:index",
+        "imports:index",
         "admin:index",
     ]
 

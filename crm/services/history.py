@@ -284,9 +284,7 @@ def record_changes(
     return rows
 
 
-def record_deletions(
-    instances: Sequence[models.Model], *, by, note: str = ""
-) -> list[Change]:
+def record_deletions(instances: Sequence[models.Model], *, by, note: str = "") -> list[Change]:
     """The "deleted" event of each record about to be deleted (an undone import's new
     records), in one insert. A deleted customer's own history goes with it, so its
     event belongs to no customer's history; a contact's stays in its customer's."""
