@@ -5,10 +5,19 @@ so one stored form matches however a number was typed. What E.164 cannot hold is
 rather than dropped: an extension ("转 123", "ext. 123"), letters ("1-800-FLOWERS").
 """
 
+import re
+
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+
+
+# E.164 numbers this process has produced: normalising one again gives it back, so a
+# record's clean() after an import's conversion does not parse every phone twice.
+_NORMALISED: dict[str, None] = {}
+_NORMALISED_LIMIT = 200_000
+_CN_MOBILE = re.compile(r"1(?:[3-689][0-9]|7[0-8])[0-9]{8}")
 
 
 def normalize_phone(value: str, *, field: str | None = None) -> str:
@@ -16,6 +25,11 @@ def normalize_phone(value: str, *, field: str | None = None) -> str:
     raw = (value or "").strip()
     if not raw:
         return ""
+    if raw in _NORMALISED:
+        return raw
+    if _CN_MOBILE.fullmatch(raw) and settings.PHONE_DEFAULT_REGION == "CN":
+        # The common case, without a full parse: a mainland mobile number's 11 digits.
+        return "+86" + raw
     try:
         number = phonenumbers.parse(raw, settings.PHONE_DEFAULT_REGION)
     except phonenumbers.NumberParseException:
@@ -38,7 +52,11 @@ def normalize_phone(value: str, *, field: str | None = None) -> str:
             _("“%(value)s” is not a phone number."), code="invalid_phone", params={"value": raw}
         )
         raise ValidationError({field: error}) if field else error
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    normalised = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if len(_NORMALISED) >= _NORMALISED_LIMIT:
+        _NORMALISED.clear()
+    _NORMALISED[normalised] = None
+    return normalised
 
 
 def format_phone(value: str) -> str:

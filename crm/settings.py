@@ -180,7 +180,7 @@ STORAGES = {
 CRM_IMPORT_MAX_BYTES = env.int("CRM_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 CRM_IMPORT_MAX_ROWS = env.int("CRM_IMPORT_MAX_ROWS", default=200_000)
 # Rows an import writes per transaction (and per step of its progress bar).
-CRM_IMPORT_BATCH_SIZE = env.int("CRM_IMPORT_BATCH_SIZE", default=500)
+CRM_IMPORT_BATCH_SIZE = env.int("CRM_IMPORT_BATCH_SIZE", default=1000)
 # A running import whose worker gave no sign of life for this many seconds is resumed.
 CRM_IMPORT_STALLED_AFTER = env.int("CRM_IMPORT_STALLED_AFTER", default=120)
 # Uploads, error reports and export files are deleted this many days after they were made.

@@ -22,7 +22,7 @@ from accounts import access
 from accounts.actors import actor_of
 from accounts.models import DataScope
 
-from .. import events
+from .. import bulk, events
 from ..fields import schema
 from ..fields import values as values_module
 from ..models import Change, ChangeAction, Customer, EventKind
@@ -268,7 +268,7 @@ def record_changes(
 ) -> list[Change]:
     """One event per record of a bulk write (transfer, release, tag...), in one insert."""
     now = timezone.now()
-    rows = Change.objects.bulk_create(
+    rows = [
         _event(
             instance,
             by=by,
@@ -279,7 +279,8 @@ def record_changes(
             now=now,
         )
         for instance, change in zip(instances, changes, strict=True)
-    )
+    ]
+    bulk.insert(Change, rows)
     events.dispatch_on_commit(rows)
     return rows
 

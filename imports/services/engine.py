@@ -817,10 +817,12 @@ def _check_records(result: Plan, job: ImportJob, user) -> None:
                 continue
         record = build_record(result, row)
         try:
-            exclude = _not_checked(spec)
-            record.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+            # Each value passed its field's validators when it was converted (and unset
+            # fields hold their defaults): what is left is the model's own rules.
+            record.clean()
         except ValidationError as exc:
-            for name, messages in exc.message_dict.items():
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+            for name, messages in errors.items():
                 label = result.targets[name].label if name in result.targets else ""
                 for message in messages:
                     row.fail(f"{label}: {message}" if label and name != "__all__" else message)
@@ -829,16 +831,6 @@ def _check_records(result: Plan, job: ImportJob, user) -> None:
     _check_unique_custom(result)
     if spec.record_type in ("lead", "deal"):
         _check_stage_requirements(result)
-
-
-def _not_checked(spec: ImportSpec) -> list[str]:
-    """Fields the services set themselves (the stage, created_by...)."""
-    names = ["created_by", "custom"]
-    if spec.record_type in ("lead", "deal"):
-        names += ["pipeline", "stage"]
-    if spec.record_type == "deal":
-        names += ["owner"]
-    return names
 
 
 def _next_owner(result: Plan, row: Row):

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
+from crm import bulk
 from crm.models import Customer, EventKind
 from crm.services import activities, contacts, customers
 from crm.services.history import Changes, record_changes, snapshot
@@ -129,7 +130,7 @@ def bulk_create_customers(rows: list[Row], by) -> list[str | None]:
         objs.append(customer)
     try:
         with transaction.atomic():
-            Customer.objects.bulk_create(objs)
+            bulk.insert(Customer, objs)
             tag_names = {id(row.record): row.values.get("tags") or [] for row in rows}
             wanted = sorted({name for names in tag_names.values() for name in names})
             tags = {tag.name: tag for tag in customers.resolve_tags(wanted)} if wanted else {}
@@ -140,8 +141,7 @@ def bulk_create_customers(rows: list[Row], by) -> list[str | None]:
                 ids = [tags[name].pk for name in tag_names[id(customer)] if name in tags]
                 tag_ids[customer.pk] = ids
                 links += [through(customer_id=customer.pk, tag_id=tag_id) for tag_id in ids]
-            if links:
-                through.objects.bulk_create(links)
+            bulk.insert(through, links)
             record_changes(
                 objs,
                 by=by,
