@@ -43,8 +43,8 @@ ROLES = [
     DemoRole(
         "销售经理",
         DataScope.DEPARTMENT_TREE,
-        ("view", "add", "change", "delete", "export"),
-        "管理本部门及下级部门的客户、线索和商机，查看团队报表。",
+        ("view", "add", "change", "delete", "export", "import"),
+        "管理本部门及下级部门的客户、线索和商机，查看团队报表，导入客户名单。",
     ),
     DemoRole(
         "销售代表",

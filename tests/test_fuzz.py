@@ -155,10 +155,32 @@ class World:
         }
         deal = self.by_namespace["deals"]
         self.pipeline = Pipeline.objects.get(pk=deal.pipeline_id)
+        self.imports = self.import_records()
         self.stage_id = deal.stage_id
         self.report_slugs = [report.slug for report in all_reports()]
         # One segment stands for all (the same view over another key), and "all".
         self.segment_keys = [next(iter(customers_report.SEGMENTS)), customers_report.ALL]
+
+    @staticmethod
+    def import_records() -> dict[str, str]:
+        """The manager's import (mapped, not started) and template, and a rep's export."""
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        from imports.models import ExportJob
+        from imports.services import jobs
+
+        manager = User.objects.get(username="zhangwei")
+        upload = SimpleUploadedFile("名单.csv", "客户名称,手机\n甲公司,13800138000\n".encode())
+        job, _table = jobs.create_job(
+            file=upload, name=upload.name, record_type="customer", by=manager
+        )
+        template = jobs.save_template(job, name="名单", shared=True, by=manager)
+        export = ExportJob.objects.create(
+            record_type="customer",
+            created_by=User.objects.get(username="wangfang"),
+            file_format="csv",
+        )
+        return {"job_id": str(job.pk), "template_id": str(template.pk), "export_id": str(export.pk)}
 
     def arguments(self, route: Route) -> list[dict[str, str]]:
         """Ways to fill the route's arguments: the real ones (several for reports)."""
@@ -171,6 +193,9 @@ class World:
         if namespace == "board":
             values = {"pk": str(self.pipeline.pk), "stage_id": str(self.stage_id)}
             return [{n: values[n] for n in names}]
+        if namespace == "imports":
+            key = "export_id" if route.name.startswith("imports:export_") else None
+            return [{n: self.imports[key or n] for n in names}]
         if route.name == "reports:report":
             return [{"slug": slug} for slug in self.report_slugs]
         if route.name == "reports:customer_segment":
