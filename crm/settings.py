@@ -179,6 +179,8 @@ STORAGES = {
 # Uploads above these limits are refused with a message, before anything is read.
 CRM_IMPORT_MAX_BYTES = env.int("CRM_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 CRM_IMPORT_MAX_ROWS = env.int("CRM_IMPORT_MAX_ROWS", default=200_000)
+# A file of more rows than this is previewed in the background (progress, then the result).
+CRM_IMPORT_PREVIEW_INLINE_ROWS = env.int("CRM_IMPORT_PREVIEW_INLINE_ROWS", default=5_000)
 # Rows an import writes per transaction (and per step of its progress bar).
 CRM_IMPORT_BATCH_SIZE = env.int("CRM_IMPORT_BATCH_SIZE", default=1000)
 # A running import whose worker gave no sign of life for this many seconds is resumed.

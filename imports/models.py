@@ -171,6 +171,8 @@ class ImportJob(models.Model):
     run_automation = models.BooleanField(_("run automation rules"), default=False)
     # The importer's language when the import was started: its messages and report.
     language = models.CharField(max_length=10, blank=True)
+    # The preview's summary for the settings it was made with (imports/services/previews.py).
+    preview = models.JSONField(default=dict, blank=True)
 
     # The run.
     status = models.CharField(

@@ -13,6 +13,13 @@ def run_import(job_id: int) -> None:
 
 
 @shared_task
+def preview_import(job_id: int) -> None:
+    from .services import previews
+
+    previews.run(job_id)
+
+
+@shared_task
 def resume_stalled() -> int:
     """Jobs whose worker died go on after their last committed batch."""
     from .services import runner

@@ -13,7 +13,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -23,7 +23,7 @@ from .files import may_read
 from .forms import MappingForm, UploadForm
 from .models import ImportJob, ImportStatus, ImportTemplate
 from .readers import UnreadableFile
-from .services import engine, jobs, runner, undo
+from .services import engine, jobs, previews, runner, undo
 from .specs import import_spec
 
 logger = logging.getLogger(__name__)
@@ -164,57 +164,33 @@ def _reread(request, job):
 
 @login_required
 def preview(request, job_id):
+    """The dry run's result; for a big file, planned in the background first."""
     job = _job_for(request, job_id)
     if job.status != ImportStatus.DRAFT:
         return redirect("imports:job", job.pk)
     if not jobs.may_import(request.user, job.record_type):
         raise PermissionDenied
-    table = _table_or_message(request, job)
-    if table is None:
-        return redirect("imports:index")
-    result = engine.plan(job, table=table)
-    spec = result.spec
-    columns = [
-        result.targets[name]
-        for name in dict.fromkeys(result.mapping.values())
-        if name in result.targets
-    ]
-    owner_field = spec.owner_field
-    shown_rows = []
-    for row in result.rows[: engine.PREVIEW_ROWS]:
-        record = getattr(row, "record", None)
-        cells = []
-        for target in columns:
-            if target.name in row.pending:
-                label = row.pending[target.name]
-                cells.append(_("%(label)s (new option)") % {"label": label})
-                continue
-            value = row.values.get(target.name)
-            cells.append(engine.shown(job.record_type, target.name, value))
-        owner = ""
-        if owner_field and record is not None:
-            owner = engine.shown(job.record_type, owner_field, getattr(record, owner_field, None))
-        shown_rows.append({"row": row, "cells": cells, "owner": owner})
-    problem_rows = [
-        row for row in result.rows if row.action in (engine.Action.ERROR, engine.Action.SKIP)
-    ]
-    return render(
-        request,
-        "imports/preview.html",
-        {
-            "job": job,
-            "spec": spec,
-            "plan": result,
-            "counts": result.counts,
-            "columns": columns,
-            "rows": shown_rows,
-            "problem_rows": problem_rows[:200],
-            "problem_count": len(problem_rows),
-            "owner_label": spec.model._meta.get_field(owner_field).verbose_name
-            if owner_field
-            else "",
-        },
-    )
+    stored = previews.current(job)
+    if stored is None or (stored.get("state") == previews.RUNNING and previews.inline(job)):
+        if previews.inline(job):
+            if _table_or_message(request, job) is None:
+                return redirect("imports:index")
+            stored = previews.compute(job)
+        else:
+            previews.request(job, language=translation.get_language() or "")
+            stored = job.preview
+    context = {"job": job, "spec": import_spec(job.record_type)}
+    if stored.get("state") != previews.READY:
+        response = render(request, "imports/preview_waiting.html", context)
+        if request.htmx:
+            response = render(request, "imports/partials/preview_waiting.html", context)
+        return response
+    if request.htmx:
+        # The background preview is ready: the whole page shows it.
+        response = render(request, "imports/partials/preview_waiting.html", context)
+        response["HX-Refresh"] = "true"
+        return response
+    return render(request, "imports/preview.html", {**context, "summary": stored["summary"]})
 
 
 @login_required

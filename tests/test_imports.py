@@ -559,3 +559,28 @@ def test_without_the_import_permission_there_is_no_upload(client, org):
         {"record_type": "customer", "file": csv_file([["客户名称"], ["甲"]])},
     )
     assert response.status_code == 403
+
+
+def test_a_big_file_is_previewed_in_the_background(client, people, settings):
+    from imports.services import previews
+
+    org = people
+    settings.CRM_IMPORT_PREVIEW_INLINE_ROWS = 1
+    job = new_job(org.owner, csv_file([["客户名称", "手机"], ["甲", "13800138000"], ["乙", ""]]))
+    client.force_login(org.owner)
+    url = reverse("imports:preview", args=[job.pk])
+    waiting = client.get(url)
+    assert 'data-testid="preview-waiting"' in waiting.content.decode()
+    job.refresh_from_db()
+    assert job.preview["state"] == previews.RUNNING
+    assert client.get(url, headers={"HX-Request": "true"}).get("HX-Refresh") is None
+    previews.run(job.pk)  # what the worker does (imports.tasks.preview_import)
+    assert client.get(url, headers={"HX-Request": "true"})["HX-Refresh"] == "true"
+    page = client.get(url).content.decode()
+    assert 'data-testid="count-create">2<' in page
+    assert not Customer.objects.exists()
+    # Another mapping makes the stored preview stale: it is made again.
+    job.refresh_from_db()
+    job.duplicate_keys = []
+    job.save()
+    assert 'data-testid="preview-waiting"' in client.get(url).content.decode()

@@ -13,13 +13,13 @@ def delete_expired_files(*, now=None) -> int:
     now = now or timezone.now()
     deleted = 0
     for model, names in ((ImportJob, ("file", "error_report")), (ExportJob, ("file",))):
-        for job in model.objects.filter(expires_at__lte=now).exclude(
-            **{f"{names[0]}": ""}
-        ).iterator():
+        for job in (
+            model.objects.filter(expires_at__lte=now).exclude(**{f"{names[0]}": ""}).iterator()
+        ):
             for name in names:
                 stored = getattr(job, name)
                 if stored:
                     stored.storage.delete(stored.name)
                     deleted += 1
-            model.objects.filter(pk=job.pk).update(**{name: "" for name in names})
+            model.objects.filter(pk=job.pk).update(**dict.fromkeys(names, ""))
     return deleted
