@@ -584,3 +584,23 @@ def test_a_big_file_is_previewed_in_the_background(client, people, settings):
     job.duplicate_keys = []
     job.save()
     assert 'data-testid="preview-waiting"' in client.get(url).content.decode()
+
+
+def test_an_imports_files_are_deleted_after_the_retention_period(people):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from imports.services.retention import delete_expired_files
+
+    org = people
+    job = run_now(new_job(org.admin, csv_file([["客户名称", "邮箱"], ["甲", "bad"]])))
+    assert job.file and job.error_report
+    storage, names = job.file.storage, [job.file.name, job.error_report.name]
+    assert delete_expired_files() == 0
+    job.file.storage.delete(job.file.name)  # the upload went first (by hand)
+    ImportJob.objects.filter(pk=job.pk).update(file="")
+    assert delete_expired_files(now=timezone.now() + timedelta(days=31)) == 1
+    job.refresh_from_db()
+    assert not job.error_report and not any(storage.exists(name) for name in names)
+    assert job.error_count == 1  # the history stays

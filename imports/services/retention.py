@@ -3,6 +3,7 @@ with their counts, so the history of imports and exports is complete)."""
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.utils import timezone
 
 from ..models import ExportJob, ImportJob
@@ -13,9 +14,10 @@ def delete_expired_files(*, now=None) -> int:
     now = now or timezone.now()
     deleted = 0
     for model, names in ((ImportJob, ("file", "error_report")), (ExportJob, ("file",))):
-        for job in (
-            model.objects.filter(expires_at__lte=now).exclude(**{f"{names[0]}": ""}).iterator()
-        ):
+        holding = Q()
+        for name in names:
+            holding |= ~Q(**{name: ""})
+        for job in model.objects.filter(holding, expires_at__lte=now).iterator():
             for name in names:
                 stored = getattr(job, name)
                 if stored:
