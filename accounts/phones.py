@@ -28,8 +28,11 @@ def normalize_phone(value: str, *, field: str | None = None) -> str:
     if raw in _NORMALISED:
         return raw
     if _CN_MOBILE.fullmatch(raw) and settings.PHONE_DEFAULT_REGION == "CN":
-        # The common case, without a full parse: a mainland mobile number's 11 digits.
+        # The common case, without a full parse: a mainland mobile number's 11 digits,
+        # or the E.164 form of one (a stored number checked again).
         return "+86" + raw
+    if raw.startswith("+86") and _CN_MOBILE.fullmatch(raw, 3):
+        return raw
     try:
         number = phonenumbers.parse(raw, settings.PHONE_DEFAULT_REGION)
     except phonenumbers.NumberParseException:

@@ -31,6 +31,11 @@ def test_eleven_digit_numbers_normalise_as_a_full_parse_would():
                 phones.normalize_phone(raw)
         else:
             assert phones.normalize_phone(raw) == expected, raw
+            phones._NORMALISED.clear()
+            assert phones.normalize_phone(expected) == expected
+        if parsed("+86" + raw) is None:
+            with pytest.raises(ValidationError):
+                phones.normalize_phone("+86" + raw)
 
 
 def test_a_stored_number_normalises_to_itself():
