@@ -72,6 +72,7 @@ class Row:
     same_as: int | None = None  # the earlier row of the file this one duplicates
     pending: dict[str, str] = field(default_factory=dict)  # dictionary items to add first
     failed: set[str] = field(default_factory=set)  # fields whose cell was refused
+    record: Any = None  # the record being written (built per batch by the run)
 
     def fail(self, message: str) -> None:
         self.errors.append(message)
@@ -815,6 +816,11 @@ def _check_records(result: Plan, job: ImportJob, user) -> None:
                     % {"customer": row.values["customer"]}
                 )
                 continue
+        if row.action == Action.CREATE and spec.owner_field:
+            # Decided once, here: the run builds the same record from the same values.
+            owner = _next_owner(result, row)
+            if owner is not None or spec.pool:
+                row.values[spec.owner_field] = owner
         record = build_record(result, row)
         try:
             # Each value passed its field's validators when it was converted (and unset
@@ -827,7 +833,8 @@ def _check_records(result: Plan, job: ImportJob, user) -> None:
                 for message in messages:
                     row.fail(f"{label}: {message}" if label and name != "__all__" else message)
             continue
-        row.record = record  # type: ignore[attr-defined]
+        # Not kept: a hundred thousand records in memory cost more than building each
+        # batch's again when it is written.
     _check_unique_custom(result)
     if spec.record_type in ("lead", "deal"):
         _check_stage_requirements(result)
@@ -854,10 +861,6 @@ def build_record(result: Plan, row: Row) -> models.Model:
     else:
         record = spec.model()
         values = {**defaults, **row.values}
-        if spec.owner_field:
-            owner = _next_owner(result, row)
-            if owner is not None or spec.pool:
-                values[spec.owner_field] = owner
     custom = dict(getattr(record, "custom", None) or {})
     for name, value in values.items():
         if name == "tags":
@@ -914,9 +917,9 @@ def _check_stage_requirements(result: Plan) -> None:
     from pipelines.services import missing_fields
 
     for row in result.rows:
-        record = getattr(row, "record", None)
-        if row.action != Action.CREATE or record is None:
+        if row.action != Action.CREATE:
             continue
+        record = build_record(result, row)
         pipeline = row.values.get("pipeline") or _default_pipeline(result.spec)
         if pipeline is None:
             row.fail(_("No active pipeline is configured for this record type."))

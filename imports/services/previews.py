@@ -60,7 +60,6 @@ def summarize(job: ImportJob, result: engine.Plan) -> dict[str, Any]:
     owner_field = spec.owner_field
     rows = []
     for row in result.rows[: engine.PREVIEW_ROWS]:
-        record = getattr(row, "record", None)
         cells = []
         for target in columns:
             if target.name in row.pending:
@@ -69,8 +68,8 @@ def summarize(job: ImportJob, result: engine.Plan) -> dict[str, Any]:
                 value = row.values.get(target.name)
                 cells.append(engine.shown(job.record_type, target.name, value))
         owner = ""
-        if owner_field and record is not None:
-            owner = engine.shown(job.record_type, owner_field, getattr(record, owner_field, None))
+        if owner_field and row.action in (engine.Action.CREATE, engine.Action.UPDATE):
+            owner = engine.shown(job.record_type, owner_field, row.values.get(owner_field))
         rows.append({"number": row.number, "action": row.action, "cells": cells, "owner": owner})
     problems = [r for r in result.rows if r.action in (engine.Action.ERROR, engine.Action.SKIP)]
     counts = result.counts

@@ -194,6 +194,9 @@ def _write(job: ImportJob, result: engine.Plan, batch: list[Row], by) -> tuple[C
     counts: Counter = Counter()
     errors: list[tuple[Row, str]] = []
     record_type = job.record_type
+    for row in batch:
+        if row.action in (Action.CREATE, Action.UPDATE):
+            row.record = engine.build_record(result, row)
     creates = [row for row in batch if row.action == Action.CREATE]
     if creates and result.spec.bulk_create:
         outcomes = writers.bulk_create_customers(creates, by)
@@ -216,6 +219,8 @@ def _write(job: ImportJob, result: engine.Plan, batch: list[Row], by) -> tuple[C
         elif row.action == Action.ERROR:
             errors.append((row, "; ".join(row.errors)))
     counts["errors"] = len(errors)
+    for row in batch:
+        row.record = None
     return counts, errors
 
 
