@@ -604,3 +604,20 @@ def test_an_imports_files_are_deleted_after_the_retention_period(people):
     job.refresh_from_db()
     assert not job.error_report and not any(storage.exists(name) for name in names)
     assert job.error_count == 1  # the history stays
+
+
+def test_a_follow_up_may_name_only_its_contacts_mobile(people):
+    org = people
+    acme = CustomerFactory(name="甲公司", owner=org.sales1)
+    ContactFactory(customer=acme, name="张三", mobile="+8613911112222")
+    upload = csv_file(
+        [
+            ["联系人", "跟进内容", "跟进时间"],
+            ["13911112222", "回访", "2025-03-01 10:00"],
+            ["13900000000", "无人", "2025-03-01"],
+        ]
+    )
+    job = run_now(new_job(org.admin, upload, record_type="activity"))
+    assert job.created_count == 1 and job.error_count == 1
+    activity = acme.activities.get()
+    assert activity.contact.name == "张三" and activity.customer == acme

@@ -311,7 +311,19 @@ class CustomerLink:
 class ContactLink:
     """A row's contact: by name or mobile among the contacts of the row's customer."""
 
-    def __init__(self, customer_ids: Iterable[int]):
+    def __init__(self, customer_ids: Iterable[int], *, mobiles: Iterable[Any] = (), user=None):
+        self.by_mobile: dict[str, list[Contact]] = defaultdict(list)
+        numbers = set()
+        for raw in mobiles:
+            try:
+                numbers.add(coerce.to_phone(raw))
+            except ValidationError:
+                continue
+        if numbers and user is not None:
+            visible = Contact.objects.visible_to(user).select_related("customer")
+            for chunk in _chunks(sorted(numbers)):
+                for contact in visible.filter(mobile__in=chunk):
+                    self.by_mobile[contact.mobile].append(contact)
         self.contacts: dict[tuple[int, str], list[Contact]] = defaultdict(list)
         for chunk in _chunks(sorted(set(customer_ids))):
             for contact in Contact.objects.filter(customer_id__in=chunk).only(
@@ -324,6 +336,12 @@ class ContactLink:
     def find(self, customer: Customer | None, raw: Any) -> Contact:
         text = coerce.to_text(raw)
         if customer is None:
+            try:
+                found = self.by_mobile.get(coerce.to_phone(text), [])
+            except ValidationError:
+                found = []
+            if len(found) == 1:
+                return found[0]
             raise ValidationError(_("Give the customer of contact “%(value)s”.") % {"value": text})
         found = self.contacts.get((customer.pk, coerce.match_key(text)))
         if not found:
@@ -471,12 +489,24 @@ def _convert_columns(result: Plan, job: ImportJob, user) -> None:
         header = _header(table, index)
         values = _column(table, index)
         customers = [row.values.get("customer") for row in rows]
-        link = ContactLink(c.pk for c in customers if c is not None)
+        link = ContactLink(
+            (c.pk for c in customers if c is not None),
+            # A follow-up may name only its contact, by mobile: its customer follows.
+            mobiles=[
+                raw
+                for row, raw in zip(rows, values, strict=True)
+                if spec.record_type == "activity" and "customer" not in row.values
+            ],
+            user=user,
+        )
         for row, raw in zip(rows, values, strict=True):
             if coerce.is_empty(raw):
                 continue
             try:
-                row.values["contact"] = link.find(row.values.get("customer"), raw)
+                contact = link.find(row.values.get("customer"), raw)
+                row.values["contact"] = contact
+                if spec.record_type == "activity" and "customer" not in row.values:
+                    row.values["customer"] = contact.customer
             except ValidationError as exc:
                 for message in _messages(exc):
                     row.fail(f"{header}: {message}")
@@ -816,6 +846,9 @@ def _check_records(result: Plan, job: ImportJob, user) -> None:
                     % {"customer": row.values["customer"]}
                 )
                 continue
+        if spec.record_type == "activity" and row.values.get("customer") is None:
+            row.fail(_("Give the follow-up's customer or its contact's mobile."))
+            continue
         if row.action == Action.CREATE and spec.owner_field:
             # Decided once, here: the run builds the same record from the same values.
             owner = _next_owner(result, row)
