@@ -621,3 +621,14 @@ def test_a_follow_up_may_name_only_its_contacts_mobile(people):
     assert job.created_count == 1 and job.error_count == 1
     activity = acme.activities.get()
     assert activity.contact.name == "张三" and activity.customer == acme
+
+
+def test_a_queued_import_whose_message_was_lost_is_sent_again(people, settings):
+    org = people
+    job = new_job(org.admin, csv_file([["客户名称"], ["甲"]]))
+    assert runner.queue(job, enqueue=False)
+    assert runner.stalled_jobs() == []  # just queued
+    settings.CRM_IMPORT_STALLED_AFTER = 0
+    assert runner.stalled_jobs() == [job.pk]
+    runner.run(job.pk)
+    assert runner.stalled_jobs() == []

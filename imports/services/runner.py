@@ -61,7 +61,9 @@ def queue(job: ImportJob, *, enqueue: bool = True, language: str = "") -> bool:
     from .. import tasks
 
     queued = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.DRAFT).update(
-        status=ImportStatus.QUEUED, language=language or translation.get_language() or ""
+        status=ImportStatus.QUEUED,
+        language=language or translation.get_language() or "",
+        heartbeat_at=timezone.now(),
     )
     if queued and enqueue:
         transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
@@ -93,8 +95,10 @@ def claim(job_id: int) -> ImportJob | None:
 
 def stalled_jobs() -> list[int]:
     now = timezone.now()
+    # Running without a sign of life, or queued and never taken (a lost message).
     running = ImportJob.objects.filter(
-        status=ImportStatus.RUNNING, heartbeat_at__lt=now - stalled_after()
+        status__in=(ImportStatus.RUNNING, ImportStatus.QUEUED),
+        heartbeat_at__lt=now - stalled_after(),
     ).values_list("pk", flat=True)
     return [pk for pk in running if not _beating(pk, now)]
 
