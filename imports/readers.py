@@ -63,6 +63,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.exports import csv_safe
 from crm.fields.coerce import match_key
+from crm.xlsx import column_letters
 
 CSV, XLSX = "csv", "xlsx"
 DELIMITERS = (",", ";", "\t", "|")
@@ -312,14 +313,8 @@ def _header_text(value: Any) -> str:
     return str(value).replace("\r\n", "\n").strip()
 
 
-def column_letter(index: int) -> str:
-    """A 0-based column index as Excel names it (0 → A, 26 → AA)."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
+# A 0-based column index as Excel names it (0 → A, 26 → AA).
+column_letter = column_letters
 
 
 def _check_headers(headers: list[str], first_column: int) -> None:

@@ -882,6 +882,16 @@ def _next_owner(result: Plan, row: Row):
     return result.default_owner
 
 
+def put_custom(custom: dict[str, Any], name: str, value: Any) -> None:
+    """Set custom field `name` ("cf_<key>") in a record's `custom` JSON; None removes it
+    (an empty custom value is not stored)."""
+    key = name.removeprefix("cf_")
+    if value is None:
+        custom.pop(key, None)
+    else:
+        custom[key] = value
+
+
 def build_record(result: Plan, row: Row) -> models.Model:
     """The unsaved record a row makes (new) or the existing one with the row's values
     (update): standard values as attributes, custom values into `custom`; tags kept aside
@@ -899,11 +909,7 @@ def build_record(result: Plan, row: Row) -> models.Model:
         if name == "tags":
             continue
         if name.startswith("cf_"):
-            key = name.removeprefix("cf_")
-            if value is None:
-                custom.pop(key, None)
-            else:
-                custom[key] = value
+            put_custom(custom, name, value)
             continue
         setattr(record, name, value)
     if hasattr(record, "custom"):

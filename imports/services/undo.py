@@ -28,6 +28,7 @@ from crm.models import Change, Customer, EventKind
 from crm.services.history import diff, record_change, record_deletions, snapshot
 
 from ..models import ImportJob, ImportStatus
+from .engine import put_custom
 
 CHUNK = 1000
 NEW = (EventKind.CREATED, EventKind.ACTIVITY_LOGGED)
@@ -202,11 +203,7 @@ def _restore(entry: Entry, actor, note: str) -> bool:
     tags = None
     for name, (old, _new) in entry.fields.items():
         if name.startswith("cf_"):
-            key = name.removeprefix("cf_")
-            if old is None:
-                custom.pop(key, None)
-            else:
-                custom[key] = old
+            put_custom(custom, name, old)
             continue
         try:
             model_field = record._meta.get_field(name)
