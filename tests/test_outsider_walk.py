@@ -29,11 +29,14 @@ from urllib.parse import urlsplit
 import pytest
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
 from accounts import access
 from accounts.models import DataScope
+from imports.models import ExportJob
+from imports.services import jobs
 
 from .factories import (
     ActivityFactory,
@@ -79,7 +82,7 @@ CHANGED = {
     "note": "外人",
 }
 # The apps whose rows a request by the outsider must leave as they were.
-WATCHED_APPS = ("accounts", "crm", "pipelines", "reports", "testapp")
+WATCHED_APPS = ("accounts", "crm", "pipelines", "reports", "imports", "testapp")
 
 
 @pytest.fixture
@@ -107,6 +110,16 @@ def world(org):
         "saved view": SavedViewFactory(owner=org.owner, name="王芳的视图"),
     }
     org.other_customer = CustomerFactory(owner=org.owner, name="另一家客户")  # to merge with
+    # The owner's import (mapped, not started), her own mapping template and an export.
+    upload = SimpleUploadedFile("名单.csv", "客户名称,手机\n甲公司,13800138000\n".encode())
+    job, _table = jobs.create_job(
+        file=upload, name=upload.name, record_type="customer", by=org.owner
+    )
+    template = jobs.save_template(job, name="我的模板", shared=False, by=org.owner)
+    export = ExportJob.objects.create(
+        record_type="customer", created_by=org.owner, file_format="csv"
+    )
+    org.imports = {"job_id": job.pk, "template_id": template.pk, "export": export.pk}
     assert not any(
         access.can(org.outsider, record, "view")
         for key, record in org.records.items()
@@ -189,6 +202,16 @@ class Walk:
         data = owners_form_data(self.owner, path, detail, extra)
         self.request("post", path, data, name=route.name, allowed=self.allowed(missing, "post"))
 
+    def imports_route(self, route: Route, names: list[str]) -> None:
+        """An import, a template or an export of the owner's: files and jobs are who
+        made them's (and admins'), a 404 to anyone else, GET and POST."""
+        ids = self.world.imports
+        key = "export" if route.name.startswith("imports:export_") else None
+        path = build(route, {n: str(ids[key or n]) for n in names})
+        missing = build(route, dict.fromkeys(names, str(MISSING)))
+        for method in ("get", "post"):
+            self.request(method, path, {}, name=route.name, allowed=self.allowed(missing, method))
+
     def allowed(self, missing: str, method: str) -> tuple[int, ...]:
         """404, or 405 where a missing id gets 405 too (the view does not take it)."""
         answer = getattr(self.outsider, method)(missing).status_code
@@ -233,6 +256,8 @@ def test_the_outsider_gets_404_on_every_record_url_and_changes_nothing(world):
         reached.add(namespace)
         if namespace == "admin":
             walk.admin_route(route, names)
+        elif namespace == "imports":
+            walk.imports_route(route, names)
         elif namespace in RECORD_NAMESPACES and names == ["pk"]:
             record = world.records[RECORD_NAMESPACES[namespace]]
             detail = f"{namespace}:detail" if route.name != f"{namespace}:detail" else ""
@@ -240,7 +265,7 @@ def test_the_outsider_gets_404_on_every_record_url_and_changes_nothing(world):
         else:
             unplaced.append(route.name)
     assert not unplaced, f"URL patterns with arguments not placed in this walk: {unplaced}"
-    assert {"customers", "contacts", "tasks", "leads", "deals", "admin"} <= reached
+    assert {"customers", "contacts", "tasks", "leads", "deals", "imports", "admin"} <= reached
     assert not walk.failures, "\n".join(walk.failures)
 
 
