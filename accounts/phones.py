@@ -12,7 +12,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-
 # E.164 numbers this process has produced: normalising one again gives it back, so a
 # record's clean() after an import's conversion does not parse every phone twice.
 _NORMALISED: dict[str, None] = {}
