@@ -240,6 +240,11 @@ class ImportJob(models.Model):
             return self.finished_at - self.started_at
         return None
 
+    @property
+    def seconds(self) -> float | None:
+        """The run's duration in seconds, to a tenth (what the pages show)."""
+        return round(self.duration.total_seconds(), 1) if self.duration else None
+
 
 class ExportStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")

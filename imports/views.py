@@ -13,7 +13,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -24,6 +24,7 @@ from .forms import MappingForm, UploadForm
 from .models import ImportJob, ImportStatus, ImportTemplate
 from .readers import UnreadableFile
 from .services import engine, jobs, previews, runner, undo
+from .services.progress import measure
 from .specs import import_spec
 
 logger = logging.getLogger(__name__)
@@ -219,16 +220,14 @@ def _status_page(request, job):
     )
 
 
-def _progress(job: ImportJob) -> dict:
-    done = runner.rows_done(job)
-    total = job.total_rows or 0
-    percent = int(done * 100 / total) if total else (100 if job.status == ImportStatus.DONE else 0)
-    rate = left = None
-    if job.started_at and done and job.status == ImportStatus.RUNNING:
-        seconds = max((timezone.now() - job.started_at).total_seconds(), 0.001)
-        rate = done / seconds
-        left = int((total - done) / rate) if rate else None
-    return {"done": done, "total": total, "percent": percent, "rate": rate, "left": left}
+def _progress(job: ImportJob):
+    return measure(
+        runner.rows_done(job),
+        job.total_rows or 0,
+        started_at=job.started_at,
+        running=job.status == ImportStatus.RUNNING,
+        finished=job.status == ImportStatus.DONE,
+    )
 
 
 @login_required

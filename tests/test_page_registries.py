@@ -29,7 +29,8 @@ from .factories import (
     stage,
 )
 
-# The menu before the registries: (label, URL) per demo user, in order.
+# The menu before the registries (imports came later, for who may import): (label, URL)
+# per demo user, in order.
 FULL_MENU = [
     ("Dashboard", "/"),
     ("Customers", "/customers/"),
@@ -41,8 +42,8 @@ FULL_MENU = [
     ("Reports", "/reports/"),
 ]
 MENUS = {
-    "admin": [*FULL_MENU, ("Administration", "/admin/")],
-    "zhangwei": FULL_MENU,
+    "admin": [*FULL_MENU, ("Imports", "/imports/"), ("Administration", "/admin/")],
+    "zhangwei": [*FULL_MENU, ("Imports", "/imports/")],
     "wangfang": FULL_MENU,
     "zhaomin": FULL_MENU,
 }

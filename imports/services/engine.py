@@ -27,7 +27,9 @@ from datetime import date, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connection, models
+from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KT
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -258,7 +260,7 @@ class CustomerLink:
         self.by_name: dict[str, list[Customer]] = defaultdict(list)
         names = sorted(texts)
         for chunk in _chunks(names):
-            for customer in visible.filter(name__in=chunk).select_related("owner"):
+            for customer in one_of(visible, "name", chunk).select_related("owner"):
                 self.by_name[customer.name].append(customer)
         self.by_phone: dict[str, list[Customer]] = defaultdict(list)
         phones = {}
@@ -270,16 +272,14 @@ class CustomerLink:
                     continue
         self.phone_of = phones
         for chunk in _chunks(sorted(set(phones.values()))):
-            for customer in visible.filter(phone__in=chunk).select_related("owner"):
+            for customer in one_of(visible, "phone", chunk).select_related("owner"):
                 self.by_phone[customer.phone].append(customer)
         self.by_custom: dict[str, list[Customer]] = defaultdict(list)
         unique = [cf for cf in schema.custom_fields("customer") if cf.unique]
         rest = [t for t in texts if t not in self.by_name and t not in phones]
         for cf in unique:
             for chunk in _chunks(rest):
-                for customer in visible.filter(**{f"custom__{cf.key}__in": chunk}).select_related(
-                    "owner"
-                ):
+                for customer in one_of(visible, f"custom__{cf.key}", chunk).select_related("owner"):
                     self.by_custom[str(customer.custom.get(cf.key))].append(customer)
 
     @staticmethod
@@ -322,7 +322,7 @@ class ContactLink:
         if numbers and user is not None:
             visible = Contact.objects.visible_to(user).select_related("customer")
             for chunk in _chunks(sorted(numbers)):
-                for contact in visible.filter(mobile__in=chunk):
+                for contact in one_of(visible, "mobile", chunk):
                     self.by_mobile[contact.mobile].append(contact)
         self.contacts: dict[tuple[int, str], list[Contact]] = defaultdict(list)
         for chunk in _chunks(sorted(set(customer_ids))):
@@ -360,6 +360,21 @@ class ContactLink:
                 % {"customer": customer.name, "value": text}
             )
         return found[0]
+
+
+def one_of(queryset: models.QuerySet, path: str, values: list) -> models.QuerySet:
+    """Rows whose `path` (a text column, or "custom__<key>") is one of `values`.
+
+    On PostgreSQL the list goes in as one array parameter (`IN (SELECT unnest(...))`):
+    a plain `IN (1,000 literals)` on a column that also has a trigram index is planned
+    on the trigram index, 6 s per query at 100k customers instead of 4 ms (bench/)."""
+    if connection.vendor != "postgresql":
+        return queryset.filter(**{f"{path}__in": values})
+    texts = [v if isinstance(v, str) else str(v) for v in values]
+    wanted = RawSQL("SELECT unnest(%s::text[])", [texts])
+    if path.startswith("custom__"):
+        return queryset.annotate(_one_of=KT(path)).filter(_one_of__in=wanted)
+    return queryset.filter(**{f"{path}__in": wanted})
 
 
 def _chunks(values: list, size: int = CHUNK) -> Iterator[list]:
@@ -781,10 +796,9 @@ def _stored_keys(spec: ImportSpec, key: str, chunk: list) -> Iterator[tuple[int,
     within_attr = f"{within}_id" if within else None
     if key.startswith("cf_"):
         cf_key = key.removeprefix("cf_")
-        lookup = {f"custom__{cf_key}__in": chunk}
-        for pk, scope, custom in model.objects.filter(**lookup).values_list(
-            "pk", within_attr or "pk", "custom"
-        ):
+        for pk, scope, custom in one_of(
+            model.objects.all(), f"custom__{cf_key}", chunk
+        ).values_list("pk", within_attr or "pk", "custom"):
             yield pk, scope, _key_value(key, (custom or {}).get(cf_key))
         return
     model_field = model._meta.get_field(key)
@@ -801,9 +815,12 @@ def _stored_keys(spec: ImportSpec, key: str, chunk: list) -> Iterator[tuple[int,
         return
     if model_field.is_relation:
         chunk = [getattr(v, "pk", v) for v in chunk]
-    for pk, scope, stored in model.objects.filter(**{f"{key}__in": chunk}).values_list(
-        "pk", within_attr or "pk", model_field.attname
-    ):
+    found = (
+        model.objects.filter(**{f"{key}__in": chunk})
+        if model_field.is_relation
+        else one_of(model.objects.all(), key, chunk)
+    )
+    for pk, scope, stored in found.values_list("pk", within_attr or "pk", model_field.attname):
         yield pk, scope, _key_value(key, stored)
 
 
@@ -942,8 +959,8 @@ def _check_unique_custom(result: Plan) -> None:
         values = sorted(seen, key=str)
         taken: dict[Any, int] = {}
         for chunk in _chunks(values):
-            for pk, custom in spec.model.objects.filter(
-                **{f"custom__{cf.key}__in": chunk}
+            for pk, custom in one_of(
+                spec.model.objects.all(), f"custom__{cf.key}", chunk
             ).values_list("pk", "custom"):
                 taken[(custom or {}).get(cf.key)] = pk
         for value, row in seen.items():

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -35,6 +34,7 @@ from crm.views.exports import (
 )
 
 from ..models import ExportJob, ExportStatus
+from .progress import Progress, measure
 
 logger = logging.getLogger(__name__)
 
@@ -186,24 +186,11 @@ def file_name(job: ExportJob) -> str:
     return f"{job.title or job.record_type}-{day:%Y-%m-%d}.{extension}"
 
 
-@dataclass(frozen=True)
-class Progress:
-    done: int
-    total: int
-    percent: int
-    rate: float | None  # rows per second so far
-    left: int | None  # seconds, at that rate
-
-
-def progress_of(job: ExportJob, *, now=None) -> Progress:
-    done, total = job.rows_done, job.total_rows
-    if job.status == ExportStatus.DONE:
-        percent = 100
-    else:
-        percent = min(int(done * 100 / total), 99) if total else 0
-    rate = left = None
-    if job.status == ExportStatus.RUNNING and job.started_at and done:
-        seconds = ((now or timezone.now()) - job.started_at) / timedelta(seconds=1)
-        rate = done / max(seconds, 0.001)
-        left = int(max(total - done, 0) / rate)
-    return Progress(done, total, percent, rate, left)
+def progress_of(job: ExportJob) -> Progress:
+    return measure(
+        job.rows_done,
+        job.total_rows,
+        started_at=job.started_at,
+        running=job.status == ExportStatus.RUNNING,
+        finished=job.status == ExportStatus.DONE,
+    )
