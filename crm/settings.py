@@ -253,6 +253,8 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            # Processes that share data share the prefix (a test run and its worker).
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default=""),
         }
     }
 

@@ -64,6 +64,9 @@ def celery_worker(tmp_path, **env_extra):
         "CRM_TEST_QUEUE": queue,
         # Import and export files: the test run's directory.
         "CRM_FILES_ROOT": settings.STORAGES["crm_files"]["OPTIONS"]["location"],
+        # The test run's cache (custom fields, the department tree): what a test changes,
+        # the worker sees.
+        "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
         **env_extra,
     }
     log = tmp_path / "worker.log"

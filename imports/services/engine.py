@@ -552,7 +552,9 @@ def create_missing_items(result: Plan) -> int:
     preview), each with a code made from its label."""
     created = 0
     for code, labels in result.new_items.items():
-        dictionary = Dictionary.objects.get(code=code)
+        dictionary = Dictionary.objects.filter(code=code).first()
+        if dictionary is None:
+            continue  # removed meanwhile: the rows are refused when planned again
         taken = set(dictionary.items.values_list("code", flat=True))
         order = (dictionary.items.aggregate(models.Max("order"))["order__max"] or 0) + 10
         for label in sorted(labels):
