@@ -14,38 +14,44 @@ from __future__ import annotations
 
 import io
 import json
+import operator
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+NULL = "\\N"
 
 
 def _text(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
-    if isinstance(value, (int, float, Decimal)):
-        return str(value)
     return str(value).translate(_ESCAPES)
 
 
-def _json(field: models.JSONField) -> Callable[[Any], str]:
-    encoder = field.encoder or DjangoJSONEncoder
+def _boolean(value: bool) -> str:
+    return "t" if value else "f"
 
-    def dump(value):
-        if value is None:
-            return "\\N"
-        return json.dumps(value, cls=encoder, ensure_ascii=False).translate(_ESCAPES)
 
-    return dump
+def _moment(value: datetime | date | time) -> str:
+    return value.isoformat()
+
+
+def _writer(field: models.Field) -> Callable[[Any], str]:
+    """How one column's non-null values are written in COPY's text format."""
+    if isinstance(field, models.JSONField):
+        encoder = field.encoder or DjangoJSONEncoder
+        return lambda value: json.dumps(value, cls=encoder, ensure_ascii=False).translate(_ESCAPES)
+    if isinstance(field, models.BooleanField):
+        return _boolean
+    if isinstance(field, (models.DateTimeField, models.DateField, models.TimeField)):
+        return _moment
+    if isinstance(field, (models.IntegerField, models.AutoField, models.ForeignKey)):
+        return str
+    if isinstance(field, (models.DecimalField, models.FloatField)):
+        return str
+    return _text
 
 
 def insert(model: type[models.Model], objs: Sequence[models.Model]) -> Sequence[models.Model]:
@@ -60,8 +66,8 @@ def insert(model: type[models.Model], objs: Sequence[models.Model]) -> Sequence[
     pk = opts.pk
     fields = [f for f in opts.concrete_fields if f is not pk]
     auto = [f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
-    writers = [_json(f) if isinstance(f, models.JSONField) else None for f in fields]
-    attnames = [f.attname for f in fields]
+    writers = [_writer(f) for f in fields]
+    values_of = operator.attrgetter(*[f.attname for f in fields])
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -69,16 +75,16 @@ def insert(model: type[models.Model], objs: Sequence[models.Model]) -> Sequence[
         )
         ids = [row[0] for row in cursor.fetchall()]
         buffer = io.StringIO()
+        lines = []
         for obj, new_id in zip(objs, ids, strict=True):
             setattr(obj, pk.attname, new_id)
             for field in auto:
                 field.pre_save(obj, True)
-            values = [str(new_id)]
-            for attname, writer in zip(attnames, writers, strict=True):
-                value = getattr(obj, attname)
-                values.append(writer(value) if writer is not None else _text(value))
-            buffer.write("\t".join(values))
-            buffer.write("\n")
+            row = values_of(obj) if len(fields) > 1 else (values_of(obj),)
+            cells = [NULL if v is None else w(v) for v, w in zip(row, writers, strict=True)]
+            lines.append(f"{new_id}\t" + "\t".join(cells))
+        buffer.write("\n".join(lines))
+        buffer.write("\n")
         buffer.seek(0)
         columns = ", ".join(
             connection.ops.quote_name(c) for c in [pk.column] + [f.column for f in fields]

@@ -108,6 +108,8 @@ def snapshot(
     is named from it instead of being read again."""
     wanted = set(only) if only is not None else None
     shot = Snapshot()
+    if not display:
+        return _raw_snapshot(instance, wanted, shot)
     for model_field in instance._meta.get_fields():
         name = model_field.name
         if name in UNTRACKED or model_field.auto_created or not model_field.concrete:
@@ -149,6 +151,42 @@ def snapshot(
             shot.display[f"custom.{key}"] = _display(
                 values_module.history_display(record_type, key, value)
             )
+    return shot
+
+
+_RAW_FIELDS: dict[type, tuple[list[tuple[str, str]], list[str]]] = {}
+
+
+def _raw_fields(model: type[models.Model]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The tracked fields of `model`: (name, attname) of the plain ones, names of the
+    many-to-many ones (worked out once per model: an import snapshots every new row)."""
+    if model not in _RAW_FIELDS:
+        plain, many = [], []
+        for model_field in model._meta.get_fields():
+            name = model_field.name
+            if name in UNTRACKED or model_field.auto_created or not model_field.concrete:
+                continue
+            if model_field.many_to_many:
+                many.append(name)
+            else:
+                plain.append((name, model_field.attname))
+        _RAW_FIELDS[model] = (plain, many)
+    return _RAW_FIELDS[model]
+
+
+def _raw_snapshot(instance: models.Model, wanted: set[str] | None, shot: Snapshot) -> Snapshot:
+    """`snapshot(display=False)`: the same raw values, without the display texts."""
+    plain, many = _raw_fields(type(instance))
+    for name, attname in plain:
+        if wanted is None or name in wanted:
+            shot.raw[name] = raw(getattr(instance, attname))
+    if instance.pk:
+        for name in many:
+            if wanted is None or name in wanted:
+                shot.raw[name] = sorted(o.pk for o in getattr(instance, name).all())
+    for key, value in (getattr(instance, "custom", None) or {}).items():
+        if wanted is None or f"cf_{key}" in wanted:
+            shot.raw[f"cf_{key}"] = raw(value)
     return shot
 
 
