@@ -42,7 +42,13 @@ def _writer(field: models.Field) -> Callable[[Any], str]:
     """How one column's non-null values are written in COPY's text format."""
     if isinstance(field, models.JSONField):
         encoder = field.encoder or DjangoJSONEncoder
-        return lambda value: json.dumps(value, cls=encoder, ensure_ascii=False).translate(_ESCAPES)
+
+        def dump(value) -> str:
+            if not value and isinstance(value, (dict, list)):
+                return "{}" if isinstance(value, dict) else "[]"
+            return json.dumps(value, cls=encoder, ensure_ascii=False).translate(_ESCAPES)
+
+        return dump
     if isinstance(field, models.BooleanField):
         return _boolean
     if isinstance(field, (models.DateTimeField, models.DateField, models.TimeField)):

@@ -28,6 +28,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, models
+from django.db.models.base import ModelState
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.utils import timezone
@@ -60,9 +61,10 @@ class Action:
     ERROR = "error"
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
-    """One data row of the file and what the import will do with it."""
+    """One data row of the file and what the import will do with it (slots, and the
+    rarely used containers made on first use: a file has a hundred thousand of these)."""
 
     index: int  # position among the table's data rows
     number: int  # row number in the file, as people count (the header is above)
@@ -72,8 +74,8 @@ class Row:
     match_id: int | None = None  # the record an update changes
     note: str = ""  # why a row is skipped
     same_as: int | None = None  # the earlier row of the file this one duplicates
-    pending: dict[str, str] = field(default_factory=dict)  # dictionary items to add first
-    failed: set[str] = field(default_factory=set)  # fields whose cell was refused
+    pending: dict[str, str] | None = None  # dictionary items to add first, by field
+    failed: tuple[str, ...] = ()  # fields whose cell was refused
     record: Any = None  # the record being written (built per batch by the run)
 
     def fail(self, message: str) -> None:
@@ -476,9 +478,11 @@ def _convert_columns(result: Plan, job: ImportJob, user) -> None:
                 if dictionary is not None and _not_an_option(exc):
                     label = coerce.to_text(raw)
                     result.new_items.setdefault(dictionary, set()).add(label)
+                    if row.pending is None:
+                        row.pending = {}
                     row.pending[name] = label
                     continue
-                row.failed.add(name)
+                row.failed += (name,)
                 for message in _messages(exc):
                     row.fail(f"{header}: {message}")
     if "stage" in deferred:
@@ -901,6 +905,25 @@ def _next_owner(result: Plan, row: Row):
     return result.default_owner
 
 
+_BLANKS: dict[type, tuple[models.Model, list[models.Field]]] = {}
+
+
+def _new_record(model: type[models.Model]) -> models.Model:
+    """A new, unsaved record with its fields' defaults, as `model()` makes it, without
+    running Model.__init__ for each of a file's rows: a copy of one blank record, whose
+    callable defaults (now, a fresh dict) are evaluated again for each copy."""
+    if model not in _BLANKS:
+        fresh = [f for f in model._meta.concrete_fields if f.has_default() and callable(f.default)]
+        _BLANKS[model] = (model(), fresh)
+    blank, fresh = _BLANKS[model]
+    record = model.__new__(model)
+    record.__dict__ = blank.__dict__.copy()
+    record._state = ModelState()
+    for model_field in fresh:
+        record.__dict__[model_field.attname] = model_field.get_default()
+    return record
+
+
 def put_custom(custom: dict[str, Any], name: str, value: Any) -> None:
     """Set custom field `name` ("cf_<key>") in a record's `custom` JSON; None removes it
     (an empty custom value is not stored)."""
@@ -921,7 +944,7 @@ def build_record(result: Plan, row: Row) -> models.Model:
         record = result.existing[row.match_id]
         values = dict(row.values)
     else:
-        record = spec.model()
+        record = _new_record(spec.model)
         values = {**defaults, **row.values}
     custom = dict(getattr(record, "custom", None) or {})
     for name, value in values.items():

@@ -62,7 +62,7 @@ def summarize(job: ImportJob, result: engine.Plan) -> dict[str, Any]:
     for row in result.rows[: engine.PREVIEW_ROWS]:
         cells = []
         for target in columns:
-            if target.name in row.pending:
+            if row.pending and target.name in row.pending:
                 cells.append(_("%(label)s (new option)") % {"label": row.pending[target.name]})
             else:
                 value = row.values.get(target.name)
