@@ -20,14 +20,25 @@ def preview_import(job_id: int) -> None:
 
 
 @shared_task
+def undo_import(job_id: int) -> None:
+    from .services import undo
+
+    undo.run_undo(job_id)
+
+
+@shared_task
 def resume_stalled() -> int:
-    """Jobs whose worker died go on after their last committed batch."""
+    """Jobs whose worker died go on after their last committed batch; undos whose worker
+    died (nothing of them was kept) are sent again."""
     from .services import runner
 
     stalled = runner.stalled_jobs()
     for job_id in stalled:
         run_import.delay(job_id)
-    return len(stalled)
+    undos = runner.stalled_undos()
+    for job_id in undos:
+        undo_import.delay(job_id)
+    return len(stalled) + len(undos)
 
 
 @shared_task

@@ -245,27 +245,16 @@ def progress(request, job_id):
 @login_required
 def undo_page(request, job_id):
     job = _job_for(request, job_id)
+    if job.status in (ImportStatus.UNDOING, ImportStatus.UNDONE):
+        return redirect("imports:job", job.pk)  # asked for already
     if not undo.may_undo(job, request.user):
         raise PermissionDenied
     if request.method == "POST":
         force = request.POST.get("force") == "1"
-        try:
-            summary = undo.undo(job, by=request.user, force=force)
-        except PermissionDenied:
+        if undo.request_undo(job, by=request.user, force=force):
+            messages.info(request, _("The import is being undone."))
+        else:
             messages.error(request, _("This import cannot be undone now."))
-            return redirect("imports:job", job.pk)
-        messages.success(
-            request,
-            _(
-                "Import undone: %(deleted)d records removed, %(restored)d restored, "
-                "%(kept)d left as they are."
-            )
-            % {
-                "deleted": summary["deleted"],
-                "restored": summary["restored"],
-                "kept": summary["conflict_count"],
-            },
-        )
         return redirect("imports:job", job.pk)
     plan = undo.plan_undo(job)
     return render(

@@ -632,3 +632,50 @@ def test_a_queued_import_whose_message_was_lost_is_sent_again(people, settings):
     assert runner.stalled_jobs() == [job.pk]
     runner.run(job.pk)
     assert runner.stalled_jobs() == []
+
+
+def test_undo_removes_imported_leads_and_deals(people):
+    org = people
+    leads = run_now(
+        new_job(
+            org.admin,
+            csv_file([["公司", "姓名", "手机"], ["甲公司", "张三", "13800138000"]]),
+            record_type="lead",
+        )
+    )
+    assert leads.created_count == 1
+    CustomerFactory(name="乙公司", owner=org.admin)
+    deals = run_now(
+        new_job(org.admin, csv_file([["商机名称", "客户"], ["大单", "乙公司"]]), record_type="deal")
+    )
+    assert deals.created_count == 1, list(deals.row_errors.values_list("message", flat=True))
+    assert undo.undo(deals, by=org.admin)["deleted"] == 1
+    assert undo.undo(leads, by=org.admin)["deleted"] == 1
+    assert not Deal.objects.exists() and not Lead.objects.exists()
+
+
+def test_the_undo_page_hands_the_undo_to_a_worker(client, people):
+    org = people
+    job = run_now(new_job(org.owner, csv_file([["客户名称"], ["甲"]])))
+    client.force_login(org.owner)
+    response = client.post(reverse("imports:undo", args=[job.pk]))
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.status == ImportStatus.UNDOING and Customer.objects.count() == 1
+    page = client.get(reverse("imports:job", args=[job.pk])).content.decode()
+    assert 'data-testid="progress-poller"' in page
+    # A second press does nothing more.
+    assert client.post(reverse("imports:undo", args=[job.pk])).status_code == 302
+    undo.run_undo(job.pk)  # what the worker does (imports.tasks.undo_import)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.UNDONE and job.undone_by == org.owner
+    assert not Customer.objects.exists()
+
+
+def test_an_undo_whose_worker_died_is_sent_again(people, settings):
+    org = people
+    job = run_now(new_job(org.admin, csv_file([["客户名称"], ["甲"]])))
+    assert undo.request_undo(job, by=org.admin)
+    assert runner.stalled_undos() == []
+    settings.CRM_IMPORT_STALLED_AFTER = 0
+    assert runner.stalled_undos() == [job.pk]

@@ -103,6 +103,16 @@ def stalled_jobs() -> list[int]:
     return [pk for pk in running if not _beating(pk, now)]
 
 
+def stalled_undos() -> list[int]:
+    """Undos asked for longer ago than the stall time and not finished: their worker died
+    (its transaction took nothing with it) or their message was lost."""
+    return list(
+        ImportJob.objects.filter(
+            status=ImportStatus.UNDOING, heartbeat_at__lt=timezone.now() - stalled_after()
+        ).values_list("pk", flat=True)
+    )
+
+
 def _beating(job_id: int, now) -> bool:
     beat = cache.get(f"imports:beat:{job_id}")
     return bool(beat) and now - datetime.fromisoformat(beat) < stalled_after()

@@ -11,24 +11,29 @@ the import's actor with a note, and the job's status, time and summary.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models, transaction
 from django.db.models import ProtectedError
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts import access
 from accounts.actors import ActorKind, acting
+from accounts.models import User
 from crm.models import Change, Customer, EventKind
 from crm.services.history import diff, record_change, record_deletions, snapshot
 
 from ..models import ImportJob, ImportStatus
 from .engine import put_custom
+
+logger = logging.getLogger(__name__)
 
 CHUNK = 1000
 NEW = (EventKind.CREATED, EventKind.ACTIVITY_LOGGED)
@@ -114,6 +119,53 @@ def plan_undo(job: ImportJob) -> UndoPlan:
         else:
             plan.updated.append(entry)
     return plan
+
+
+def request_undo(job: ImportJob, *, by, force: bool = False) -> bool:
+    """Undo in the background (an import of a hundred thousand rows takes a while to
+    take back): the job shows "undoing" until a worker has done it (`run_undo`)."""
+    from .. import tasks
+
+    if not may_undo(job, by):
+        raise PermissionDenied
+    claimed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.DONE).update(
+        status=ImportStatus.UNDOING,
+        undo_summary={"requested_by": by.pk, "force": force},
+        heartbeat_at=timezone.now(),
+        language=translation.get_language() or job.language,
+    )
+    if claimed:
+        transaction.on_commit(lambda: tasks.undo_import.delay(job.pk))
+    return bool(claimed)
+
+
+def run_undo(job_id: int) -> None:
+    """The worker's part of `request_undo`: one transaction, so a worker that dies leaves
+    the import as it was, still "undoing", and the periodic resume sends it again."""
+    job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
+    if job is None or job.status != ImportStatus.UNDOING:
+        return
+    asked = job.undo_summary or {}
+    by = User.objects.filter(pk=asked.get("requested_by")).first() or job.created_by
+    language = job.language or by.language or settings.LANGUAGE_CODE
+    with translation.override(language):
+        try:
+            summary = _undo(job, by=by, force=bool(asked.get("force")))
+        except Exception:
+            logger.exception("undo of import %s failed", job.pk)
+            ImportJob.objects.filter(pk=job.pk).update(
+                status=ImportStatus.DONE,
+                heartbeat_at=None,
+                message=_("The undo stopped on an unexpected error; nothing was undone."),
+            )
+            return
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportStatus.UNDONE,
+        undone_at=timezone.now(),
+        undone_by=by,
+        undo_summary=summary,
+        heartbeat_at=None,
+    )
 
 
 def undo(job: ImportJob, *, by, force: bool = False) -> dict[str, Any]:

@@ -79,22 +79,24 @@ def test_upload_map_preview_run_watch_download_and_undo(page, admin, tmp_path):
         # second message for one job is harmless: one worker claims it).
         tasks.run_import.delay(job.pk)
         expect(page.get_by_test_id("created-count")).to_have_text(str(created), timeout=90_000)
-    expect(page.get_by_test_id("error-count")).to_have_text(str(errors))
-    assert Customer.objects.count() == created
-    screenshot(page, "import-result")
+        expect(page.get_by_test_id("error-count")).to_have_text(str(errors))
+        assert Customer.objects.count() == created
+        screenshot(page, "import-result")
 
-    with page.expect_download() as download:
-        page.get_by_test_id("error-report").click()
-    with open(download.value.path(), "rb") as handle:
-        report = read_table(handle, name="errors.xlsx")
-    assert report.headers[-1] == "错误" and len(report.rows) == errors
+        with page.expect_download() as download:
+            page.get_by_test_id("error-report").click()
+        with open(download.value.path(), "rb") as handle:
+            report = read_table(handle, name="errors.xlsx")
+        assert report.headers[-1] == "错误" and len(report.rows) == errors
 
-    with loads(page, re.compile(r"/undo/$")):
-        page.get_by_test_id("undo").click()
-    expect(page.get_by_test_id("undo-plan")).to_contain_text(str(created))
-    with loads(page, re.compile(r"/imports/\d+/$")):
-        page.get_by_test_id("confirm-undo").click()
-    expect(page.get_by_test_id("undo-summary")).to_be_visible()
+        # The undo runs in the background too: the page waits for it, then says what
+        # was taken back.
+        with loads(page, re.compile(r"/undo/$")):
+            page.get_by_test_id("undo").click()
+        expect(page.get_by_test_id("undo-plan")).to_contain_text(str(created))
+        with loads(page, re.compile(r"/imports/\d+/$")):
+            page.get_by_test_id("confirm-undo").click()
+        expect(page.get_by_test_id("undo-summary")).to_be_visible(timeout=90_000)
     assert not Customer.objects.exists()
 
 
