@@ -154,9 +154,7 @@ def _reread(request, job):
     job.mapping = {}
     job.save()
     template = None
-    template_id = (
-        parse_id(request.POST.get("template") or None) if request.POST.get("template") else None
-    )
+    template_id = parse_id(request.POST.get("template") or None)
     if template_id:
         template = jobs.templates_for(request.user, job.record_type).filter(pk=template_id).first()
     jobs.apply_mapping(job, table, by=request.user, template=template)
@@ -260,7 +258,7 @@ def undo_page(request, job_id):
     return render(
         request,
         "imports/undo.html",
-        {"job": job, "plan": plan, "conflicts": [undo.describe(e) for e in plan.conflicts[:200]]},
+        {"job": job, "plan": plan, "conflicts": undo.describe(plan.conflicts[:200])},
     )
 
 

@@ -399,19 +399,33 @@ def default_pipeline(kind: str) -> Pipeline:
     return pipeline
 
 
+def starting_point(
+    kind: str, pipeline: Pipeline | None, stage: Stage | None
+) -> tuple[Pipeline, Stage]:
+    """The pipeline and stage a new record of `kind` starts in: the given ones, else the
+    default pipeline and its first open stage; a ValidationError (by field) when they do
+    not fit. The create services and an import's plan ask the same question."""
+    if pipeline is None:
+        pipeline = default_pipeline(kind)
+    if pipeline.kind != kind:
+        raise ValidationError({"pipeline": _("Choose a pipeline for this record type.")})
+    stage = stage or pipeline.first_open_stage()
+    if stage is None or stage.pipeline_id != pipeline.pk:
+        raise ValidationError({"stage": _("Choose a stage of the chosen pipeline.")})
+    if stage.kind != StageKind.OPEN:
+        raise ValidationError({"stage": _("A new record starts in an open stage.")})
+    return pipeline, stage
+
+
 def _save_new(record: StagedRecord, *, by: User) -> StagedRecord:
     record_type = record_type_of(record)
     if not access.has_permission(by, record_type, "add"):
         raise PermissionDenied
-    if not record.pipeline_id:
-        record.pipeline = default_pipeline(_kind_for(record))
-    if record.pipeline.kind != _kind_for(record):
-        raise ValidationError({"pipeline": _("Choose a pipeline for this record type.")})
-    stage = record.stage if record.stage_id else record.pipeline.first_open_stage()
-    if stage is None or stage.pipeline_id != record.pipeline_id:
-        raise ValidationError({"stage": _("Choose a stage of the chosen pipeline.")})
-    if stage.kind != StageKind.OPEN:
-        raise ValidationError({"stage": _("A new record starts in an open stage.")})
+    record.pipeline, stage = starting_point(
+        _kind_for(record),
+        record.pipeline if record.pipeline_id else None,
+        record.stage if record.stage_id else None,
+    )
     field_values.enforce_field_access(record, stored=None, by=by, record_type=record_type)
     field_values.check_custom(record, record_type=record_type, before={})
     record.created_by = by

@@ -679,3 +679,20 @@ def test_an_undo_whose_worker_died_is_sent_again(people, settings):
     assert runner.stalled_undos() == []
     settings.CRM_IMPORT_STALLED_AFTER = 0
     assert runner.stalled_undos() == [job.pk]
+
+
+def test_planning_deals_costs_no_query_per_row(people):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    org = people
+    CustomerFactory(name="乙公司", owner=org.admin)
+
+    def queries(rows: int) -> int:
+        upload = csv_file([["商机名称", "客户"]] + [[f"单{i}", "乙公司"] for i in range(rows)])
+        job = new_job(org.admin, upload, record_type="deal", duplicate_keys=[])
+        with CaptureQueriesContext(connection) as captured:
+            assert engine.plan(job).counts["create"] == rows
+        return len(captured)
+
+    assert queries(5) == queries(40)

@@ -31,7 +31,9 @@ from ..models import Change, ChangeAction, Customer, EventKind
 UNTRACKED = {"id", "created_at", "updated_at", "created_by", "custom"}
 
 
-def _display(value: Any) -> str:
+def display_value(value: Any) -> str:
+    """A value as history shows it (and an import's preview): local time to the minute,
+    ISO dates, ✓/✗, lists joined with 、."""
     if value is None or value == "":
         return ""
     if isinstance(value, bool):
@@ -119,7 +121,7 @@ def snapshot(
         if model_field.many_to_many:
             if instance.pk:
                 related = list(getattr(instance, name).all())
-                shot.display[name] = _display([str(o) for o in related])
+                shot.display[name] = display_value([str(o) for o in related])
                 shot.raw[name] = sorted(o.pk for o in related)
             continue
         if model_field.is_relation:
@@ -134,13 +136,13 @@ def snapshot(
                     and getattr(like, model_field.attname) == related_id
                 ):
                     source = like
-                shot.display[name] = _display(getattr(source, name) if related_id else None)
+                shot.display[name] = display_value(getattr(source, name) if related_id else None)
         elif model_field.choices:
-            shot.display[name] = _display(getattr(instance, f"get_{name}_display")())
+            shot.display[name] = display_value(getattr(instance, f"get_{name}_display")())
             shot.raw[name] = raw(getattr(instance, model_field.attname))
         else:
             value = getattr(instance, model_field.attname)
-            shot.display[name] = _display(value)
+            shot.display[name] = display_value(value)
             shot.raw[name] = raw(value)
     record_type = getattr(instance, "record_type", "")
     for key, value in (getattr(instance, "custom", None) or {}).items():
@@ -148,7 +150,7 @@ def snapshot(
             continue
         shot.raw[f"cf_{key}"] = raw(value)
         if display:
-            shot.display[f"custom.{key}"] = _display(
+            shot.display[f"custom.{key}"] = display_value(
                 values_module.history_display(record_type, key, value)
             )
     return shot

@@ -23,7 +23,6 @@ import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -31,7 +30,6 @@ from django.db import connection, models
 from django.db.models.base import ModelState
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
-from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
@@ -43,6 +41,7 @@ from crm.fields import coerce, schema
 from crm.fields import types as field_types
 from crm.fields import values as field_values
 from crm.models import Contact, Customer, CustomField, Dictionary, DictionaryItem
+from crm.services.history import display_value
 
 from ..models import DuplicateStrategy, ImportJob, OwnerMode
 from ..readers import Table, read_table
@@ -104,6 +103,13 @@ class Plan:
     # Dictionary items the file names that do not exist yet: {dictionary code: labels},
     # added by the run when an admin chose so.
     new_items: dict[str, set[str]] = field(default_factory=dict)
+    # Converted values of the fields no column fills (the importer's and custom fields').
+    defaults: dict[str, Any] = field(default_factory=dict)
+    # Who owns a new record a row names no owner for: one person, or people in turn.
+    default_owner: Any = None
+    round_robin: Iterator[Any] | None = None
+    # The stored records the update rows change, by id.
+    existing: dict[int, models.Model] = field(default_factory=dict)
 
     @property
     def counts(self) -> Counter:
@@ -489,11 +495,12 @@ def _convert_columns(result: Plan, job: ImportJob, user) -> None:
         index = deferred["stage"]
         header = _header(table, index)
         by_pipeline: dict[int | None, Callable] = {}
+        default = _default_pipeline(spec)
         values = _column(table, index)
         for row, raw in zip(rows, values, strict=True):
             if coerce.is_empty(raw):
                 continue
-            pipeline = row.values.get("pipeline") or _default_pipeline(spec)
+            pipeline = row.values.get("pipeline") or default
             key = pipeline.pk if pipeline else None
             if key not in by_pipeline:
                 instance = spec.model(pipeline=pipeline) if pipeline else None
@@ -613,14 +620,12 @@ def _apply_defaults(result: Plan, job: ImportJob, user) -> None:
             )
         except ValidationError:
             continue
-    result.defaults = converted  # type: ignore[attr-defined]
+    result.defaults = converted
 
 
 def _apply_owner(result: Plan, job: ImportJob, user) -> None:
     spec = result.spec
     owner_field = spec.owner_field
-    result.default_owner = None  # type: ignore[attr-defined]
-    result.round_robin = None  # type: ignore[attr-defined]
     if owner_field is None:
         return
     mode = job.owner_mode
@@ -641,13 +646,13 @@ def _apply_owner(result: Plan, job: ImportJob, user) -> None:
         if not people:
             result.problems.append(_("The chosen department has nobody you may assign records to."))
             return
-        result.round_robin = itertools.cycle(people)  # type: ignore[attr-defined]
+        result.round_robin = itertools.cycle(people)
     elif mode in (OwnerMode.IMPORTER, OwnerMode.COLUMN):
         result.default_owner = job.created_by
 
 
 def _check_required(result: Plan, job: ImportJob) -> None:
-    mapped = set(result.mapping.values()) | set(getattr(result, "defaults", {}))
+    mapped = set(result.mapping.values()) | set(result.defaults)
     missing = [
         t
         for t in result.targets.values()
@@ -658,13 +663,12 @@ def _check_required(result: Plan, job: ImportJob) -> None:
             _("Map a column to “%(field)s”: every new record needs it.") % {"field": target.label}
         )
     required = [t for t in result.targets.values() if t.required and t.name in mapped]
-    defaults = getattr(result, "defaults", {})
+    defaults = result.defaults
     for row in result.rows:
         for target in required:
             name = target.name
             if name not in row.values and name not in defaults and name not in row.failed:
-                row.errors.append(_("%(field)s cannot be empty.") % {"field": target.label})
-                row.action = Action.ERROR
+                row.fail(_("%(field)s cannot be empty.") % {"field": target.label})
 
 
 # --- Duplicates -------------------------------------------------------------------------------
@@ -842,7 +846,7 @@ def _check_records(result: Plan, job: ImportJob, user) -> None:
     existing: dict[int, models.Model] = {}
     for chunk in _chunks(sorted(set(updates))):
         existing.update(spec.model.objects.in_bulk(chunk))
-    result.existing = existing  # type: ignore[attr-defined]
+    result.existing = existing
     editable_customers: set[int] = set()
     if spec.record_type == "contact":
         ids = sorted({row.values["customer"].pk for row in result.rows if "customer" in row.values})
@@ -939,7 +943,7 @@ def build_record(result: Plan, row: Row) -> models.Model:
     (update): standard values as attributes, custom values into `custom`; tags kept aside
     on the row (`row.values["tags"]`)."""
     spec = result.spec
-    defaults = getattr(result, "defaults", {})
+    defaults = result.defaults
     if row.action == Action.UPDATE:
         record = result.existing[row.match_id]
         values = dict(row.values)
@@ -995,24 +999,29 @@ def _check_unique_custom(result: Plan) -> None:
 
 
 def _check_stage_requirements(result: Plan) -> None:
-    from pipelines.services import missing_fields
+    """Where each new lead or deal starts, and the fields its stage requires, checked as
+    the create service will (one lookup per pipeline and stage, not per row)."""
+    from pipelines.services import missing_fields, starting_point
 
+    kind = result.spec.record_type
+    starts: dict[tuple, tuple | list[str]] = {}
     for row in result.rows:
         if row.action != Action.CREATE:
             continue
+        pipeline, stage = row.values.get("pipeline"), row.values.get("stage")
+        key = (getattr(pipeline, "pk", None), getattr(stage, "pk", None))
+        if key not in starts:
+            try:
+                starts[key] = starting_point(kind, pipeline, stage)
+            except ValidationError as exc:
+                starts[key] = exc.messages
+        start = starts[key]
+        if isinstance(start, list):
+            for message in start:
+                row.fail(message)
+            continue
         record = build_record(result, row)
-        pipeline = row.values.get("pipeline") or _default_pipeline(result.spec)
-        if pipeline is None:
-            row.fail(_("No active pipeline is configured for this record type."))
-            continue
-        stage = row.values.get("stage") or pipeline.first_open_stage()
-        if stage is None or stage.pipeline_id != pipeline.pk:
-            row.fail(_("Choose a stage of the chosen pipeline."))
-            continue
-        if stage.kind != "open":
-            row.fail(_("A new record starts in an open stage."))
-            continue
-        record.pipeline = pipeline
+        record.pipeline, stage = start
         for _name, label in missing_fields(record, stage):
             row.fail(
                 _("%(field)s is required at the stage “%(stage)s”.")
@@ -1024,7 +1033,8 @@ def _check_stage_requirements(result: Plan) -> None:
 
 
 def shown(record_type: str, name: str, value: Any) -> str:
-    """A converted value as the preview shows it (as history would)."""
+    """A converted value as the preview shows it: as history would, people by name and
+    phones as people read them."""
     if value is None or value == "":
         return ""
     if name.startswith("cf_"):
@@ -1033,12 +1043,4 @@ def shown(record_type: str, name: str, value: Any) -> str:
         return value.name or value.username
     if name in ("phone", "mobile") and isinstance(value, str):
         return format_phone(value)
-    if isinstance(value, bool):
-        return "✓" if value else "✗"
-    if isinstance(value, datetime):
-        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return "、".join(str(v) for v in value)
-    return str(value)
+    return display_value(value)

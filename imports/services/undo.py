@@ -217,7 +217,7 @@ def _undo(job: ImportJob, *, by, force: bool) -> dict[str, Any]:
         "deleted": deleted,
         "restored": restored,
         "forced": force,
-        "conflicts": [describe(e) for e in kept[:500]],
+        "conflicts": describe(kept[:500]),
         "conflict_count": len(kept),
     }
 
@@ -275,11 +275,21 @@ def _restore(entry: Entry, actor, note: str) -> bool:
     return True
 
 
-def describe(entry: Entry) -> dict[str, Any]:
-    record = entry.model.objects.filter(pk=entry.record_id).first()
-    return {
-        "type": entry.model._meta.model_name,
-        "id": entry.record_id,
-        "label": str(record) if record is not None else "",
-        "created": entry.kind in NEW,
-    }
+def describe(entries: list[Entry]) -> list[dict[str, Any]]:
+    """What the page and the summary list of each entry's record (one query per type)."""
+    by_model: dict[type, list[int]] = defaultdict(list)
+    for entry in entries:
+        by_model[entry.model].append(entry.record_id)
+    found = {model: model.objects.in_bulk(ids) for model, ids in by_model.items()}
+    described = []
+    for entry in entries:
+        record = found[entry.model].get(entry.record_id)
+        described.append(
+            {
+                "type": entry.model._meta.model_name,
+                "id": entry.record_id,
+                "label": str(record) if record is not None else "",
+                "created": entry.kind in NEW,
+            }
+        )
+    return described
