@@ -13,6 +13,7 @@ COPY crm ./crm
 COPY pipelines ./pipelines
 COPY reports ./reports
 COPY imports ./imports
+COPY automation ./automation
 RUN pip install -e .
 COPY . .
 # Hashed, compressed static files for whitenoise; the key is only for this build step.

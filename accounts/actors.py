@@ -95,6 +95,27 @@ def system(*, kind: str, id: int | None = None, name: str = "") -> User:
     return principal
 
 
+def quiet(by: User) -> User:
+    """`by`, whose changes fire no automation rules: an import or a bulk action the user
+    did not opt in for (their events are written with `automation_depth` NULL)."""
+    principal = copy.copy(by)
+    principal.automation_depth = None
+    return principal
+
+
+def at_depth(by: User, depth: int) -> User:
+    """`by`, whose changes are `depth` rule runs away from a person's change (a rule's
+    action acting on a rule's change...), so rules triggering rules stop at a depth."""
+    principal = copy.copy(by)
+    principal.automation_depth = depth
+    return principal
+
+
+def automation_depth(by) -> int | None:
+    """What an event written by `by` records: 0 for a person, None for a quiet change."""
+    return getattr(by, "automation_depth", 0)
+
+
 def actor_of(by) -> Actor | None:
     """The system actor behind `by`, or None for a person's own change."""
     return getattr(by, "actor", None)

@@ -56,6 +56,10 @@ class Subscriber:
     handle: Callable[[Change], None]
     # Which events it wants (None: all); others get a receipt without a call.
     wants: Callable[[Change], bool] | None = None
+    # Whether it listens at all right now (None: always), asked when an event is
+    # written: automation listens only while a rule is active. An event written while
+    # no subscriber listens is written delivered and costs no message.
+    listening: Callable[[], bool] | None = None
 
 
 _subscribers: dict[str, Subscriber] = {}
@@ -76,7 +80,8 @@ def subscribers() -> list[Subscriber]:
 
 
 def has_subscribers() -> bool:
-    return bool(_subscribers)
+    """Whether a new event has anyone to be handed to."""
+    return any(s.listening is None or s.listening() for s in _subscribers.values())
 
 
 # --- After the commit -------------------------------------------------------------------

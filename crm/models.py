@@ -516,6 +516,10 @@ class Change(models.Model):
     created_at = models.DateTimeField(_("when"), default=timezone.now)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
     delivery_attempts = models.PositiveSmallIntegerField(default=0)
+    # How many automation runs led to this change: 0 for a person's (or an import's)
+    # change, n for one a rule made while acting on a depth n-1 event; NULL for a quiet
+    # change that fires no rules (an import or bulk action the user did not opt in).
+    automation_depth = models.PositiveSmallIntegerField(null=True, blank=True, default=0)
 
     class Meta:
         verbose_name = _("change")

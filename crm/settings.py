@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "reports",
     "import_export",
     "imports",
+    "automation",
 ]
 
 MIDDLEWARE = [
@@ -192,6 +193,24 @@ CRM_EXPORT_BACKGROUND_ROWS = env.int("CRM_EXPORT_BACKGROUND_ROWS", default=5_000
 # The most rows one export writes.
 CRM_EXPORT_MAX_ROWS = env.int("CRM_EXPORT_MAX_ROWS", default=1_000_000)
 
+# --- Automation ---------------------------------------------------------------------
+# Rules triggering rules stop at this depth (a rule's change fires rules at depth 2...).
+CRM_AUTOMATION_MAX_DEPTH = env.int("CRM_AUTOMATION_MAX_DEPTH", default=3)
+# A failed action is tried this many times in all, waiting RETRY_BASE seconds, then
+# twice that..., before its run shows as failed.
+CRM_AUTOMATION_MAX_ATTEMPTS = env.int("CRM_AUTOMATION_MAX_ATTEMPTS", default=5)
+CRM_AUTOMATION_RETRY_BASE = env.int("CRM_AUTOMATION_RETRY_BASE", default=30)
+# A claimed run whose worker gave no sign for this many seconds is taken again.
+CRM_AUTOMATION_STALE_CLAIM = env.int("CRM_AUTOMATION_STALE_CLAIM", default=300)
+# Activating a rule that matches more existing records than this asks for confirmation.
+CRM_AUTOMATION_CONFIRM_OVER = env.int("CRM_AUTOMATION_CONFIRM_OVER", default=100)
+# Runs one time-triggered rule starts per minute at most (the rest the next minute).
+CRM_AUTOMATION_SCAN_LIMIT = env.int("CRM_AUTOMATION_SCAN_LIMIT", default=1000)
+# Working hours for "due in N working hours/days" (local time, hours 0-24) and days
+# (ISO weekdays: 1 = Monday).
+CRM_WORKING_HOURS = tuple(env.list("CRM_WORKING_HOURS", cast=int, default=[9, 18]))
+CRM_WORKING_DAYS = tuple(env.list("CRM_WORKING_DAYS", cast=int, default=[1, 2, 3, 4, 5]))
+
 # --- Email ----------------------------------------------------------------------------
 # consolemail:// prints mail to the worker log; smtp+tls://user:pass@host:587 sends it.
 globals().update(env.email_url("EMAIL_URL", default="consolemail://"))
@@ -242,6 +261,14 @@ CELERY_BEAT_SCHEDULE = {
     "resume-stalled-imports": {
         "task": "imports.tasks.resume_stalled",
         "schedule": 60,
+    },
+    "automation-tick": {
+        "task": "automation.tasks.tick",
+        "schedule": 60,
+    },
+    "notification-digests": {
+        "task": "automation.tasks.send_digests",
+        "schedule": 60 * 15,
     },
     "send-pending-security-notices": {
         "task": "accounts.tasks.send_pending_security_notices",

@@ -56,11 +56,14 @@ class Org:
 def _fresh_department_tree_cache():
     """Each test starts without a cached department tree or custom-field list from an
     earlier test's data (its transaction was rolled back; the cache was not)."""
+    from automation.engine import forget_rules
     from crm.fields.schema import CACHE_KEY as CUSTOM_FIELDS_KEY
 
     cache.delete_many([TREE_CACHE_KEY, CUSTOM_FIELDS_KEY])
+    forget_rules()
     yield
     cache.delete_many([TREE_CACHE_KEY, CUSTOM_FIELDS_KEY])
+    forget_rules()
 
 
 @pytest.fixture

@@ -179,7 +179,7 @@ def test_the_private_name_rules(tmp_path, source, found):
 
 
 def test_every_app_is_under_the_contracts():
-    assert APPS == ("accounts", "crm", "imports", "pipelines", "reports")
+    assert APPS == ("accounts", "automation", "crm", "imports", "pipelines", "reports")
     assert sorted(PYPROJECT["tool"]["importlinter"]["root_packages"]) == list(APPS)
 
 

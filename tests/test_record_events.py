@@ -355,11 +355,17 @@ def test_an_import_acts_with_its_importers_rights_and_is_recorded_as_the_import(
 
 @pytest.fixture
 def subscriber():
-    """The test subscriber, registered in this process for the test."""
+    """The test subscriber, registered in this process for the test, alone (the apps'
+    own subscribers, automation's, are set aside meanwhile)."""
     FAILURES["left"] = 0
+    others = events.subscribers()
+    for other in others:
+        events.unregister_subscriber(other.name)
     events.register_subscriber(SUBSCRIBER)
     yield SUBSCRIBER
     events.unregister_subscriber(SUBSCRIBER.name)
+    for other in others:
+        events.register_subscriber(other)
 
 
 def _reset_connections():

@@ -19,7 +19,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts import access
-from accounts.actors import actor_of
+from accounts.actors import actor_of, automation_depth
 from accounts.models import DataScope
 
 from .. import bulk, events
@@ -240,8 +240,11 @@ def _event(
     note: str,
     customer_id: int | None,
     now: datetime,
+    listened: bool | None = None,
 ) -> Change:
     actor = actor_of(by)
+    if listened is None:
+        listened = events.has_subscribers()
     return Change(
         record_type=ContentType.objects.get_for_model(instance),
         record_id=instance.pk,
@@ -256,8 +259,9 @@ def _event(
         actor_id=actor.id if actor else None,
         actor_name=(actor.name if actor else "")[:200],
         created_at=now,
+        automation_depth=automation_depth(by),
         # Nobody to hand it to: delivered as written, no message sent.
-        delivered_at=None if events.has_subscribers() else now,
+        delivered_at=None if listened else now,
     )
 
 
@@ -308,6 +312,7 @@ def record_changes(
 ) -> list[Change]:
     """One event per record of a bulk write (transfer, release, tag...), in one insert."""
     now = timezone.now()
+    listened = events.has_subscribers()
     rows = [
         _event(
             instance,
@@ -317,6 +322,7 @@ def record_changes(
             note=note,
             customer_id=_history_customer(instance),
             now=now,
+            listened=listened,
         )
         for instance, change in zip(instances, changes, strict=True)
     ]

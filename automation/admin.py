@@ -1,0 +1,492 @@
+"""Admin for automation: rules with their ordered actions (checked as they are saved,
+activation confirmed when it would act on many records, a page to try a rule), the runs
+log with a retry, email templates and notifications."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm.params import parse_id
+
+from . import actions as action_registry
+from . import conditions as conds
+from . import engine, rules
+from .models import (
+    ActionRun,
+    EmailTemplate,
+    Notification,
+    Rule,
+    RuleAction,
+    RuleRun,
+    RunStatus,
+    ScheduledAction,
+)
+from .records import automated_type
+
+
+class PrettyJSONWidget(forms.Textarea):
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"rows": 4, "cols": 80, "class": "vLargeTextField", **(attrs or {})})
+
+    def format_value(self, value):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return value
+        return json.dumps(value, ensure_ascii=False, indent=1) if value not in (None, "") else ""
+
+
+def _action_choices():
+    return [(a.key, a.label) for a in action_registry.action_types()]
+
+
+class RuleActionForm(forms.ModelForm):
+    kind = forms.ChoiceField(label=_("action"), choices=_action_choices)
+
+    class Meta:
+        model = RuleAction
+        fields = ("order", "kind", "params")
+        widgets = {"params": PrettyJSONWidget}
+
+
+class RuleActionFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        record_type = getattr(self, "record_type", None)
+        if not record_type or any(self.errors):
+            return
+        errors = []
+        for index, form in enumerate(self.forms, start=1):
+            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
+                continue
+            kind = form.cleaned_data.get("kind")
+            try:
+                form.cleaned_data["params"] = action_registry.clean_params(
+                    kind, record_type, form.cleaned_data.get("params") or {}
+                )
+                form.instance.params = form.cleaned_data["params"]
+            except ValidationError as exc:
+                errors.append(
+                    _gettext("Action %(n)s (%(action)s): %(error)s")
+                    % {
+                        "n": index,
+                        "action": action_registry.action_label(kind),
+                        "error": " ".join(exc.messages),
+                    }
+                )
+        if errors:
+            raise ValidationError(errors)
+
+
+class RuleActionInline(admin.TabularInline):
+    model = RuleAction
+    form = RuleActionForm
+    formset = RuleActionFormSet
+    extra = 1
+    fields = ("order", "kind", "params")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        record_type = request.POST.get("record_type") or (obj.record_type if obj else None)
+
+        class Bound(formset):
+            pass
+
+        Bound.record_type = record_type
+        return Bound
+
+
+class RuleForm(forms.ModelForm):
+    confirm_activation = forms.BooleanField(
+        label=_("Yes, act on the records it matches now"), required=False
+    )
+
+    class Meta:
+        model = Rule
+        fields = (
+            "name",
+            "description",
+            "record_type",
+            "pipeline",
+            "stage",
+            "trigger",
+            "trigger_params",
+            "conditions",
+            "is_active",
+        )
+        widgets = {"trigger_params": PrettyJSONWidget, "conditions": PrettyJSONWidget}
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean(self):
+        data = super().clean()
+        record_type = data.get("record_type")
+        trigger = data.get("trigger")
+        if not record_type or not trigger:
+            return data
+        stage, pipeline = data.get("stage"), data.get("pipeline")
+        if stage is not None:
+            if pipeline is None:
+                data["pipeline"] = pipeline = stage.pipeline
+            elif stage.pipeline_id != pipeline.pk:
+                self.add_error("stage", _("The stage belongs to another pipeline."))
+        if pipeline is not None and pipeline.kind != record_type:
+            self.add_error("pipeline", _("Choose a pipeline of this record type."))
+        try:
+            data["trigger_params"] = rules.clean_trigger(
+                record_type, trigger, data.get("trigger_params") or {}, stage=stage
+            )
+        except ValidationError as exc:
+            self.add_error("trigger_params", exc)
+        try:
+            data["conditions"] = conds.clean_conditions(record_type, data.get("conditions"))
+        except ValidationError as exc:
+            self.add_error("conditions", exc)
+        if self.errors:
+            return data
+        was_active = (
+            bool(self.instance.pk)
+            and Rule.objects.filter(pk=self.instance.pk, is_active=True).exists()
+        )
+        if data.get("is_active") and not was_active and not data.get("confirm_activation"):
+            probe = Rule(
+                record_type=record_type,
+                pipeline=pipeline,
+                stage=stage,
+                trigger=trigger,
+                conditions=data["conditions"],
+            )
+            count = rules.needs_confirmation(probe, self.user)
+            if count is not None:
+                self.add_error(
+                    "confirm_activation",
+                    _(
+                        "Its conditions match %(count)s existing records now. Tick the box "
+                        "to activate it anyway, or save it inactive and try it first."
+                    )
+                    % {"count": f"{count:,}"},
+                )
+        return data
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    form = RuleForm
+    inlines = [RuleActionInline]
+    list_display = (
+        "name",
+        "record_type",
+        "stage",
+        "trigger",
+        "is_active",
+        "try_link",
+        "updated_at",
+    )
+    list_filter = ("is_active", "record_type", "trigger")
+    search_fields = ("name", "description")
+    actions = ("deactivate",)
+    fieldsets = (
+        (None, {"fields": ("name", "description", "record_type", "pipeline", "stage")}),
+        (
+            _("When"),
+            {
+                "fields": ("trigger", "trigger_params"),
+                "description": _(
+                    'Settings by trigger: field changed {"field": "cf_level", "to": "vip"}; '
+                    'time in stage {"days": 3} or {"hours": 4} or {"use_time_limit": true}; no '
+                    'follow-up {"days": 30}; anniversary {"field": "birthday", "at": "09:00"}; '
+                    'schedule {"at": "09:00", "weekday": 1}.'
+                ),
+            },
+        ),
+        (
+            _("If"),
+            {
+                "fields": ("conditions",),
+                "description": _(
+                    '{"match": "all", "conditions": [{"field": "level", "op": "ne", '
+                    '"value": "vip"}, {"match": "any", "conditions": [...]}]} — fields by key, '
+                    "dictionary items by code. Operators: eq, ne, in, not_in, contains, empty, "
+                    "not_empty, gt, lt, within_next, within_last."
+                ),
+            },
+        ),
+        (_("Active"), {"fields": ("is_active", "confirm_activation")}),
+    )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        user = request.user
+
+        class Bound(form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, user=user, **kw)
+
+        return Bound
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        template = request.GET.get("template")
+        preset = ROBOT_TEMPLATES.get(template)
+        if preset:
+            initial.update(preset["rule"])
+        return initial
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        preset = ROBOT_TEMPLATES.get(request.GET.get("template"))
+        if preset and request.method == "GET" and obj is None:
+            kwargs["initial"] = [
+                {"order": i, "kind": kind, "params": params}
+                for i, (kind, params) in enumerate(preset["actions"])
+            ]
+        return kwargs
+
+    def get_inline_instances(self, request, obj=None):
+        instances = super().get_inline_instances(request, obj)
+        preset = ROBOT_TEMPLATES.get(request.GET.get("template"))
+        if preset and obj is None:
+            for inline in instances:
+                inline.extra = len(preset["actions"])
+        return instances
+
+    def save_model(self, request, obj, form, change):
+        if obj.created_by_id is None:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description=_("try"))
+    def try_link(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:automation_rule_try", args=[obj.pk]),
+            _gettext("Try"),
+        )
+
+    @admin.action(description=_("Deactivate the selected rules"))
+    def deactivate(self, request, queryset):
+        for rule in queryset:
+            rule.is_active = False
+            rule.save(update_fields=["is_active", "updated_at"])
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/try/",
+                self.admin_site.admin_view(self.try_view),
+                name="automation_rule_try",
+            ),
+            *super().get_urls(),
+        ]
+
+    def try_view(self, request, object_id):
+        rule_id = parse_id(object_id)
+        rule = (
+            Rule.objects.filter(pk=rule_id).select_related("pipeline", "stage").first()
+            if rule_id
+            else None
+        )
+        if rule is None or not self.has_view_permission(request, rule):
+            raise Http404
+        spec = automated_type(rule.record_type)
+        matches = rules.matching(rule, request.user)
+        count = rules.match_count(rule, request.user)
+        trial = None
+        record_error = ""
+        raw = request.GET.get("record", "")
+        if raw:
+            record_id = parse_id(raw)
+            record = (
+                spec.model.objects.visible_to(request.user).filter(pk=record_id).first()
+                if record_id
+                else None
+            )
+            if record is None:
+                record_error = _gettext("No record #%(id)s that you may see.") % {"id": raw[:20]}
+            else:
+                trial = rules.try_on(rule, record)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _gettext("Try “%(rule)s”") % {"rule": rule},
+            "rule": rule,
+            "count": count,
+            "capped": count >= 10000,
+            "first": [(r, spec.url(r)) for r in matches[:20]],
+            "trial": trial,
+            "record_error": record_error,
+            "record_value": raw[:20],
+            "conditions": [
+                conds.describe_leaf(rule.record_type, leaf)
+                for leaf in conds.leaves(rule.conditions)
+            ],
+            "runs": rule.runs.order_by("-created_at")[:20],
+        }
+        return TemplateResponse(request, "admin/automation/rule/try.html", context)
+
+
+# Stage robot templates offered on a stage's settings (?template=...&stage=...).
+ROBOT_TEMPLATES = {
+    "owner_task": {
+        "label": _("Task for the owner"),
+        "rule": {"trigger": "stage_entered", "name": _("Task for the owner")},
+        "actions": [
+            (
+                "create_task",
+                {
+                    "title": "跟进 {{ record }}",
+                    "assignee": {"type": "owner"},
+                    "due": {"amount": 1, "unit": "days"},
+                    "working_hours": True,
+                    "complete_on_leave": True,
+                },
+            ),
+        ],
+    },
+    "notify_manager": {
+        "label": _("Notify the manager after N days"),
+        "rule": {"trigger": "stage_entered", "name": _("Notify the manager after 2 days")},
+        "actions": [
+            ("delay", {"amount": 2, "unit": "days"}),
+            (
+                "notify",
+                {
+                    "title": "{{ record }} 已在“{{ stage }}”停留 2 天",
+                    "body": "",
+                    "to": {"type": "manager"},
+                },
+            ),
+        ],
+    },
+    "complete_on_leave": {
+        "label": _("Auto-complete when the record leaves the stage"),
+        "rule": {"trigger": "stage_entered", "name": _("Stage checklist task")},
+        "actions": [
+            (
+                "create_task",
+                {
+                    "title": "完成“{{ stage }}”阶段的工作",
+                    "assignee": {"type": "owner"},
+                    "due": {"amount": 2, "unit": "days"},
+                    "working_hours": False,
+                    "complete_on_leave": True,
+                },
+            ),
+        ],
+    },
+}
+
+
+class ActionRunInline(admin.TabularInline):
+    model = ActionRun
+    fields = ("step", "kind", "status", "result", "duration_ms", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ScheduledInline(admin.TabularInline):
+    model = ScheduledAction
+    fields = ("step", "due_at", "status", "attempts", "last_error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RuleRun)
+class RuleRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "rule",
+        "record_type",
+        "record_label",
+        "trigger",
+        "status",
+        "duration_ms",
+    )
+    list_filter = ("status", "record_type", "rule")
+    search_fields = ("record_label", "rule__name", "error")
+    readonly_fields = (
+        "rule", "record_type", "record_id", "record_label", "occurrence", "trigger", "event",
+        "depth", "status", "trace", "error", "created_at", "finished_at", "duration_ms",
+    )  # fmt: skip
+    inlines = [ActionRunInline, ScheduledInline]
+    actions = ("retry",)
+    list_select_related = ("rule",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Retry the selected failed runs"))
+    def retry(self, request, queryset):
+        done = 0
+        for run in queryset.filter(status=RunStatus.FAILED):
+            if engine.retry(run):
+                done += 1
+        ids = list(
+            ScheduledAction.objects.filter(run__in=queryset, status="pending").values_list(
+                "pk", flat=True
+            )
+        )
+        if ids:
+            from .tasks import run_scheduled
+
+            transaction.on_commit(lambda: _queue(run_scheduled, ids))
+        self.message_user(
+            request,
+            _gettext("%(n)s runs will be tried again.") % {"n": done},
+            messages.SUCCESS if done else messages.WARNING,
+        )
+        return redirect(request.get_full_path())
+
+
+def _queue(task, ids):
+    try:
+        task.delay(ids)
+    except Exception:  # the broker is down: the minute's tick runs them
+        logging.getLogger(__name__).warning("could not queue the retried runs %s", ids[:10])
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "subject", "updated_at")
+    search_fields = ("name", "subject")
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "user", "title", "kind", "read_at")
+    list_filter = ("kind",)
+    search_fields = ("title", "user__username", "user__name")
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
