@@ -229,10 +229,12 @@ PEOPLE_CHOICES = ("owner", "manager", "user", "role")
 
 
 def clean_people(params: dict, *, key: str = "assignee") -> dict:
+    """Who an action names: {"type": "owner" | "manager"}, a user by user name, or a
+    role in the owner's department; a bare type ("manager") is read as one."""
     target = params.get(key) or {"type": "owner"}
     if isinstance(target, str):
         target = {"type": target}
-    kind = target.get("type")
+    kind = target.get("type") if isinstance(target, dict) else None
     if kind not in PEOPLE_CHOICES:
         raise ValidationError(_("%(key)s: one of owner, manager, user, role.") % {"key": key})
     if kind == "user":
@@ -279,7 +281,10 @@ UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 
 
 def clean_duration(params: dict, *, units=("hours", "days"), key="due") -> dict:
+    """{"amount": N, "unit": ...}: a whole number 0–3650 of one of `units`."""
     due = params.get(key) or {}
+    if not isinstance(due, dict):
+        due = {"amount": None}
     try:
         amount = coerce.to_integer(due.get("amount", 0))
     except ValidationError:
@@ -294,46 +299,51 @@ def clean_duration(params: dict, *, units=("hours", "days"), key="due") -> dict:
 
 
 def _working_window() -> tuple[int, int, set[int]]:
+    """The working day's first and last hour, and the working ISO weekdays (all seven
+    when none is set, so a day is always found)."""
     start, end = settings.CRM_WORKING_HOURS
-    return start, end, set(settings.CRM_WORKING_DAYS)
+    return start, end, set(settings.CRM_WORKING_DAYS) or set(range(1, 8))
+
+
+def _at_hour(day: datetime, hour: int) -> datetime:
+    """`day` (local) at `hour` o'clock; 24 is the next midnight."""
+    return day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(hours=hour)
 
 
 def add_working_time(moment: datetime, *, hours: int = 0, days: int = 0) -> datetime:
     """`moment` plus working hours or working days, in the CRM's time zone: hours count
     only within the working day (09:00–18:00 by default, Monday to Friday), days skip
     days off and land at the same local time (or at the end of the day's work)."""
-    start, end, workdays = _working_window()
     local = timezone.localtime(moment)
     if days:
-        day = local
-        left = days
-        while left:
-            day = day + timedelta(days=1)
-            if day.isoweekday() in workdays:
-                left -= 1
-        if day.hour >= end or day.hour < start:
-            day = day.replace(hour=end, minute=0, second=0, microsecond=0)
-        return day
-    remaining = timedelta(hours=hours)
-    current = local
-    for _guard in range(3660):
-        day_start = current.replace(hour=start, minute=0, second=0, microsecond=0)
-        day_end = current.replace(hour=end, minute=0, second=0, microsecond=0)
-        if current.isoweekday() not in workdays or current >= day_end:
-            current = (current + timedelta(days=1)).replace(
-                hour=start, minute=0, second=0, microsecond=0
-            )
-            continue
-        if current < day_start:
-            current = day_start
-        available = day_end - current
-        if remaining <= available:
-            return timezone.localtime(current + remaining)
-        remaining -= available
-        current = (current + timedelta(days=1)).replace(
-            hour=start, minute=0, second=0, microsecond=0
-        )
-    return current
+        return _add_working_days(local, days)
+    return _add_working_hours(local, timedelta(hours=hours))
+
+
+def _add_working_days(local: datetime, days: int) -> datetime:
+    start, end, workdays = _working_window()
+    day = local
+    while days:
+        day += timedelta(days=1)
+        if day.isoweekday() in workdays:
+            days -= 1
+    if not _at_hour(day, start) <= day <= _at_hour(day, end):
+        day = _at_hour(day, end)
+    return timezone.localtime(day)
+
+
+def _add_working_hours(current: datetime, remaining: timedelta) -> datetime:
+    start, end, workdays = _working_window()
+    if end <= start:  # no working hours set: the clock's hours
+        return current + remaining
+    while True:
+        day_start, day_end = _at_hour(current, start), _at_hour(current, end)
+        if current.isoweekday() in workdays and current < day_end:
+            current = max(current, day_start)
+            if remaining <= day_end - current:
+                return timezone.localtime(current + remaining)
+            remaining -= day_end - current
+        current = _at_hour(current + timedelta(days=1), start)
 
 
 def due_at(now: datetime, due: dict, working: bool) -> datetime:
@@ -419,6 +429,12 @@ def _run_task(ctx: Context, params: dict) -> Outcome:
         **_task_subject(ctx),
     )
     task_services.create_task(task=task, by=ctx.principal)
+    _tell_assigned(
+        assignee,
+        ctx,
+        lambda: _("New task: %(title)s") % {"title": task.title},
+        lambda: _("Due %(due)s · %(record)s") % {"due": _when(task.due_at), "record": ctx.record},
+    )
     leave = None
     if params.get("complete_on_leave") and getattr(ctx.record, "stage_id", None):
         leave = ctx.record.stage
@@ -428,6 +444,25 @@ def _run_task(ctx: Context, params: dict) -> Outcome:
         object_id=task.pk,
         leave_stage=leave,
     )
+
+
+def _tell_assigned(user: User, ctx: Context, title, body) -> None:
+    """An assignment notification (the bell) to whom a rule gave a task or a record, in
+    their language."""
+    from django.utils.translation import override
+
+    from .models import NotificationKind
+    from .notifications import notify
+
+    with override(user.language or settings.LANGUAGE_CODE):
+        notify(
+            user=user,
+            title=title(),
+            body=body(),
+            record=ctx.record,
+            rule=ctx.rule,
+            kind=NotificationKind.ASSIGNMENT,
+        )
 
 
 def _when(moment: datetime | None) -> str:
@@ -526,6 +561,12 @@ def _run_assign(ctx: Context, params: dict) -> Outcome:
         changed = pipeline_services.transfer_records(rows, to, ctx.principal)
     if not changed:
         return Outcome(_("Already %(who)s's.") % {"who": to}, skipped=True)
+    _tell_assigned(
+        to,
+        ctx,
+        lambda: _("Assigned to you: %(record)s") % {"record": ctx.record},
+        lambda: _("By the rule “%(rule)s”.") % {"rule": ctx.rule},
+    )
     return Outcome(_("Assigned to %(who)s.") % {"who": to})
 
 
@@ -534,32 +575,35 @@ def _describe_assign(ctx: Context, params: dict) -> str:
     return _("Would assign it to %(who)s.") % {"who": to or _("nobody")}
 
 
+# Standard fields a set-field action may not name: set by their own action or the system.
+NOT_SETTABLE = frozenset({"owner", "assignee", "status", "created_at", "updated_at"})
+
+
 def _clean_set_field(record_type: str, params: dict) -> dict:
-    from .conditions import TAGS, field_ref
+    """The field and its value, checked as the field's coercion checks it and kept in
+    stored form (an item's code, a person's user name), so a renamed label never breaks
+    the rule; what only the record can check (the model's own rules) is checked when it
+    runs, and fails it with the form's message."""
+    from .conditions import TAGS, field_ref, stored_value
 
     name = params.get("field")
     ref = field_ref(record_type, name) if isinstance(name, str) else None
     if ref is None or ref.kind == TAGS:
         raise ValidationError(_("Unknown field “%(field)s”.") % {"field": name})
-    raw = params.get("value")
-    if ref.model_field is not None and ref.name in (
-        "owner",
-        "assignee",
-        "status",
-        "created_at",
-        "updated_at",
-    ):
+    if ref.model_field is not None and ref.name in NOT_SETTABLE:
         raise ValidationError(
             _("%(field)s is set by its own action or by the system.") % {"field": ref.label}
         )
+    raw = params.get("value")
     try:
         coerce.coerce_value(record_type, name, raw, user=None)
+        value = None if coerce.is_empty(raw) else stored_value(ref, record_type, raw)
     except (ValidationError, LookupError) as exc:
         messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
         raise ValidationError(
             _("%(field)s: %(error)s") % {"field": ref.label, "error": " ".join(messages)}
         ) from None
-    return {"field": name, "value": raw}
+    return {"field": name, "value": value}
 
 
 def _apply_field(ctx: Context, params: dict):
@@ -594,9 +638,11 @@ def _run_set_field(ctx: Context, params: dict) -> Outcome:
 
 
 def _describe_set_field(ctx: Context, params: dict) -> str:
-    from .conditions import field_ref
+    from .conditions import field_ref, value_label
 
     ref = field_ref(ctx.record_type, params["field"])
+    if ref is None:
+        return _("Would fail: the field “%(field)s” is gone.") % {"field": params["field"]}
     try:
         coerce.coerce_value(
             ctx.record_type,
@@ -607,9 +653,10 @@ def _describe_set_field(ctx: Context, params: dict) -> str:
         )
     except ValidationError as exc:
         return _("Would fail: %(error)s") % {"error": " ".join(exc.messages)}
+    values = params["value"] if isinstance(params["value"], list) else [params["value"]]
     return _("Would set %(field)s to “%(value)s”.") % {
-        "field": ref.label if ref else params["field"],
-        "value": params["value"],
+        "field": ref.label,
+        "value": "、".join(value_label(ref, v) for v in values if v is not None),
     }
 
 

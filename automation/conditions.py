@@ -173,8 +173,9 @@ def field_ref(record_type: str, name: str) -> FieldRef | None:
 # --- Checking a rule's conditions ----------------------------------------------------
 
 
-def _stored(ref: FieldRef, record_type: str, raw: Any) -> Any:
-    """One value of a condition in stored form (codes, user names, ISO dates...)."""
+def stored_value(ref: FieldRef, record_type: str, raw: Any) -> Any:
+    """One value of a condition (or a trigger's, or a set-field action's) in stored
+    form: item codes, user names, ISO dates, decimal strings; labels are read too."""
     if ref.kind == TAGS:
         return coerce.to_text(raw, max_length=50)
     if ref.kind == ITEM:
@@ -231,12 +232,12 @@ def clean_leaf(record_type: str, leaf: Any) -> dict:
                 raise ValidationError(_("Give at least one value."))
             value = []
             for item in items:
-                stored = _stored(ref, record_type, item)
+                stored = stored_value(ref, record_type, item)
                 value.extend(stored if isinstance(stored, list) else [stored])
         else:
             if coerce.is_empty(raw):
                 raise ValidationError(_("Give a value, or use “is empty”."))
-            value = _stored(ref, record_type, raw)
+            value = stored_value(ref, record_type, raw)
     except ValidationError as exc:
         raise ValidationError(
             _("%(field)s: %(error)s") % {"field": ref.label, "error": " ".join(exc.messages)}
@@ -404,7 +405,8 @@ def _custom_q(ref: FieldRef, leaf: dict) -> Q:
         any_of = Q(pk__in=[])
         for code in values:
             any_of |= has(code)
-        return ~any_of if op == "not_in" else any_of
+        # "None of" holds for a record with no value too (a NULL never negates to true).
+        return (~present | ~any_of) if op == "not_in" else any_of
     if kind in (BOOL, USER):
         if kind == USER:
             ids = list(User.objects.filter(username__in=values).values_list("pk", flat=True))
@@ -498,22 +500,28 @@ def actual_value(record, ref: FieldRef) -> str:
     return display_value(value)
 
 
+# "Within the next N days" with its number, as a whole sentence for the translators.
+DAY_TEXTS = {
+    "within_next": gettext_lazy("%(field)s within the next %(n)s days"),
+    "within_last": gettext_lazy("%(field)s within the last %(n)s days"),
+}
+
+
 def describe_leaf(record_type: str, leaf: dict) -> str:
     """ "级别 不等于 VIP" — a condition in words, labels looked up now."""
     ref = field_ref(record_type, leaf.get("field", ""))
     label = ref.label if ref else leaf.get("field", "?")
-    op = str(OPERATORS.get(leaf.get("op"), leaf.get("op")))
-    if leaf.get("op") in NO_VALUE:
-        return f"{label} {op}"
-    values = _values(leaf)
-    shown = [_value_label(ref, v) for v in values]
-    if leaf.get("op") in DAY_OPS:
-        op = op.replace("N", str(leaf.get("value")))
-        return f"{label} {op}"
-    return f"{label} {op} {'、'.join(shown)}"
+    op = leaf.get("op")
+    if op in DAY_OPS:
+        return str(DAY_TEXTS[op]) % {"field": label, "n": leaf.get("value")}
+    if op in NO_VALUE:
+        return f"{label} {OPERATORS[op]}"
+    shown = "、".join(value_label(ref, v) for v in _values(leaf))
+    return f"{label} {OPERATORS.get(op, op)} {shown}"
 
 
-def _value_label(ref: FieldRef | None, value: Any) -> str:
+def value_label(ref: FieldRef | None, value: Any) -> str:
+    """A value in stored form as people read it: an item's label, a person's name."""
     if ref is None:
         return str(value)
     if ref.kind == ITEM:

@@ -29,6 +29,7 @@ import logging
 import time as clock
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -50,6 +51,7 @@ from .models import (
     ActionRun,
     ActionStatus,
     Rule,
+    RuleAction,
     RuleRun,
     RunStatus,
     ScheduledAction,
@@ -71,52 +73,75 @@ class _Cache:
     version: Any = None
     checked: float = 0.0
     rules: list[Rule] | None = None
+    leave_tasks: bool = False
 
 
 _cache = _Cache()
+# Without a shared cache (no version key to read) a process re-reads its rules at most
+# this often.
 RECHECK_SECONDS = 1.0
 
 
-def rules_changed() -> None:
-    """Called when a rule or its actions change: every process reloads its rules."""
+def _bump_version() -> None:
     try:
         cache.set(VERSION_KEY, clock.time_ns(), None)
     except Exception:  # a cache outage must not stop an admin saving a rule
         log.warning("could not bump the rules version")
+
+
+def rules_changed() -> None:
+    """Called when a rule or its actions change: this process forgets its rules now,
+    every other process once the change is committed (bumped before the commit, a
+    worker could read the old rules under the new version and keep them)."""
     _cache.rules = None
+    transaction.on_commit(_bump_version, robust=True)
 
 
 def forget_rules() -> None:
     """Drop this process's rules (tests: a rolled-back rule must not linger)."""
     _cache.rules = None
     _cache.version = None
+    _cache.leave_tasks = False
+
+
+def _current_version() -> Any:
+    try:
+        return cache.get(VERSION_KEY)
+    except Exception:
+        return None
 
 
 def active_rules() -> list[Rule]:
-    """The active rules with their actions, reloaded when any process changed a rule
-    (checked at most once a second)."""
+    """The active rules with their actions. Each call reads the rules version (one
+    cache read) and reloads when another process changed a rule since; with no version
+    to read, the rules are re-read at most once a second."""
+    version = _current_version()
     now = clock.monotonic()
-    if _cache.rules is not None and now - _cache.checked < RECHECK_SECONDS:
-        return _cache.rules
-    try:
-        version = cache.get(VERSION_KEY)
-    except Exception:
-        version = None
+    if _cache.rules is not None:
+        if version is not None and version == _cache.version:
+            return _cache.rules
+        if version is None and now - _cache.checked < RECHECK_SECONDS:
+            return _cache.rules
+    _cache.rules = list(
+        Rule.objects.filter(is_active=True)
+        .select_related("pipeline", "stage")
+        .prefetch_related("actions")
+        .order_by("id")
+    )
+    # Tasks a rule made to complete when their record leaves the stage keep the engine
+    # listening even once every rule is off.
+    _cache.leave_tasks = RuleAction.objects.filter(
+        kind="create_task", params__complete_on_leave=True
+    ).exists()
+    _cache.version = version
     _cache.checked = now
-    if _cache.rules is None or version != _cache.version or version is None:
-        _cache.rules = list(
-            Rule.objects.filter(is_active=True)
-            .select_related("pipeline", "stage")
-            .prefetch_related("actions")
-            .order_by("id")
-        )
-        _cache.version = version
     return _cache.rules
 
 
 def listening() -> bool:
-    """Whether events need handing to the engine at all: only while a rule is active."""
-    return bool(active_rules())
+    """Whether events need handing to the engine at all: while a rule is active, or a
+    rule's tasks may still need completing when their record leaves its stage."""
+    return bool(active_rules()) or _cache.leave_tasks
 
 
 # --- Which rules an event fires --------------------------------------------------------
@@ -136,79 +161,132 @@ def _stage_pair(event: Change) -> tuple[int | None, int | None]:
     return None, None
 
 
+# Events that take a record out of one stage into another: a move, losing it,
+# converting a lead, switching a deal's pipeline.
+MOVE_KINDS = frozenset(
+    {EventKind.STAGE_MOVED, EventKind.LOST, EventKind.CONVERTED, EventKind.PIPELINE_CHANGED}
+)
+
+
 def fires(rule: Rule, event: Change, record_type: str) -> str | None:
-    """A description of why `rule` fires on `event`, or None."""
+    """A description of why `rule` fires on `event`, or None. (A rule's pipeline, and a
+    stage robot's stage, are checked against the record when its run starts.)"""
     if rule.record_type != record_type or rule.trigger in TIME_TRIGGERS:
         return None
-    kind = event.kind
-    params = rule.trigger_params or {}
-    old_stage, new_stage = _stage_pair(event)
-    # A rule's pipeline is checked against the record when its run starts.
-    trigger = rule.trigger
-    if trigger == Trigger.CREATED:
-        return _("created") if kind == EventKind.CREATED else None
-    if trigger == Trigger.STAGE_ENTERED:
-        if kind == EventKind.CREATED and is_staged(record_type):
-            # A new record enters its first stage: the stage's robots act on it.
-            return (
-                _("created in the stage")
-                if rule.stage_id is None or _created_in(event, rule)
-                else None
-            )
-        moved = kind in (EventKind.STAGE_MOVED, EventKind.LOST, EventKind.CONVERTED)
-        if moved and new_stage and (rule.stage_id is None or new_stage == rule.stage_id):
-            return _("entered the stage")
+    check = EVENT_TRIGGERS.get(rule.trigger)
+    return check(rule, event, record_type) if check else None
+
+
+def _created(rule: Rule, event: Change, record_type: str) -> str | None:
+    return _("created") if event.kind == EventKind.CREATED else None
+
+
+def _entered(rule: Rule, event: Change, record_type: str) -> str | None:
+    """A move into the robot's stage; a new lead or deal enters its first stage."""
+    _old_stage, new_stage = _stage_pair(event)
+    if event.kind == EventKind.CREATED and is_staged(record_type):
+        if rule.stage_id is None or new_stage in (None, rule.stage_id):
+            return _("created in the stage")
         return None
-    if trigger == Trigger.STAGE_LEFT:
-        moved = kind in (EventKind.STAGE_MOVED, EventKind.LOST, EventKind.CONVERTED)
-        if moved and old_stage and (rule.stage_id is None or old_stage == rule.stage_id):
-            return _("left the stage")
-        return None
-    if trigger == Trigger.FIELD_CHANGED:
-        name = params.get("field")
-        if kind == EventKind.CREATED or name not in (event.fields or {}):
-            return None
-        if "to" in params and params["to"] not in (None, ""):
-            new = event.fields[name][1] if isinstance(event.fields[name], list) else None
-            if not _same(new, params["to"], rule, name):
-                return None
-        return _("%(field)s changed") % {"field": name}
-    if trigger == Trigger.LEAD_CONVERTED:
-        return _("converted") if kind == EventKind.CONVERTED else None
-    if trigger == Trigger.DEAL_WON:
-        if (
-            kind == EventKind.STAGE_MOVED
-            and (event.fields or {}).get("status", [None, None])[1] == "won"
-        ):
-            return _("won")
-        return None
-    if trigger == Trigger.DEAL_LOST:
-        return _("lost") if kind == EventKind.LOST else None
+    if event.kind in MOVE_KINDS and new_stage and rule.stage_id in (None, new_stage):
+        return _("entered the stage")
     return None
 
 
-def _created_in(event: Change, rule: Rule) -> bool:
-    stage = (event.fields or {}).get("stage")
-    if isinstance(stage, list) and len(stage) == 2:
-        return stage[1] == rule.stage_id
-    return True  # checked against the record when the run starts
+def _left(rule: Rule, event: Change, record_type: str) -> str | None:
+    """A move out of the robot's stage (or out of a stage of the rule's pipeline): the
+    record may have left the pipeline too, so this is the only place it is checked."""
+    old_stage, _new_stage = _stage_pair(event)
+    if event.kind not in MOVE_KINDS or not old_stage or rule.stage_id not in (None, old_stage):
+        return None
+    if rule.pipeline_id and not rule.stage_id:
+        from pipelines.models import Stage
+
+        if not Stage.objects.filter(pk=old_stage, pipeline_id=rule.pipeline_id).exists():
+            return None
+    return _("left the stage")
 
 
-def _same(raw_new: Any, wanted: Any, rule: Rule, name: str) -> bool:
-    """Whether an event's raw new value is the value the rule waits for (stored form:
-    an item code, a user name...)."""
-    if raw_new is None:
-        return False
+def _field_changed(rule: Rule, event: Change, record_type: str) -> str | None:
+    """The field changed (at all, or to the value the rule waits for)."""
+    name = (rule.trigger_params or {}).get("field")
+    pair = (event.fields or {}).get(name)
+    if event.kind == EventKind.CREATED or not isinstance(pair, list) or len(pair) != 2:
+        return None
+    wanted = (rule.trigger_params or {}).get("to")
+    if wanted not in (None, "") and not _became(pair, wanted, rule, name):
+        return None
+    return _("%(field)s changed") % {"field": name}
+
+
+def _converted(rule: Rule, event: Change, record_type: str) -> str | None:
+    return _("converted") if event.kind == EventKind.CONVERTED else None
+
+
+def _won(rule: Rule, event: Change, record_type: str) -> str | None:
+    return _("won") if event.kind in MOVE_KINDS and _status_to(event) == "won" else None
+
+
+def _lost(rule: Rule, event: Change, record_type: str) -> str | None:
+    return _("lost") if event.kind in MOVE_KINDS and _status_to(event) == "lost" else None
+
+
+def _status_to(event: Change) -> Any:
+    pair = (event.fields or {}).get("status")
+    return pair[1] if isinstance(pair, list) and len(pair) == 2 else None
+
+
+EVENT_TRIGGERS = {
+    Trigger.CREATED: _created,
+    Trigger.STAGE_ENTERED: _entered,
+    Trigger.STAGE_LEFT: _left,
+    Trigger.FIELD_CHANGED: _field_changed,
+    Trigger.LEAD_CONVERTED: _converted,
+    Trigger.DEAL_WON: _won,
+    Trigger.DEAL_LOST: _lost,
+}
+
+
+def _became(pair: list, wanted: Any, rule: Rule, name: str) -> bool:
+    """Whether an event's raw (old, new) values (ids for relations, decimals as strings,
+    UTC ISO datetimes) mean the field became what the rule waits for, kept in a
+    condition's stored form (an item code, a user name, a tag name, "120000.00"); for
+    tags and multiple choices: it was added."""
+    old, new = pair
     ref = conds.field_ref(rule.record_type, name)
-    if ref is not None and ref.kind == conds.ITEM and ref.custom is None:
+    if new is None or new == [] or ref is None:
+        return False
+    if ref.kind == conds.ITEM:
         from crm.models import DictionaryItem
 
-        return DictionaryItem.objects.filter(pk=raw_new, code=wanted).exists()
-    if ref is not None and ref.kind == conds.USER and ref.custom is None:
+        return DictionaryItem.objects.filter(pk=new, code=wanted).exists()
+    if ref.kind == conds.USER:
         from accounts.models import User
 
-        return User.objects.filter(pk=raw_new, username=wanted).exists()
-    return str(raw_new) == str(wanted)
+        return User.objects.filter(pk=new, username=wanted).exists()
+    if ref.kind == conds.TAGS:
+        from crm.models import Tag
+
+        added = set(new) - set(old or [])
+        return Tag.objects.filter(pk__in=added, name=wanted).exists()
+    if ref.kind == conds.MULTI:
+        wanted_codes = set(wanted if isinstance(wanted, list) else [wanted])
+        return wanted_codes <= set(new) and not wanted_codes <= set(old or [])
+    return _parsed(ref.kind, new) == _parsed(ref.kind, wanted)
+
+
+def _parsed(kind: str, value: Any) -> Any:
+    """A stored value in a form that compares equal however it was written."""
+    try:
+        if kind == conds.NUMBER:
+            return Decimal(str(value))
+        if kind == conds.DATETIME:
+            return datetime.fromisoformat(str(value))
+    except (ValueError, ArithmeticError):
+        return str(value)
+    if kind == conds.TEXT:
+        return str(value).casefold()
+    return str(value)
 
 
 def wants(event: Change) -> bool:
@@ -216,19 +294,19 @@ def wants(event: Change) -> bool:
 
 
 def handle_event(event: Change) -> None:
-    """The subscriber: runs inside the transaction of the event's receipt."""
+    """The subscriber: runs inside the transaction of the event's receipt. Each rule
+    the event fires gets a run (once per event) and a row due now, run by this worker
+    once the receipt commits."""
     record_type = _event_record_type(event)
     if record_type is None or event.automation_depth is None:
         return
-    if event.kind in (EventKind.STAGE_MOVED, EventKind.LOST, EventKind.CONVERTED):
+    if event.kind in MOVE_KINDS:
         complete_left_tasks(event, record_type)
-    fired = [(rule, why) for rule in active_rules() if (why := fires(rule, event, record_type))]
-    if not fired:
-        return
     depth = event.automation_depth + 1
-    created = []
-    for rule, why in fired:
-        run = _new_run(
+    ids = []
+    for rule in active_rules():
+        why = fires(rule, event, record_type)
+        run = why and _new_run(
             rule,
             record_type,
             event.record_id,
@@ -237,23 +315,33 @@ def handle_event(event: Change) -> None:
             event=event,
             depth=depth,
         )
-        if run is None:
+        if not run:
             continue
         if depth > settings.CRM_AUTOMATION_MAX_DEPTH:
-            run.status = RunStatus.STOPPED
-            run.error = _("Stopped: rules triggering rules reached the depth limit of %(n)s.") % {
-                "n": settings.CRM_AUTOMATION_MAX_DEPTH
-            }
-            run.finished_at = timezone.now()
-            run.save(update_fields=["status", "error", "finished_at"])
-            log.warning(
-                "rule %s on %s#%s stopped at depth %s", rule.pk, record_type, event.record_id, depth
-            )
+            _stop(run)
             continue
-        created.append(ScheduledAction.objects.create(run=run, step=0, due_at=event.created_at))
-    if created:
-        ids = [row.pk for row in created]
+        ids.append(ScheduledAction.objects.create(run=run, step=0, due_at=event.created_at).pk)
+    if ids:
         transaction.on_commit(lambda: run_now(ids))
+
+
+def _stop(run: RuleRun) -> None:
+    """A run too deep in rules triggering rules: logged as stopped, with why."""
+    limit = settings.CRM_AUTOMATION_MAX_DEPTH
+    run.status = RunStatus.STOPPED
+    run.error = _("Stopped: rules triggering rules reached the depth limit of %(n)s.") % {
+        "n": limit
+    }
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+    log.warning(
+        "rule %s on %s#%s stopped at depth %s (limit %s)",
+        run.rule_id,
+        run.record_type,
+        run.record_id,
+        run.depth,
+        limit,
+    )
 
 
 def _new_run(
@@ -395,49 +483,66 @@ def _failed(row: ScheduledAction, exc: Exception) -> str:
     return ScheduledStatus.PENDING
 
 
-def _scope_ok(rule: Rule, record) -> bool:
-    """The rule's pipeline applies to the record (stage robots: see the triggers)."""
-    return not rule.pipeline_id or getattr(record, "pipeline_id", None) in (None, rule.pipeline_id)
+# Triggers whose record has just left the rule's stage for a closing one.
+CLOSING_TRIGGERS = frozenset({Trigger.DEAL_WON, Trigger.DEAL_LOST, Trigger.LEAD_CONVERTED})
+
+
+def _out_of_scope(rule: Rule, record) -> dict | None:
+    """The trace entry of a record outside the rule's pipeline, or outside a stage
+    robot's stage (it moved on before a delay ended: "unless it has moved on"); None
+    when the rule applies to it."""
+    if rule.trigger == Trigger.STAGE_LEFT:
+        return None  # it left the stage (and maybe the pipeline): see `_left`
+    pipeline_id = getattr(record, "pipeline_id", None)
+    if rule.pipeline_id and pipeline_id not in (None, rule.pipeline_id):
+        return {
+            "text": _("Pipeline is “%(pipeline)s”") % {"pipeline": rule.pipeline},
+            "actual": str(getattr(record, "pipeline", "")),
+            "ok": False,
+        }
+    stage_id = getattr(record, "stage_id", None)
+    if rule.stage_id and rule.trigger not in CLOSING_TRIGGERS and stage_id != rule.stage_id:
+        return {
+            "text": _("Stage is “%(stage)s”") % {"stage": rule.stage},
+            "actual": str(getattr(record, "stage", "") or ""),
+            "ok": False,
+        }
+    return None
 
 
 def evaluate(rule: Rule, record, record_type: str) -> tuple[bool, list[dict]]:
     """Whether the record matches the rule's conditions now, and the trace of each."""
-    spec = automated_type(record_type)
-    base = spec.model.objects.filter(pk=record.pk)
-    trace: list[dict] = []
-    if not _scope_ok(rule, record):
-        trace.append(
-            {
-                "text": _("Pipeline is “%(pipeline)s”") % {"pipeline": rule.pipeline},
-                "actual": str(getattr(record, "pipeline", "")),
-                "ok": False,
-            }
-        )
-        return False, trace
+    outside = _out_of_scope(rule, record)
+    if outside is not None:
+        return False, [outside]
+    base = automated_type(record_type).model.objects.filter(pk=record.pk)
     conditions = rule.conditions or {}
-    entries = conditions.get("conditions") or []
-    if not entries:
-        return True, trace
-    outcomes = []
-    for entry in entries:
+    trace, outcomes = [], []
+    for entry in conditions.get("conditions") or []:
         if "conditions" in entry:
-            inner = []
-            children = []
-            for leaf in entry["conditions"]:
-                ok = base.filter(conds.leaf_q(record_type, leaf)).exists()
-                inner.append(ok)
-                children.append(_leaf_trace(record_type, leaf, record, ok))
-            ok = (any(inner) if entry.get("match") == "any" else all(inner)) if inner else True
+            children = [
+                _leaf_trace(record_type, leaf, record, base) for leaf in entry["conditions"]
+            ]
+            ok = _combined([child["ok"] for child in children], entry.get("match"))
             trace.append({"group": entry.get("match", "all"), "ok": ok, "conditions": children})
         else:
-            ok = base.filter(conds.leaf_q(record_type, entry)).exists()
-            trace.append(_leaf_trace(record_type, entry, record, ok))
+            trace.append(_leaf_trace(record_type, entry, record, base))
+            ok = trace[-1]["ok"]
         outcomes.append(ok)
-    matched = any(outcomes) if conditions.get("match") == "any" else all(outcomes)
-    return matched, trace
+    return _combined(outcomes, conditions.get("match")), trace
 
 
-def _leaf_trace(record_type: str, leaf: dict, record, ok: bool) -> dict:
+def _combined(outcomes: list[bool], match: str | None) -> bool:
+    """All (or any) of the outcomes; no outcomes at all hold."""
+    if not outcomes:
+        return True
+    return any(outcomes) if match == "any" else all(outcomes)
+
+
+def _leaf_trace(record_type: str, leaf: dict, record, base) -> dict:
+    """One condition checked on the record (`base`: its one-row queryset), with the
+    record's value as people read it."""
+    ok = base.filter(conds.leaf_q(record_type, leaf)).exists()
     ref = conds.field_ref(record_type, leaf.get("field", ""))
     try:
         actual = conds.actual_value(record, ref) if ref else ""
@@ -447,57 +552,45 @@ def _leaf_trace(record_type: str, leaf: dict, record, ok: bool) -> dict:
 
 
 def _run(row: ScheduledAction) -> str:
-    run = row.run
-    rule = run.rule
-    record = load(run.record_type, run.record_id)
+    """Check the record still qualifies, then do the run's actions from the row's step
+    on, up to a delay; returns the row's new status."""
+    record = load(row.run.record_type, row.run.record_id)
+    ended = _end_early(row, record)
+    return ended if ended is not None else _act(row, record)
+
+
+def _end_early(row: ScheduledAction, record) -> str | None:
+    """End the row when the record is gone, the rule was turned off, or the record does
+    not match (at once: not matched; after a delay: cancelled); None to go on."""
+    run, rule = row.run, row.run.rule
     if record is None:
-        return _finish(
-            row,
-            ScheduledStatus.CANCELLED,
-            run_status=RunStatus.CANCELLED,
-            error=_("The record is gone."),
-        )
+        return _cancel(row, _("The record is gone."))
     if not rule.is_active:
-        return _finish(
-            row,
-            ScheduledStatus.CANCELLED,
-            run_status=RunStatus.CANCELLED,
-            error=_("The rule was turned off."),
-        )
+        return _cancel(row, _("The rule was turned off."))
     matched, trace = evaluate(rule, record, run.record_type)
     if row.step == 0:
         RuleRun.objects.filter(pk=run.pk).update(trace=trace, record_label=label(record))
-    if not matched:
-        if row.step == 0:
-            return _finish(row, ScheduledStatus.DONE, run_status=RunStatus.NOT_MATCHED)
-        return _finish(
-            row,
-            ScheduledStatus.CANCELLED,
-            run_status=RunStatus.CANCELLED,
-            error=_("Cancelled after the delay: the record no longer matches."),
-        )
+    if matched:
+        return None
+    if row.step == 0:
+        return _finish(row, ScheduledStatus.DONE, run_status=RunStatus.NOT_MATCHED)
+    return _cancel(row, _("Cancelled after the delay: the record no longer matches."))
+
+
+def _cancel(row: ScheduledAction, why: str) -> str:
+    return _finish(row, ScheduledStatus.CANCELLED, run_status=RunStatus.CANCELLED, error=why)
+
+
+def _act(row: ScheduledAction, record) -> str:
+    """The actions from the row's step on, each once; a delay ends the row."""
+    run, rule = row.run, row.run.rule
     steps = list(rule.actions.all().order_by("order", "id"))
     principal = principal_for(run)
     for index in range(row.step, len(steps)):
         step = steps[index]
-        action = action_registry.action_type(step.kind)
         if step.kind == "delay":
-            due = timezone.now() + action_registry.delay_of(step.params or {})
-            with transaction.atomic():
-                ScheduledAction.objects.get_or_create(
-                    run=run, step=index + 1, defaults={"due_at": due}
-                )
-                ActionRun.objects.get_or_create(
-                    run=run,
-                    step=index,
-                    defaults={
-                        "kind": step.kind,
-                        "result": _("Waiting until %(when)s.")
-                        % {"when": action_registry._when(due)},
-                    },
-                )
-                _finish(row, ScheduledStatus.DONE, run_status=RunStatus.WAITING)
-            return ScheduledStatus.DONE
+            return _wait(row, step, index)
+        action = action_registry.action_type(step.kind)
         if action is None:
             raise LookupError(_("No action “%(kind)s” is installed.") % {"kind": step.kind})
         _do(action, step, index, run, rule, record, principal)
@@ -507,9 +600,27 @@ def _run(row: ScheduledAction) -> str:
     return _finish(row, ScheduledStatus.DONE, run_status=RunStatus.DONE)
 
 
+def _wait(row: ScheduledAction, step, index: int) -> str:
+    """A delay: the actions after it become a row due when it ends (checked again
+    then), and the run waits."""
+    due = timezone.now() + action_registry.delay_of(step.params or {})
+    with transaction.atomic():
+        ScheduledAction.objects.get_or_create(run=row.run, step=index + 1, defaults={"due_at": due})
+        ActionRun.objects.get_or_create(
+            run=row.run,
+            step=index,
+            defaults={
+                "kind": step.kind,
+                "result": _("Waiting until %(when)s.") % {"when": action_registry._when(due)},
+            },
+        )
+        return _finish(row, ScheduledStatus.DONE, run_status=RunStatus.WAITING)
+
+
 def _do(action, step, index, run, rule, record, principal) -> None:
+    """Do one action once: an earlier attempt's `ActionRun` row means it is done."""
     if ActionRun.objects.filter(run=run, step=index).exists():
-        return  # done by an earlier attempt
+        return
     ctx = action_registry.Context(
         rule=rule,
         record=record,
@@ -519,34 +630,45 @@ def _do(action, step, index, run, rule, record, principal) -> None:
         run=run,
         action=step,
     )
-    started = clock.monotonic()
     if action.external:
-        # Its row first: a crash after sending leaves the row, and no second send.
-        try:
-            marker = ActionRun.objects.create(
-                run=run, step=index, kind=step.kind, status=ActionStatus.STARTED
-            )
-        except IntegrityError:
-            return
-        outcome = action.run(ctx, step.params or {})
-        ActionRun.objects.filter(pk=marker.pk).update(
-            status=ActionStatus.SKIPPED if outcome.skipped else ActionStatus.DONE,
-            result=outcome.result[:500],
-            duration_ms=int((clock.monotonic() - started) * 1000),
-        )
+        _do_external(action, ctx, step, index)
         return
+    started = clock.monotonic()
     with transaction.atomic():
         outcome = action.run(ctx, step.params or {})
         ActionRun.objects.create(
-            run=run,
-            step=index,
-            kind=step.kind,
-            status=ActionStatus.SKIPPED if outcome.skipped else ActionStatus.DONE,
-            result=outcome.result[:500],
-            object_id=outcome.object_id,
-            leave_stage=outcome.leave_stage,
-            duration_ms=int((clock.monotonic() - started) * 1000),
+            run=run, step=index, kind=step.kind, **_outcome_fields(outcome, started)
         )
+
+
+def _do_external(action, ctx, step, index) -> None:
+    """An action outside the database (an email): its row commits first, so a worker
+    killed after sending leaves the row and a retry never sends twice. An action that
+    raised did not act: its row goes, and the retry acts."""
+    started = clock.monotonic()
+    try:
+        with transaction.atomic():
+            marker = ActionRun.objects.create(
+                run=ctx.run, step=index, kind=step.kind, status=ActionStatus.STARTED
+            )
+    except IntegrityError:
+        return  # another worker has it
+    try:
+        outcome = action.run(ctx, step.params or {})
+    except Exception:
+        ActionRun.objects.filter(pk=marker.pk).delete()
+        raise
+    ActionRun.objects.filter(pk=marker.pk).update(**_outcome_fields(outcome, started))
+
+
+def _outcome_fields(outcome, started: float) -> dict:
+    return {
+        "status": ActionStatus.SKIPPED if outcome.skipped else ActionStatus.DONE,
+        "result": outcome.result[:500],
+        "object_id": outcome.object_id,
+        "leave_stage": outcome.leave_stage,
+        "duration_ms": int((clock.monotonic() - started) * 1000),
+    }
 
 
 def retry(run: RuleRun) -> bool:

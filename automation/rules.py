@@ -69,7 +69,7 @@ def clean_trigger(record_type: str, trigger: str, params: Any, *, stage=None) ->
         cleaned = {"field": name}
         if params.get("to") not in (None, ""):
             try:
-                cleaned["to"] = conds._stored(ref, record_type, params["to"])
+                cleaned["to"] = conds.stored_value(ref, record_type, params["to"])
             except ValidationError as exc:
                 raise ValidationError(
                     _("%(field)s: %(error)s")
@@ -78,6 +78,11 @@ def clean_trigger(record_type: str, trigger: str, params: Any, *, stage=None) ->
         return cleaned
     if trigger == Trigger.TIME_IN_STAGE:
         if params.get("use_time_limit"):
+            if stage is not None and not stage.time_limit_days:
+                raise ValidationError(
+                    _("The stage “%(stage)s” has no time limit: give the hours or days.")
+                    % {"stage": stage}
+                )
             return {"use_time_limit": True}
         hours = _number(params, "hours", low=0, high=24 * 3650) or 0
         days = _number(params, "days", low=0, high=3650) or 0

@@ -22,7 +22,7 @@ import calendar
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from pipelines.models import Stage, StageKind
 
 from . import conditions as conds
-from .models import Rule, Trigger
+from .models import Rule, RuleRun, Trigger
 from .records import automated_type
 
 
@@ -67,16 +67,45 @@ def scan_rule(rule: Rule, now: datetime) -> int:
     return fired
 
 
-def _fire(rule: Rule, records, *, occurrence, trigger: str, now: datetime) -> tuple[int, bool]:
+def _fire(
+    rule: Rule, records, *, occurrence, trigger: str, now: datetime, limit: int | None = None
+) -> tuple[int, bool]:
+    """Give each record a run for its occasion, at most `limit` new runs (the scan
+    limit); returns how many, and whether every record was seen (else the rest wait for
+    the next scan — records that already had their run do not count, so a scan never
+    stalls on them)."""
     from .engine import schedule_run
 
+    limit = _limit() if limit is None else limit
     fired = 0
-    for seen, record in enumerate(records[: _limit() + 1], start=1):
-        if seen > _limit():
+    for record in records.iterator(chunk_size=500):
+        if fired >= limit:
             return fired, False
         if schedule_run(rule, record, occurrence=occurrence(record), trigger=trigger, due=now):
             fired += 1
     return fired, True
+
+
+def _not_run_since(rule: Rule, moment: str) -> Exists:
+    """Records with no run of the rule since their `moment` (the stage entered, the
+    last follow-up): those already done are not read again."""
+    return ~Exists(
+        RuleRun.objects.filter(
+            rule=rule,
+            record_type=rule.record_type,
+            record_id=OuterRef("pk"),
+            created_at__gte=OuterRef(moment),
+        )
+    )
+
+
+def _not_run_for(rule: Rule, occurrence: str) -> Exists:
+    """Records with no run of the rule for this day's (or year's) occasion."""
+    return ~Exists(
+        RuleRun.objects.filter(
+            rule=rule, record_type=rule.record_type, record_id=OuterRef("pk"), occurrence=occurrence
+        )
+    )
 
 
 def _time_in_stage(rule: Rule, now: datetime) -> tuple[int, bool]:
@@ -101,10 +130,13 @@ def _time_in_stage(rule: Rule, now: datetime) -> tuple[int, bool]:
             records = records.filter(stage_entered_at__gt=rule.scanned_until - limit)
         fired, done = _fire(
             rule,
-            records.order_by("stage_entered_at", "pk"),
+            records.filter(_not_run_since(rule, "stage_entered_at")).order_by(
+                "stage_entered_at", "pk"
+            ),
             occurrence=lambda r: f"s{r.stage_id}:{int(r.stage_entered_at.timestamp())}",
             trigger=_("in the stage longer than %(limit)s") % {"limit": _duration(limit)},
             now=now,
+            limit=_limit() - total,
         )
         total += fired
         complete = complete and done
@@ -133,7 +165,7 @@ def _no_activity(rule: Rule, now: datetime) -> tuple[int, bool]:
         records = records.filter(_touch__gt=rule.scanned_until - limit)
     return _fire(
         rule,
-        records.order_by("_touch", "pk"),
+        records.filter(_not_run_since(rule, "_touch")).order_by("_touch", "pk"),
         occurrence=lambda r: f"a{int(r._touch.timestamp())}",
         trigger=_("no follow-up for %(n)s days") % {"n": days},
         now=now,
@@ -166,7 +198,7 @@ def _anniversary(rule: Rule, now: datetime) -> tuple[int, bool]:
             match |= Q(**{f"{name}__month": month, f"{name}__day": dom})
     return _fire(
         rule,
-        _base(rule).filter(match).order_by("pk"),
+        _base(rule).filter(match, _not_run_for(rule, f"y{day.year}")).order_by("pk"),
         occurrence=lambda r: f"y{day.year}",
         trigger=_("anniversary of %(field)s") % {"field": _field_label(rule, name)},
         now=now,
@@ -188,7 +220,7 @@ def _schedule(rule: Rule, now: datetime) -> tuple[int, bool]:
         return 0, True
     return _fire(
         rule,
-        _base(rule).order_by("pk"),
+        _base(rule).filter(_not_run_for(rule, f"d{day.isoformat()}")).order_by("pk"),
         occurrence=lambda r: f"d{day.isoformat()}",
         trigger=_("scheduled at %(at)s") % {"at": _at(rule.trigger_params or {}).strftime("%H:%M")},
         now=now,

@@ -1,5 +1,5 @@
-"""Test factories, one module per app (accounts, crm, pipelines, and the test-only
-testapp); `from tests.factories import CustomerFactory` finds any of them."""
+"""Test factories, one module per app (accounts, automation, crm, pipelines, and the
+test-only testapp); `from tests.factories import CustomerFactory` finds any of them."""
 
 from .accounts import (
     PASSWORD,
@@ -8,6 +8,7 @@ from .accounts import (
     SecurityNoticeFactory,
     UserFactory,
 )
+from .automation import EmailTemplateFactory, deliver_events, make_rule, run_rule
 from .crm import (
     CRM_RECORD_TYPES,
     ActivityFactory,
@@ -39,6 +40,7 @@ __all__ = [
     "DepartmentFactory",
     "DictionaryFactory",
     "DictionaryItemFactory",
+    "EmailTemplateFactory",
     "LeadFactory",
     "NoteFactory",
     "PipelineFactory",
@@ -52,8 +54,11 @@ __all__ = [
     "UserFactory",
     "crm_permissions",
     "custom_field",
+    "deliver_events",
     "dictionary",
     "give_crm_roles",
     "item",
+    "make_rule",
+    "run_rule",
     "stage",
 ]
