@@ -91,6 +91,10 @@ class Rule(models.Model):
         verbose_name_plural = _("automation rules")
         ordering = ["record_type", "name", "id"]
         indexes = [models.Index(fields=["is_active", "record_type"], name="rule_active")]
+        # A rule is named by its record type and name in the configuration file and log.
+        constraints = [
+            models.UniqueConstraint(fields=["record_type", "name"], name="rule_unique_name")
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .config import pipeline_in_use, requirable_fields, stage_rule_errors, stages_in_use
 from .models import Deal, Lead, Pipeline, PipelineKind, Stage, StageKind
+from .stage_panels import StagePanel, stage_panels
 
 # Tabler's colour names (the board's columns and badges use them).
 COLORS = [
@@ -236,6 +237,45 @@ class StageInline(admin.TabularInline):
         use = getattr(self, "_usage", {}).get(obj.pk, {})
         records = use.get("leads", 0) + use.get("deals", 0)
         return f"{records} / {use.get('history', 0)}" if use else "—"
+
+    # Columns of other apps' stage panels (pipelines.stage_panels), read-only, after the
+    # stage's own fields, each named "stage_panel_<key>" and read as an attribute of the
+    # inline (an inline is made per request, so it knows the request it renders).
+
+    def get_fields(self, request, obj=None):
+        self._request = request
+        return [*super().get_fields(request, obj), *_panel_names()]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), *_panel_names()]
+
+    def __getattr__(self, name):
+        panel = _panel_named(name)
+        if panel is None:
+            raise AttributeError(name)
+        request = self.__dict__.get("_request")
+
+        def column(obj):
+            if obj is None or not obj.pk or request is None:
+                return "—"
+            return panel.render(obj, request)
+
+        column.__name__ = name
+        return admin.display(description=panel.title)(column)
+
+
+PANEL_PREFIX = "stage_panel_"
+
+
+def _panel_names() -> list[str]:
+    return [PANEL_PREFIX + panel.key for panel in stage_panels()]
+
+
+def _panel_named(name: str) -> StagePanel | None:
+    if not name.startswith(PANEL_PREFIX):
+        return None
+    key = name[len(PANEL_PREFIX) :]
+    return next((panel for panel in stage_panels() if panel.key == key), None)
 
 
 # --- Pipelines ------------------------------------------------------------------------
