@@ -10,8 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.translation import gettext as _
-from django.utils.translation import override
+from django.utils.translation import ngettext, override
 
 from accounts.models import User
 
@@ -110,7 +109,11 @@ def send_digests(now: datetime | None = None) -> int:
                 continue
             Notification.objects.filter(pk__in=[n.pk for n in rows]).update(digested_at=now)
             with override(user.language or settings.LANGUAGE_CODE):
-                subject = _("%(site)s: %(n)s unread notifications") % {
+                subject = ngettext(
+                    "%(site)s: %(n)s unread notification",
+                    "%(site)s: %(n)s unread notifications",
+                    len(rows),
+                ) % {
                     "site": settings.CRM_SITE_NAME,
                     "n": len(rows),
                 }

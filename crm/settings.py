@@ -83,6 +83,8 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "crm.navigation.navigation",
                 "crm.fields.schema.field_visibility",
+                # The header's bell: unread notifications (one COUNT, when shown).
+                "automation.context_processors.notifications",
             ],
         },
     },

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("pipelines.urls")),
     path("reports/", include("reports.urls")),
     path("imports/", include("imports.urls")),
+    path("notifications/", include("automation.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("healthz", dashboard.healthz, name="healthz"),

@@ -156,10 +156,20 @@ class World:
         deal = self.by_namespace["deals"]
         self.pipeline = Pipeline.objects.get(pk=deal.pipeline_id)
         self.imports = self.import_records()
+        self.notification_id = self.notification_for(rep)
         self.stage_id = deal.stage_id
         self.report_slugs = [report.slug for report in all_reports()]
         # One segment stands for all (the same view over another key), and "all".
         self.segment_keys = [next(iter(customers_report.SEGMENTS)), customers_report.ALL]
+
+    @staticmethod
+    def notification_for(rep) -> str:
+        """A rep's notification about her deal (the bell's page and buttons)."""
+        from automation.notifications import notify
+        from pipelines.models import Deal
+
+        deal = Deal.objects.filter(owner=rep).first()
+        return str(notify(user=rep, title="报价提醒", record=deal).pk)
 
     @staticmethod
     def import_records() -> dict[str, str]:
@@ -196,6 +206,8 @@ class World:
         if namespace == "imports":
             key = "export_id" if route.name.startswith("imports:export_") else None
             return [{n: self.imports[key or n] for n in names}]
+        if namespace == "automation":
+            return [dict.fromkeys(names, self.notification_id)]
         if route.name == "reports:report":
             return [{"slug": slug} for slug in self.report_slugs]
         if route.name == "reports:customer_segment":

@@ -35,6 +35,7 @@ from django.urls import reverse
 
 from accounts import access
 from accounts.models import DataScope
+from automation.notifications import notify
 from imports.models import ExportJob
 from imports.services import jobs
 
@@ -82,7 +83,7 @@ CHANGED = {
     "note": "外人",
 }
 # The apps whose rows a request by the outsider must leave as they were.
-WATCHED_APPS = ("accounts", "crm", "pipelines", "reports", "imports", "testapp")
+WATCHED_APPS = ("accounts", "crm", "pipelines", "reports", "imports", "automation", "testapp")
 
 
 @pytest.fixture
@@ -120,6 +121,8 @@ def world(org):
         record_type="customer", created_by=org.owner, file_format="csv"
     )
     org.imports = {"job_id": job.pk, "template_id": template.pk, "export": export.pk}
+    # The owner's notification (the bell) about her deal, unread.
+    org.notification = notify(user=org.owner, title="报价提醒", record=org.records["deal"])
     assert not any(
         access.can(org.outsider, record, "view")
         for key, record in org.records.items()
@@ -212,6 +215,14 @@ class Walk:
         for method in ("get", "post"):
             self.request(method, path, {}, name=route.name, allowed=self.allowed(missing, method))
 
+    def notification_route(self, route: Route, names: list[str]) -> None:
+        """The owner's notification: hers alone, a 404 to anyone else, GET and POST."""
+        pk = str(self.world.notification.pk)
+        path = build(route, dict.fromkeys(names, pk))
+        missing = build(route, dict.fromkeys(names, str(MISSING)))
+        for method in ("get", "post"):
+            self.request(method, path, {}, name=route.name, allowed=self.allowed(missing, method))
+
     def allowed(self, missing: str, method: str) -> tuple[int, ...]:
         """404, or 405 where a missing id gets 405 too (the view does not take it)."""
         answer = getattr(self.outsider, method)(missing).status_code
@@ -258,6 +269,8 @@ def test_the_outsider_gets_404_on_every_record_url_and_changes_nothing(world):
             walk.admin_route(route, names)
         elif namespace == "imports":
             walk.imports_route(route, names)
+        elif namespace == "automation":
+            walk.notification_route(route, names)
         elif namespace in RECORD_NAMESPACES and names == ["pk"]:
             record = world.records[RECORD_NAMESPACES[namespace]]
             detail = f"{namespace}:detail" if route.name != f"{namespace}:detail" else ""
@@ -265,7 +278,8 @@ def test_the_outsider_gets_404_on_every_record_url_and_changes_nothing(world):
         else:
             unplaced.append(route.name)
     assert not unplaced, f"URL patterns with arguments not placed in this walk: {unplaced}"
-    assert {"customers", "contacts", "tasks", "leads", "deals", "imports", "admin"} <= reached
+    walked = {"customers", "contacts", "tasks", "leads", "deals", "imports", "automation", "admin"}
+    assert walked <= reached
     assert not walk.failures, "\n".join(walk.failures)
 
 

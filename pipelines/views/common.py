@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import access
-from crm import selectors
+from crm import record_cards, selectors
 from crm.filters import dictionary_items, people_in_scope
 from crm.forms import ACTIVITY_KINDS, ActivityForm
 from crm.history_entries import history_entries
@@ -185,6 +185,8 @@ class StagedRecordDetailView(RecordDetailView):
             activity_form=activity_form,
             contacts=[],
             lose_form=lose_form,
+            # Cards of other apps (automation: the record's runs), crm/record_cards.py.
+            record_cards=record_cards.cards_for(user, record),
         )
         return context
 
