@@ -66,6 +66,11 @@ class MappingForm(StyledFormMixin, forms.Form):
     create_missing_items = forms.BooleanField(
         label=_("Add the picklist options the file names that do not exist yet"), required=False
     )
+    run_automation = forms.BooleanField(
+        label=_("Run automation rules on the imported records"),
+        help_text=_("Off: the imported records fire no rules (assignments, tasks, emails)."),
+        required=False,
+    )
     template_name = forms.CharField(label=_("Save this mapping as"), required=False, max_length=100)
     template_shared = forms.BooleanField(
         label=_("Shared with everyone who imports"), required=False
@@ -84,6 +89,7 @@ class MappingForm(StyledFormMixin, forms.Form):
             "duplicate_strategy": job.duplicate_strategy,
             "all_or_nothing": job.all_or_nothing,
             "create_missing_items": job.create_missing_items,
+            "run_automation": job.run_automation,
         }
         super().__init__(*args, initial=initial, **kwargs)
         choices = [(IGNORE, _("— Do not import —"))] + [
@@ -180,5 +186,6 @@ class MappingForm(StyledFormMixin, forms.Form):
         job.duplicate_strategy = data["duplicate_strategy"]
         job.all_or_nothing = data.get("all_or_nothing", False)
         job.create_missing_items = data.get("create_missing_items", False)
+        job.run_automation = data.get("run_automation", False)
         job.save()
         return job

@@ -34,7 +34,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from accounts import access
-from accounts.actors import ActorKind, acting
+from accounts.actors import ActorKind, acting, quiet
 from accounts.models import User
 from accounts.phones import format_phone
 from crm.fields import coerce, schema
@@ -124,8 +124,11 @@ class Plan:
 
 
 def principal_for(job: ImportJob) -> User:
-    """The importer, acting as this import: same rights, recorded as "import #id"."""
-    return acting(job.created_by, kind=ActorKind.IMPORT, id=job.pk, name=job.file_name[:200])
+    """The importer, acting as this import: same rights, recorded as "import #id". Its
+    changes fire automation rules only when the importer asked for it (`run_automation`):
+    otherwise they are quiet (their events' `automation_depth` is NULL)."""
+    principal = acting(job.created_by, kind=ActorKind.IMPORT, id=job.pk, name=job.file_name[:200])
+    return principal if job.run_automation else quiet(principal)
 
 
 def _standard_label(spec: ImportSpec, name: str) -> str:

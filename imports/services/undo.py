@@ -25,7 +25,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts import access
-from accounts.actors import ActorKind, acting
+from accounts.actors import ActorKind, acting, quiet
 from accounts.models import User
 from crm.models import Change, Customer, EventKind
 from crm.services.history import diff, record_change, record_deletions, snapshot
@@ -192,6 +192,9 @@ def undo(job: ImportJob, *, by, force: bool = False) -> dict[str, Any]:
 def _undo(job: ImportJob, *, by, force: bool) -> dict[str, Any]:
     plan = plan_undo(job)
     actor = acting(by, kind=ActorKind.IMPORT, id=job.pk, name=job.file_name[:200])
+    if not job.run_automation:
+        # The undo is as quiet as the import was: its events fire no rules.
+        actor = quiet(actor)
     note = _("Undo of import #%(id)s") % {"id": job.pk}
     created = plan.created + ([e for e in plan.conflicts if e.kind in NEW] if force else [])
     updated = plan.updated + ([e for e in plan.conflicts if e.kind not in NEW] if force else [])

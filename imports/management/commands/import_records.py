@@ -1,5 +1,6 @@
 """`manage.py import_records FILE --type customer [--template NAME] [--owner USER]
-[--dry-run]`: the import of the pages, from the shell, for large migrations."""
+[--run-automation] [--dry-run]`: the import of the pages, from the shell, for large
+migrations. Without --run-automation the imported records fire no automation rules."""
 
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ class Command(BaseCommand):
             "--duplicates", choices=DuplicateStrategy.values, default=DuplicateStrategy.SKIP
         )
         parser.add_argument("--all-or-nothing", action="store_true")
+        parser.add_argument(
+            "--run-automation",
+            action="store_true",
+            help="Run automation rules on the imported records (off: they fire no rules).",
+        )
         parser.add_argument(
             "--dry-run", action="store_true", help="Plan and report; write nothing."
         )
@@ -121,6 +127,7 @@ class Command(BaseCommand):
             job.duplicate_keys = [k.strip() for k in options["match"].split(",") if k.strip()]
         job.duplicate_strategy = options["duplicates"]
         job.all_or_nothing = options["all_or_nothing"]
+        job.run_automation = options["run_automation"]
         job.save()
 
     def _run_with_progress(self, job) -> None:
