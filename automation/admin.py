@@ -18,6 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _gettext
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.params import parse_id
 
@@ -204,7 +205,7 @@ class RuleAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "description", "record_type", "pipeline", "stage")}),
         (
-            _("When"),
+            pgettext_lazy("automation rule", "When"),
             {
                 "fields": ("trigger", "trigger_params"),
                 "description": _(
@@ -216,7 +217,7 @@ class RuleAdmin(admin.ModelAdmin):
             },
         ),
         (
-            _("If"),
+            pgettext_lazy("automation rule", "If"),
             {
                 "fields": ("conditions",),
                 "description": _(
@@ -227,7 +228,10 @@ class RuleAdmin(admin.ModelAdmin):
                 ),
             },
         ),
-        (_("Active"), {"fields": ("is_active", "confirm_activation")}),
+        (
+            pgettext_lazy("automation rule", "Active"),
+            {"fields": ("is_active", "confirm_activation")},
+        ),
     )
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -241,17 +245,35 @@ class RuleAdmin(admin.ModelAdmin):
         return Bound
 
     def get_changeform_initial_data(self, request):
+        # Plain fields (?record_type=deal&pipeline=3&stage=12) are pre-filled by Django;
+        # a stage robot's pipeline and record type follow from its stage, and an id that
+        # names nothing is dropped.
+        from .stage_robots import robot_stage
+
         initial = super().get_changeform_initial_data(request)
-        template = request.GET.get("template")
-        preset = ROBOT_TEMPLATES.get(template)
+        for name in ("pipeline", "stage"):
+            if name in initial and parse_id(initial[name]) is None:
+                del initial[name]
+        stage = robot_stage(request.GET.get("stage"))
+        if stage is not None:
+            initial.update(
+                record_type=stage.pipeline.kind, pipeline=stage.pipeline_id, stage=stage.pk
+            )
+        preset = ROBOT_TEMPLATES.get(request.GET.get("template"))
         if preset:
             initial.update(preset["rule"])
+            if stage is not None:
+                initial["name"] = (
+                    _gettext("%(stage)s: %(robot)s")
+                    % {"stage": stage.name, "robot": preset["rule"]["name"]}
+                )[:100]
         return initial
 
     def get_formset_kwargs(self, request, obj, inline, prefix):
         kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
         preset = ROBOT_TEMPLATES.get(request.GET.get("template"))
-        if preset and request.method == "GET" and obj is None:
+        # On the add page `obj` is the form's new, unsaved rule.
+        if preset and request.method == "GET" and (obj is None or obj.pk is None):
             kwargs["initial"] = [
                 {"order": i, "kind": kind, "params": params}
                 for i, (kind, params) in enumerate(preset["actions"])
@@ -268,7 +290,8 @@ class RuleAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if obj.created_by_id is None:
-            obj.created_by = request.user
+            # The id, not request.user (a lazy object the configuration log cannot read).
+            obj.created_by_id = request.user.pk
         super().save_model(request, obj, form, change)
 
     @admin.display(description=_("try"))

@@ -141,6 +141,17 @@ def tasks_due_later_today(user, *, now: datetime | None = None) -> QuerySet[Task
     return open_tasks_of(user).filter(due_later_today_q(now=now)).order_by("due_at", "pk")
 
 
+def tasks_coming_up(user, *, now: datetime | None = None, days: int = 7) -> QuerySet[Task]:
+    """The user's open tasks due after today and within `days` days, the soonest first
+    (a task a rule just gave them shows on their start page before its day)."""
+    start = end_of_today(now)
+    return (
+        open_tasks_of(user)
+        .filter(due_at__gte=start, due_at__lt=start + timedelta(days=days))
+        .order_by("due_at", "pk")
+    )
+
+
 def overdue_tasks(user, *, now: datetime | None = None) -> QuerySet[Task]:
     """The user's overdue tasks, the most recently missed first: those are the ones
     still worth doing today."""

@@ -17,6 +17,9 @@ from ..params import BadParameter
 TEAM_LIMIT = 50
 # Each card lists at most this many rows; its header shows the full count.
 CARD_LIMIT = 20
+# The Today card also lists the first tasks due in the coming days.
+COMING_UP_DAYS = 7
+COMING_UP_LIMIT = 5
 TEAM_OVERDUE_LIMIT = 10
 
 
@@ -41,6 +44,10 @@ def my_work(user) -> dict:
         **task_counts(user, now),
         "today_tasks": list(selectors.tasks_due_later_today(user, now=now)[:CARD_LIMIT]),
         "overdue_tasks": list(selectors.overdue_tasks(user, now=now)[:CARD_LIMIT]),
+        "coming_up_tasks": list(
+            selectors.tasks_coming_up(user, now=now, days=COMING_UP_DAYS)[:COMING_UP_LIMIT]
+        ),
+        "coming_up_days": COMING_UP_DAYS,
         **follow_ups(user),
         "card_limit": CARD_LIMIT,
     }
