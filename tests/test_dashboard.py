@@ -103,8 +103,11 @@ def test_shows_exactly_my_tasks_due_today_and_overdue_and_my_follow_ups(client, 
     assert [t.title for t in ctx["overdue_tasks"]] == ["上午发报价", "昨天的合同", "上周的回访"]
     assert [c.name for c in ctx["follow_ups"]] == ["错过的跟进", "今天晚些跟进"]
     assert (ctx["today_count"], ctx["overdue_count"], ctx["follow_up_count"]) == (1, 3, 2)
+    # Tomorrow's task is not today's: it is listed as coming up, below.
+    assert [t.title for t in ctx["coming_up_tasks"]] == ["明天拜访"]
     html = response.content.decode()
-    for hidden in ("明天拜访", "有空再做", "已经做完", "取消了", "同事的待办", "同事帮忙"):
+    assert html.index("下午回电") < html.index("明天拜访")
+    for hidden in ("有空再做", "已经做完", "取消了", "同事的待办", "同事帮忙"):
         assert hidden not in html, hidden
     for hidden in ("明天再跟进", "同事要跟进", "公海要跟进"):
         assert hidden not in html, hidden
