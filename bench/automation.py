@@ -11,11 +11,12 @@ commit to the commit of the task its robot makes.
     # then (Redis as the broker; a Redis database of its own, no other worker on it)
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_automation_bench \\
         REDIS_URL=redis://127.0.0.1:6379/11 .venv/bin/python bench/automation.py \\
-        [--deals 100000] [--moves 5000] [--batch 100] [--latency 200] [--profile]
+        [--deals 100000] [--moves 5000] [--batch 100] [--latency 200] \\
+        [--cases moves,edits,latency] [--profile]
 
 1. Loads open deals up to --deals with bench/pipelines.py's loader (COPY; three deal
    pipelines 零售 / 批发 / 大客户, their open stages, the stage history).
-2. Replaces the rules named "基准·…" by 50 active rules (`RULES`): stage robots making
+2. Replaces the rules named "基准·…" by 50 active rules (`rule_specs`): stage robots making
    tasks (completed when the deal leaves the stage) and notifying the manager, robots
    with conditions, stage-left robots, field-changed rules with conditions, won / lost,
    created, rules on leads, customers, contacts and tasks, and time rules (time in
@@ -26,15 +27,18 @@ commit to the commit of the task its robot makes.
    process starts (`celery -A crm worker --pool solo`) and the script waits until every
    event since is delivered (the move's and those the rules' own writes made) and no
    scheduled work is due. Events/s = events / (last delivered_at - first delivered_at):
-   the worker's own time, without its start-up.
-4. Latency: with that worker idle, --latency single moves one at a time into a stage
+   the worker's own time, without its start-up ("moves").
+   The same with --moves deal edits no rule watches (the title): every rule checks each
+   event and none fires ("edits": the engine's cost when nothing happens).
+4. Latency ("latency"): with that worker idle, --latency single moves one at a time into a stage
    whose robot makes a task (意向 → 产品介绍, 产生兴趣 → 报价, 评估 → 合同): from the
    move's commit (an on_commit hook registered first) to the task row seen by polling
    every 2 ms (its commit), and to the task's created_at (set just before it commits).
    Each move waits until the worker is idle again.
 
---profile runs the worker of step 3 under cProfile (a wrapper around celery's
-worker_main), keeps var/bench/automation-worker.prof and prints where the time goes.
+--profile runs the workers of step 3 under cProfile (this script wrapping celery's
+worker_main), keeps var/bench/automation-worker-<case>.prof and prints where the time
+goes (the engine's steps, cumulative; the top functions by own time); no latency then.
 """
 
 from __future__ import annotations
@@ -544,7 +548,10 @@ BREAKDOWN = [
     ("automation/engine.py", "claim"),
     ("automation/engine.py", "_run"),
     ("automation/records.py", "load"),
+    ("automation/engine.py", "_end_early"),
     ("automation/engine.py", "evaluate"),
+    ("automation/engine.py", "_act"),
+    ("automation/engine.py", "principal_for"),
     ("automation/engine.py", "_do"),
     ("automation/actions.py", "_run_task"),
     ("automation/actions.py", "placeholder_values"),

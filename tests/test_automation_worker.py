@@ -2,10 +2,12 @@
 (Redis when REDIS_URL is set, else the embedded SQLite broker), the test database and
 SMTP. A delayed robot acts when beat's minute comes; a worker killed mid-run leaves
 nothing done twice; a stage move saved while the broker is down runs its rule once when
-the broker is back. Every wait is on state, never on the clock."""
+the broker is back; a rule saved while the worker runs acts on the next event. Every
+wait is on state, never on the clock."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -17,6 +19,7 @@ from decimal import Decimal
 
 import pytest
 from celery.beat import PersistentScheduler
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -50,9 +53,7 @@ from .fakes.smtp import FakeSMTPServer
 from .test_background import ROOT, celery_worker, database_url, wait_for
 from .test_record_events import _queued, broker_unreachable
 
-# Each test starts from the migrations' rows (the seeded pipelines) that an earlier
-# test's flush removed.
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = pytest.mark.worker
 
 TYPES = ("customer", "contact", "activity", "task", "lead", "deal")
 TASK_FOR_OWNER = (
@@ -61,8 +62,20 @@ TASK_FOR_OWNER = (
 )
 
 
+def seed_migrations_rows() -> None:
+    """The dictionaries and pipelines the migrations seed (an earlier transactional
+    test's flush removed them)."""
+    for module in (
+        "crm.migrations.0002_default_dictionaries",
+        "crm.migrations.0008_lead_dictionaries",
+        "pipelines.migrations.0002_default_pipelines",
+    ):
+        importlib.import_module(module).create(apps, None)
+
+
 @pytest.fixture
-def team(org):
+def team(transactional_db, org):
+    seed_migrations_rows()
     permissions = crm_permissions(("view", "add", "change"), types=TYPES)
     org.owner = org.set_scope(org.owner, DataScope.OWN, permissions)
     return org
