@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -150,7 +151,8 @@ MODEL_TYPES = {"customer", "contact", "lead", "deal", "task"}
 
 
 def _event_record_type(event: Change) -> str | None:
-    model = event.record_type.model
+    # From Django's content-type cache: no query per event.
+    model = ContentType.objects.get_for_id(event.record_type_id).model
     return model if model in MODEL_TYPES else None
 
 
@@ -300,11 +302,12 @@ def handle_event(event: Change) -> None:
     record_type = _event_record_type(event)
     if record_type is None or event.automation_depth is None:
         return
-    if event.kind in MOVE_KINDS:
+    rules = active_rules()  # also learns whether any rule's task completes on leaving
+    if event.kind in MOVE_KINDS and _cache.leave_tasks:
         complete_left_tasks(event, record_type)
     depth = event.automation_depth + 1
     ids = []
-    for rule in active_rules():
+    for rule in rules:
         why = fires(rule, event, record_type)
         run = why and _new_run(
             rule,
