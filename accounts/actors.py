@@ -88,9 +88,10 @@ def system_user() -> User:
     return user
 
 
-def system(*, kind: str, id: int | None = None, name: str = "") -> User:
-    """A principal with the system's own rights (every record), recorded as `kind`."""
-    principal = acting(system_user(), kind=kind, id=id, name=name)
+def system(*, kind: str, id: int | None = None, name: str = "", user: User | None = None) -> User:
+    """A principal with the system's own rights (every record), recorded as `kind`;
+    `user`: the `system_user()` row, when the caller already read it."""
+    principal = acting(user or system_user(), kind=kind, id=id, name=name)
     principal.is_system_actor = True
     return principal
 

@@ -42,7 +42,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from accounts.actors import ActorKind, at_depth, system
+from accounts.actors import ActorKind, at_depth, system, system_user
 from crm.models import Change, EventKind
 
 from . import actions as action_registry
@@ -297,19 +297,122 @@ def wants(event: Change) -> bool:
 
 def handle_event(event: Change) -> None:
     """The subscriber: runs inside the transaction of the event's receipt. Each rule
-    the event fires gets a run (once per event) and a row due now, run by this worker
-    once the receipt commits."""
+    the event fires gets a run (once per event). A run whose actions up to the first
+    delay all act inside the database is done right here, in that transaction (each
+    action with its `ActionRun` row, as in a worker's run); the rest (an email, a
+    failure to retry) becomes a row run by this worker once the receipt commits."""
     record_type = _event_record_type(event)
     if record_type is None or event.automation_depth is None:
         return
     rules = active_rules()  # also learns whether any rule's task completes on leaving
     if event.kind in MOVE_KINDS and _cache.leave_tasks:
         complete_left_tasks(event, record_type)
-    depth = event.automation_depth + 1
-    ids = []
-    for rule in rules:
-        why = fires(rule, event, record_type)
-        run = why and _new_run(
+    fired = [(rule, why) for rule in rules if (why := fires(rule, event, record_type))]
+    if not fired:
+        return
+    runner = _EventRuns(event, record_type)
+    ids = [pk for rule, why in fired if (pk := runner.run(rule, why))]
+    if ids:
+        transaction.on_commit(lambda: run_now(ids))
+
+
+class _EventRuns:
+    """The runs one event fires, sharing what they read: the record (loaded once, and
+    again only after a run changed it) and the system user."""
+
+    def __init__(self, event: Change, record_type: str) -> None:
+        self.event, self.record_type = event, record_type
+        self.depth = event.automation_depth + 1
+        self._record: Any = None
+        self._user = None
+
+    def record(self):
+        if self._record is None:
+            self._record = load(self.record_type, self.event.record_id) or False
+        return self._record or None
+
+    def principal(self, rule: Rule):
+        if self._user is None:
+            self._user = system_user()
+        name = rule.name
+        return at_depth(
+            system(kind=ActorKind.RULE, id=rule.pk, name=name, user=self._user), self.depth
+        )
+
+    def run(self, rule: Rule, why: str) -> int | None:
+        """The rule's run on the event's record; the id of a row to run after the
+        commit, if it needs one."""
+        started = clock.monotonic()
+        new_run = _run_factory(rule, self.record_type, self.event, why, self.depth)
+        if self.depth > settings.CRM_AUTOMATION_MAX_DEPTH:
+            run = new_run()
+            if run:
+                _stop(run)
+            return None
+        steps = _steps(rule)
+        if not _immediate(steps):
+            run = new_run()
+            if not run:
+                return None
+            return ScheduledAction.objects.create(run=run, step=0, due_at=self.event.created_at).pk
+        record = self.record()
+        if record is None:
+            new_run(status=RunStatus.CANCELLED, error=_("The record is gone."))
+            return None
+        matched, trace = evaluate(rule, record, self.record_type)
+        fields = {"trace": trace, "record_label": label(record)}
+        if not matched:
+            new_run(status=RunStatus.NOT_MATCHED, duration_ms=_ms(started), **fields)
+            return None
+        run = new_run(**fields)
+        if not run:
+            return None
+        return self._act(run, rule, steps, record, started)
+
+    def _act(self, run: RuleRun, rule: Rule, steps: list, record, started: float) -> int | None:
+        principal = self.principal(rule)
+        self._record = None  # the actions change it: the next rule reads it again
+        status = RunStatus.DONE
+        try:
+            with transaction.atomic():
+                for index, step in enumerate(steps):
+                    if step.kind == "delay":
+                        _delay(run, step, index)
+                        status = RunStatus.WAITING
+                        break
+                    action = action_registry.action_type(step.kind)
+                    _do(action, step, index, run, rule, record, principal, new=True)
+                    if index + 1 < len(steps):
+                        record = load(run.record_type, run.record_id)
+                        if record is None:
+                            break
+        except Exception as exc:
+            # Nothing of the run stays done: a row retries it from its first action,
+            # with the backoff a worker's failed attempt gets.
+            row = ScheduledAction.objects.create(
+                run=run,
+                step=0,
+                due_at=timezone.now(),
+                status=ScheduledStatus.CLAIMED,
+                claimed_at=timezone.now(),
+                attempts=1,
+            )
+            with _language():
+                _failed(row, exc)
+            return None
+        RuleRun.objects.filter(pk=run.pk).update(
+            status=status,
+            finished_at=timezone.now() if status == RunStatus.DONE else None,
+            duration_ms=_ms(started),
+        )
+        return None
+
+
+def _run_factory(rule: Rule, record_type: str, event: Change, why: str, depth: int):
+    def new_run(**fields) -> RuleRun | None:
+        if fields.get("status") in (RunStatus.NOT_MATCHED, RunStatus.CANCELLED):
+            fields["finished_at"] = timezone.now()
+        return _new_run(
             rule,
             record_type,
             event.record_id,
@@ -317,15 +420,31 @@ def handle_event(event: Change) -> None:
             trigger=why,
             event=event,
             depth=depth,
+            **fields,
         )
-        if not run:
-            continue
-        if depth > settings.CRM_AUTOMATION_MAX_DEPTH:
-            _stop(run)
-            continue
-        ids.append(ScheduledAction.objects.create(run=run, step=0, due_at=event.created_at).pk)
-    if ids:
-        transaction.on_commit(lambda: run_now(ids))
+
+    return new_run
+
+
+def _steps(rule: Rule) -> list[RuleAction]:
+    """The rule's actions in order, from the prefetched rows when there are some."""
+    return sorted(rule.actions.all(), key=lambda step: (step.order, step.id))
+
+
+def _immediate(steps: list[RuleAction]) -> bool:
+    """Whether every action before the first delay is installed and acts inside the
+    database, so the run can be done in the event's transaction."""
+    for step in steps:
+        if step.kind == "delay":
+            return True
+        action = action_registry.action_type(step.kind)
+        if action is None or action.external:
+            return False
+    return True
+
+
+def _ms(started: float) -> int:
+    return int((clock.monotonic() - started) * 1000)
 
 
 def _stop(run: RuleRun) -> None:
@@ -348,20 +467,21 @@ def _stop(run: RuleRun) -> None:
 
 
 def _new_run(
-    rule, record_type, record_id, *, occurrence, trigger, event=None, depth=1, record=None
+    rule, record_type, record_id, *, occurrence, trigger, event=None, depth=1, record=None, **fields
 ):
     """A run of `rule` on the record for this occurrence, or None if it had one."""
+    fields.setdefault("record_label", label(record) if record is not None else "")
     try:
         with transaction.atomic():
             return RuleRun.objects.create(
                 rule=rule,
                 record_type=record_type,
                 record_id=record_id,
-                record_label=label(record) if record is not None else "",
                 occurrence=occurrence,
                 trigger=trigger[:200],
                 event=event,
                 depth=depth,
+                **fields,
             )
     except IntegrityError:
         return None
@@ -587,7 +707,7 @@ def _cancel(row: ScheduledAction, why: str) -> str:
 def _act(row: ScheduledAction, record) -> str:
     """The actions from the row's step on, each once; a delay ends the row."""
     run, rule = row.run, row.run.rule
-    steps = list(rule.actions.all().order_by("order", "id"))
+    steps = _steps(rule)
     principal = principal_for(run)
     for index in range(row.step, len(steps)):
         step = steps[index]
@@ -606,23 +726,30 @@ def _act(row: ScheduledAction, record) -> str:
 def _wait(row: ScheduledAction, step, index: int) -> str:
     """A delay: the actions after it become a row due when it ends (checked again
     then), and the run waits."""
-    due = timezone.now() + action_registry.delay_of(step.params or {})
     with transaction.atomic():
-        ScheduledAction.objects.get_or_create(run=row.run, step=index + 1, defaults={"due_at": due})
-        ActionRun.objects.get_or_create(
-            run=row.run,
-            step=index,
-            defaults={
-                "kind": step.kind,
-                "result": _("Waiting until %(when)s.") % {"when": action_registry._when(due)},
-            },
-        )
+        _delay(row.run, step, index)
         return _finish(row, ScheduledStatus.DONE, run_status=RunStatus.WAITING)
 
 
-def _do(action, step, index, run, rule, record, principal) -> None:
-    """Do one action once: an earlier attempt's `ActionRun` row means it is done."""
-    if ActionRun.objects.filter(run=run, step=index).exists():
+def _delay(run: RuleRun, step: RuleAction, index: int) -> None:
+    """The row of the actions after a delay, due when it ends, and the delay's own
+    `ActionRun` saying until when."""
+    due = timezone.now() + action_registry.delay_of(step.params or {})
+    ScheduledAction.objects.get_or_create(run=run, step=index + 1, defaults={"due_at": due})
+    ActionRun.objects.get_or_create(
+        run=run,
+        step=index,
+        defaults={
+            "kind": step.kind,
+            "result": _("Waiting until %(when)s.") % {"when": action_registry._when(due)},
+        },
+    )
+
+
+def _do(action, step, index, run, rule, record, principal, *, new: bool = False) -> None:
+    """Do one action once: an earlier attempt's `ActionRun` row means it is done (`new`:
+    the run was made just now and has none)."""
+    if not new and ActionRun.objects.filter(run=run, step=index).exists():
         return
     ctx = action_registry.Context(
         rule=rule,

@@ -10,10 +10,11 @@ same row the history pages show) in the transaction of the change
   process dies right after the commit: a listener that must not miss an event is a
   background subscriber instead.
 - Background subscribers (`register_subscriber`), registered from an app's `ready()`,
-  get each event from a Celery task (`crm.tasks.deliver_events`). A subscriber's
-  work and its receipt (`EventReceipt`) commit together, so a delivery retried after a
-  crash or twice over never handles an event twice. An event is delivered
-  (`delivered_at`) once every subscriber has a receipt.
+  get each event from a Celery task (`crm.tasks.deliver_events`): one message per
+  committed transaction, whose events are handled in one transaction of the worker.
+  A subscriber's work and its receipt (`EventReceipt`) commit together, so a delivery
+  retried after a crash or twice over never handles an event twice. An event is
+  delivered (`delivered_at`) once every subscriber has a receipt.
 - The sweep (`crm.tasks.sweep_events`, every minute from beat) hands on events still
   undelivered a minute after they were written: the broker was down at commit, the
   message was lost, a worker was killed, a subscriber failed. After `MAX_ATTEMPTS`
@@ -87,14 +88,76 @@ def has_subscribers() -> bool:
 # --- After the commit -------------------------------------------------------------------
 
 
+class _Batch:
+    """The events one transaction wrote, queued as one delivery message once it commits
+    (a 100-move transaction sends one message, not 100)."""
+
+    def __init__(self) -> None:
+        self.parts: list[_Part] = []
+        self.sent = False
+        self.mixed = False  # parts written in different savepoints
+        self.savepoints: set = set()
+
+    def send(self) -> None:
+        """Queue every event of the transaction that committed (once, from whichever
+        part runs first after the commit)."""
+        self.sent = True
+        ids = [e.pk for part in self.parts for e in part.events if e.delivered_at is None]
+        if ids and self.mixed:
+            # A part whose savepoint was rolled back never runs, and its rows are gone.
+            ids = list(Change.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        if ids:
+            enqueue(sorted(set(ids)))
+
+
+class _Part:
+    """One `dispatch_on_commit` call: an on_commit callback of its own, so a savepoint's
+    rollback drops exactly its events (Django discards the callback), and the signal is
+    sent for exactly the events that were committed."""
+
+    def __init__(self, batch: _Batch, events: list[Change]) -> None:
+        self.batch, self.events = batch, events
+
+    def __call__(self) -> None:
+        _signal(self.events)
+        if not self.batch.sent:
+            self.batch.send()
+
+
 def dispatch_on_commit(events: list[Change]) -> None:
     """Hand the new event rows on once (and only if) the transaction commits."""
     if not events:
         return
-    transaction.on_commit(lambda: _dispatch(events), robust=True)
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _signal(events)
+        _enqueue_pending(events)
+        return
+    batch = _open_batch(connection)
+    part = _Part(batch, list(events))
+    savepoints = set(connection.savepoint_ids)
+    if batch.parts and savepoints != batch.savepoints:
+        batch.mixed = True
+    elif not batch.parts:
+        batch.savepoints = savepoints
+    batch.parts.append(part)
+    transaction.on_commit(part, robust=True)
 
 
-def _dispatch(events: list[Change]) -> None:
+def _open_batch(connection) -> _Batch:
+    """This transaction's batch: the connection's last one while it is unsent and a part
+    of it still waits to run (a rolled-back transaction drops them all)."""
+    batch = getattr(connection, "_crm_event_batch", None)
+    if batch is not None and not batch.sent and batch.parts:
+        waiting = {id(func) for _sids, func, _robust in connection.run_on_commit}
+        if any(id(part) in waiting for part in reversed(batch.parts)):
+            return batch
+    batch = _Batch()
+    connection._crm_event_batch = batch
+    return batch
+
+
+def _signal(events: list[Change]) -> None:
     for event in events:
         responses = record_event.send_robust(sender=event.record_type.model_class(), event=event)
         for receiver, response in responses:
@@ -105,6 +168,9 @@ def _dispatch(events: list[Change]) -> None:
                     event.pk,
                     exc_info=response,
                 )
+
+
+def _enqueue_pending(events: list[Change]) -> None:
     pending = [event.pk for event in events if event.delivered_at is None]
     if pending:
         enqueue(pending)
@@ -127,12 +193,37 @@ def enqueue(ids: list[int]) -> bool:
 
 def deliver(ids: Iterable[int]) -> int:
     """Hand each undelivered event to every subscriber that has not handled it yet;
-    returns how many events are delivered now."""
-    delivered = 0
-    for event in Change.objects.filter(pk__in=list(ids), delivered_at__isnull=True).order_by("pk"):
-        if deliver_one(event):
-            delivered += 1
-    return delivered
+    returns how many events are delivered now. A message's events are handled in one
+    transaction (one receipt insert, one update); if that fails, one at a time, so a
+    failing event holds back no other."""
+    events = list(Change.objects.filter(pk__in=list(ids), delivered_at__isnull=True).order_by("pk"))
+    if len(events) > 1:
+        try:
+            with transaction.atomic():
+                _deliver_together(events)
+        except Exception:
+            log.warning("events %s failed together; one at a time", [e.pk for e in events[:10]])
+        else:
+            return len(events)
+    return sum(1 for event in events if deliver_one(event))
+
+
+def _deliver_together(events: list[Change]) -> None:
+    """Every subscriber's work on the events, their receipts (inserted first: a second
+    delivery running at the same time waits on their unique key and then fails over to
+    one at a time, finding them handled) and `delivered_at`, in the caller's
+    transaction."""
+    handled = set(
+        EventReceipt.objects.filter(event__in=events).values_list("event_id", "subscriber")
+    )
+    todo = [(e, s) for e in events for s in subscribers() if (e.pk, s.name) not in handled]
+    EventReceipt.objects.bulk_create(EventReceipt(event=e, subscriber=s.name) for e, s in todo)
+    for event, subscriber in todo:
+        if subscriber.wants is None or subscriber.wants(event):
+            subscriber.handle(event)
+    Change.objects.filter(pk__in=[e.pk for e in events], delivered_at__isnull=True).update(
+        delivered_at=timezone.now()
+    )
 
 
 def deliver_one(event: Change) -> bool:

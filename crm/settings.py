@@ -242,6 +242,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
+# Celery's Django fix-up closes the database connection around every task unless this
+# is set: a new PostgreSQL connection per message costs more than most tasks. With it,
+# crm/celery.py closes a connection only as Django would (CONN_MAX_AGE, health checks).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {

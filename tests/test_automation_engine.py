@@ -346,3 +346,84 @@ def test_a_deleted_record_cancels_its_run(team):
     engine.run_due()
     run.refresh_from_db()
     assert (run.status, run.error) == (RunStatus.CANCELLED, "The record is gone.")
+
+
+# --- Runs done in the event's transaction ----------------------------------------------------
+
+
+def test_a_run_whose_conditions_fail_is_one_row_and_schedules_nothing(team, deliver):
+    make_rule(
+        "customer",
+        "created",
+        conditions=[{"field": "name", "op": "contains", "value": "医疗"}],
+        actions=[("add_tag", {"tag": "医疗客户"})],
+    )
+    customers.create_customer(customer=Customer(name="恒信机械", owner=team.owner), by=team.owner)
+    deliver()
+    run = RuleRun.objects.get()
+    assert (run.status, run.record_label) == (RunStatus.NOT_MATCHED, "恒信机械")
+    assert run.finished_at is not None and run.trace[0]["ok"] is False
+    assert not ScheduledAction.objects.exists() and not ActionRun.objects.exists()
+
+
+def test_a_run_of_database_actions_is_done_while_its_event_is_delivered(team, deliver):
+    make_rule(
+        "customer",
+        "created",
+        actions=[
+            ("add_tag", {"tag": "新客户"}),
+            ("create_task", {"title": "联系 {{ record }}", "due": {"amount": 1, "unit": "days"}}),
+        ],
+    )
+    customer = customers.create_customer(
+        customer=Customer(name="恒信机械", owner=team.owner), by=team.owner
+    )
+    deliver()
+    run = RuleRun.objects.get()
+    assert run.status == RunStatus.DONE and run.finished_at is not None
+    assert run.duration_ms is not None
+    assert list(ActionRun.objects.filter(run=run).values_list("step", "status")) == [
+        (0, ActionStatus.DONE),
+        (1, ActionStatus.DONE),
+    ]
+    assert not ScheduledAction.objects.exists()
+    assert [t.name for t in customer.tags.all()] == ["新客户"]
+    assert Task.objects.get().title == "联系 恒信机械"
+
+
+@override_settings(CRM_AUTOMATION_MAX_ATTEMPTS=3, CRM_AUTOMATION_RETRY_BASE=60)
+def test_a_run_that_fails_in_the_delivery_undoes_its_actions_and_retries_later(team, deliver):
+    quote = stage("零售", "报价")
+    make_rule(
+        "deal",
+        "created",
+        actions=[
+            ("create_task", {"title": "准备报价", "due": {"amount": 1, "unit": "days"}}),
+            ("move_stage", {"stage": quote.pk}),  # refused: 报价 needs a contact
+        ],
+    )
+    started = timezone.now()
+    deal = DealFactory.created_by(team.owner, customer=CustomerFactory(owner=team.owner))
+    deliver()
+    run = RuleRun.objects.get()
+    row = ScheduledAction.objects.get(run=run)
+    assert (run.status, row.status, row.attempts) == (RunStatus.PENDING, "pending", 1)
+    assert round((row.due_at - started).total_seconds() / 60) == 1
+    assert run.error and run.error == row.last_error
+    assert not ActionRun.objects.exists() and not Task.objects.exists()  # nothing half done
+    contact = ContactFactory(customer=deal.customer)
+    Deal.objects.filter(pk=deal.pk).update(contact=contact, amount=Decimal("8000"))
+    ScheduledAction.objects.filter(pk=row.pk).update(due_at=timezone.now())
+    engine.run_due()
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE and Deal.objects.get(pk=deal.pk).stage == quote
+    assert Task.objects.get().title == "准备报价"
+
+
+def test_a_run_with_an_email_goes_to_a_row_of_its_own(team, welcome, deliver):
+    new_deal(team.owner)
+    deliver()
+    run = RuleRun.objects.get()
+    assert run.status == RunStatus.DONE
+    assert ScheduledAction.objects.get(run=run).status == ScheduledStatus.DONE
+    assert Task.objects.count() == 1 and len(mail.outbox) == 1

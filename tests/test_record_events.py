@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -456,6 +457,106 @@ def test_without_subscribers_an_event_is_written_delivered(team, customer):
     rename(customer, team.owner, "恒信机械")
     event = Change.objects.get(customer=customer, kind=EventKind.UPDATED)
     assert event.delivered_at is not None and events.sweep(older_than=timedelta(0)) == 0
+
+
+@contextmanager
+def published_deliveries():
+    """The event ids of each delivery message published inside the block (Celery's own
+    publish signal)."""
+    from celery.signals import before_task_publish
+
+    sent: list[list[int]] = []
+
+    def on_publish(sender=None, body=None, **kwargs):
+        if sender == deliver_events.name:
+            sent.append(list(body[0][0]))
+
+    before_task_publish.connect(on_publish, weak=False)
+    try:
+        yield sent
+    finally:
+        before_task_publish.disconnect(on_publish)
+
+
+def test_a_transaction_of_many_changes_sends_one_message(
+    team, customer, subscriber, django_capture_on_commit_callbacks
+):
+    other = CustomerFactory(owner=team.owner, name="苏州工业园区某厂")
+    heard = []
+
+    def listener(sender, event, **kwargs):
+        heard.append(event.pk)
+
+    events.record_event.connect(listener)
+    try:
+        with (
+            published_deliveries() as sent,
+            django_capture_on_commit_callbacks(execute=True),
+            transaction.atomic(),
+        ):
+            rename(customer, team.owner, "恒信机械")
+            rename(other, team.owner, "苏州某厂")
+            rename(customer, team.owner, "恒信机械二厂")
+    finally:
+        events.record_event.disconnect(listener)
+    written = list(Change.objects.filter(kind=EventKind.UPDATED).order_by("pk"))
+    assert len(written) == 3
+    assert sent == [[e.pk for e in written]]
+    assert heard == [e.pk for e in written]
+
+
+def test_a_rolled_back_savepoint_sends_and_signals_none_of_its_events(
+    team, customer, subscriber, django_capture_on_commit_callbacks
+):
+    other = CustomerFactory(owner=team.owner, name="苏州工业园区某厂")
+    heard = []
+
+    def listener(sender, event, **kwargs):
+        heard.append(event.fields["name"][1])
+
+    events.record_event.connect(listener)
+    try:
+        with (
+            published_deliveries() as sent,
+            django_capture_on_commit_callbacks(execute=True),
+            transaction.atomic(),
+        ):
+            rename(customer, team.owner, "恒信机械")
+            with pytest.raises(RuntimeError), transaction.atomic():
+                rename(other, team.owner, "撤回的名字")
+                raise RuntimeError("rolled back")
+            rename(customer, team.owner, "恒信机械二厂")
+    finally:
+        events.record_event.disconnect(listener)
+    written = list(Change.objects.filter(kind=EventKind.UPDATED).order_by("pk"))
+    assert [e.fields["name"][1] for e in written] == ["恒信机械", "恒信机械二厂"]
+    assert sent == [[e.pk for e in written]]
+    assert heard == ["恒信机械", "恒信机械二厂"]
+
+
+def test_a_message_of_many_events_is_handled_together_and_each_once(team, customer, subscriber):
+    rename(customer, team.owner, "恒信机械")
+    rename(customer, team.owner, "恒信机械二厂")
+    ids = list(Change.objects.filter(kind=EventKind.UPDATED).values_list("pk", flat=True))
+    assert events.deliver(ids) == 2
+    assert events.deliver(ids) == 0
+    assert sorted(HandledEvent.objects.values_list("event_id", flat=True)) == sorted(ids)
+    assert Change.objects.filter(pk__in=ids, delivered_at__isnull=True).count() == 0
+
+
+def test_an_event_that_fails_in_a_message_holds_back_no_other(team, customer, subscriber):
+    rename(customer, team.owner, "恒信机械")
+    rename(customer, team.owner, "恒信机械二厂")
+    first, second = Change.objects.filter(kind=EventKind.UPDATED).order_by("pk")
+    FAILURES["left"] = 2  # the message together, then the first event alone
+    assert events.deliver([first.pk, second.pk]) == 1
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.delivered_at, first.delivery_attempts) == (None, 1)
+    assert second.delivered_at is not None
+    assert list(HandledEvent.objects.values_list("event_id", flat=True)) == [second.pk]
+    assert events.deliver([first.pk]) == 1
+    assert HandledEvent.objects.filter(event_id=first.pk).count() == 1
 
 
 # --- With a real worker -----------------------------------------------------------------------
