@@ -35,7 +35,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -351,15 +351,20 @@ class _EventRuns:
             return None
         steps = _steps(rule)
         if not _immediate(steps):
-            run = new_run()
-            if not run:
-                return None
-            return ScheduledAction.objects.create(run=run, step=0, due_at=self.event.created_at).pk
+            return _scheduled(new_run(), self.event.created_at)
         record = self.record()
         if record is None:
             new_run(status=RunStatus.CANCELLED, error=_("The record is gone."))
             return None
-        matched, trace = evaluate(rule, record, self.record_type)
+        try:
+            matched, trace = evaluate(rule, record, self.record_type)
+        except DatabaseError:
+            raise  # the transaction is spoilt: the delivery is retried
+        except Exception:
+            # A condition that cannot be checked (its field gone...): a row runs it, and
+            # its failure is retried with backoff, then shown to an admin.
+            log.exception("rule %s: checking the conditions failed", rule.pk)
+            return _scheduled(new_run(), self.event.created_at)
         fields = {"trace": trace, "record_label": label(record)}
         if not matched:
             new_run(status=RunStatus.NOT_MATCHED, duration_ms=_ms(started), **fields)
@@ -406,6 +411,11 @@ class _EventRuns:
             duration_ms=_ms(started),
         )
         return None
+
+
+def _scheduled(run: RuleRun | None, due: datetime) -> int | None:
+    """A row due at `due` running `run` from its first action (None: no new run)."""
+    return ScheduledAction.objects.create(run=run, step=0, due_at=due).pk if run else None
 
 
 def _run_factory(rule: Rule, record_type: str, event: Change, why: str, depth: int):

@@ -427,3 +427,25 @@ def test_a_run_with_an_email_goes_to_a_row_of_its_own(team, welcome, deliver):
     assert run.status == RunStatus.DONE
     assert ScheduledAction.objects.get(run=run).status == ScheduledStatus.DONE
     assert Task.objects.count() == 1 and len(mail.outbox) == 1
+
+
+def test_a_condition_that_cannot_be_checked_holds_back_no_event(team, deliver):
+    """A rule stored with a condition the engine cannot read (written behind the admin's
+    checks): the event is delivered, and the run fails like a worker's, to be retried."""
+    rule = make_rule(
+        "deal",
+        "created",
+        actions=[("create_task", {"title": "跟进", "due": {"amount": 1, "unit": "days"}})],
+    )
+    broken = {
+        "match": "all",
+        "conditions": [{"field": "expected_close_date", "op": "eq", "value": "明天"}],
+    }
+    type(rule).objects.filter(pk=rule.pk).update(conditions=broken)
+    engine.forget_rules()
+    new_deal(team.owner)
+    deliver()
+    assert not Change.objects.filter(delivered_at__isnull=True).exists()
+    row = ScheduledAction.objects.get(run__rule=rule)
+    assert (row.status, row.attempts) == (ScheduledStatus.PENDING, 1) and row.last_error
+    assert not Task.objects.exists()
