@@ -16,6 +16,14 @@ class PipelinesConfig(AppConfig):
         # "Adding a record type").
         register_record_type(LEAD)
         register_record_type(DEAL)
+        # The 2-character search's bigram indexes (migration 0007).
+        from crm.services.search import register_bigram_index
+
+        from .models import Deal, Lead
+
+        for name in ("company_name", "person_name", "email", "wechat"):
+            register_bigram_index(Lead, name)
+        register_bigram_index(Deal, "title")
         # The board is no record type's list: its own menu entry.
         register_nav_item(
             NavItem(_("Board"), "board:index", "timeline", permission="deal.view", order=60)

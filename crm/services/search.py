@@ -208,13 +208,20 @@ def clean_query(raw) -> str:
     return " ".join(str(raw or "").split())[:MAX_LENGTH]
 
 
-# Fields with a PostgreSQL bigram index (migration crm/0004): (app_label.model, field).
+# Fields with a PostgreSQL bigram index (migration crm/0004; other apps' through
+# `register_bigram_index`): (app_label.model, field).
 BIGRAM_INDEXED = {
     ("crm.customer", "name"),
     ("crm.customer", "email"),
     ("crm.contact", "name"),
     ("crm.contact", "email"),
 }
+
+
+def register_bigram_index(model: type[models.Model], field_name: str) -> None:
+    """Declare that a migration made a crm_bigrams(UPPER(col)) index on the field, so
+    2-character searches of it use the index (see HasBigram)."""
+    BIGRAM_INDEXED.add((model._meta.label_lower, field_name))
 
 
 class HasBigram(Func):
