@@ -30,9 +30,11 @@ run: $(RUN_STAMP)
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 	DEBUG=1 $(BIN)/python manage.py devserver $(ADDR)
 
-## make test: the whole suite (SQLite unless DATABASE_URL / REDIS_URL are set).
+## make test: the whole suite (SQLite unless DATABASE_URL / REDIS_URL are set), spread
+## over the CPUs by pytest-xdist (TEST_PROCESSES=0: in one process).
+TEST_PROCESSES ?= auto
 test: $(DEV_STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 ## make lint: ruff, and the app graph (ARCHITECTURE.md): the layers contract of
 ## [tool.importlinter] in pyproject.toml and no cross-app import of a private name.
@@ -54,11 +56,12 @@ messages: $(RUN_STAMP)
 ## make vendor: refresh the vendored front-end files from npm (see static/vendor/README.md).
 vendor:
 	rm -rf var/vendor && mkdir -p var/vendor
-	cd var/vendor && npm init -y >/dev/null && npm install --no-audit --no-fund @tabler/core@1.6.1 @tabler/icons@3.48.0 sortablejs@1.15.7 chart.js@4.6.1
+	cd var/vendor && npm init -y >/dev/null && npm install --no-audit --no-fund @tabler/core@1.6.1 @tabler/icons@3.48.0 sortablejs@1.15.7 chart.js@4.6.1 axe-core@4.14.1
 	cp var/vendor/node_modules/@tabler/core/dist/css/tabler.min.css static/vendor/tabler/css/
 	cp var/vendor/node_modules/@tabler/core/dist/js/tabler.min.js static/vendor/tabler/js/
 	cp var/vendor/node_modules/sortablejs/Sortable.min.js var/vendor/node_modules/sortablejs/LICENSE static/vendor/sortablejs/
 	cp var/vendor/node_modules/chart.js/dist/chart.umd.min.js var/vendor/node_modules/chart.js/LICENSE.md static/vendor/chartjs/
+	cp var/vendor/node_modules/axe-core/axe.min.js var/vendor/node_modules/axe-core/LICENSE var/vendor/node_modules/axe-core/LICENSE-3RD-PARTY.txt static/vendor/axe-core/
 	# No source maps are vendored; their references would break the hashed static files.
 	sed -i 's#/\*\# sourceMappingURL=[^*]*\*/##' static/vendor/tabler/css/tabler.min.css
 	sed -i 's#^//\# sourceMappingURL=.*$$##' static/vendor/tabler/js/tabler.min.js static/vendor/chartjs/chart.umd.min.js

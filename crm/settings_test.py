@@ -27,9 +27,11 @@ WHITENOISE_USE_FINDERS = True
 # own broker file), so a `make run` worker on the same machine never takes their tasks.
 # Each test database has its own queue, so two test runs on one machine (one Redis)
 # never take or purge each other's messages; a worker a test starts is told its queue.
-_RUN = "{}{}".format(
+# Likewise each process of a run spread over the CPUs (pytest-xdist's gw0, gw1...).
+_RUN = "{}{}{}".format(
     Path(str(DATABASES["default"]["NAME"])).name,  # noqa: F405
     os.environ.get("TEST_DB_SUFFIX", ""),
+    os.environ.get("PYTEST_XDIST_WORKER", ""),
 )
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CRM_TEST_QUEUE") or f"crm-test-{_RUN}"
 if REDIS_URL:  # noqa: F405

@@ -6,6 +6,7 @@
 └── 销售二部 (team2): outsider
 """
 
+import importlib
 from dataclasses import dataclass
 
 import pytest
@@ -64,6 +65,37 @@ def _fresh_department_tree_cache():
     yield
     cache.delete_many([TREE_CACHE_KEY, CUSTOM_FIELDS_KEY])
     forget_rules()
+
+
+# Data migrations whose rows (dictionaries, the default pipelines) tests rely on.
+MIGRATIONS_ROWS = (
+    "crm.migrations.0002_default_dictionaries",
+    "crm.migrations.0008_lead_dictionaries",
+    "pipelines.migrations.0002_default_pipelines",
+)
+
+
+def seed_migrations_rows() -> None:
+    """The rows the data migrations create (each `create` is idempotent)."""
+    from django.apps import apps
+
+    for module in MIGRATIONS_ROWS:
+        importlib.import_module(module).create(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _migrations_rows_after_a_flush(request):
+    """A transactional test (a live server, a worker process, concurrent sessions) starts
+    with the migrations' rows: an earlier transactional test's flush removed them, and
+    which test ran before depends on the order (and the process, under xdist)."""
+    marker = request.node.get_closest_marker("django_db")
+    if (
+        "transactional_db" in request.fixturenames
+        or "live_server" in request.fixturenames
+        or (marker is not None and marker.kwargs.get("transaction"))
+    ):
+        request.getfixturevalue("transactional_db")
+        seed_migrations_rows()
 
 
 @pytest.fixture

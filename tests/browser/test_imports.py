@@ -2,12 +2,10 @@
 column's mapping, previews, starts the import, watches the progress bar until the worker
 has finished, downloads the error report and undoes the import."""
 
-import importlib
 import re
 from pathlib import Path
 
 import pytest
-from django.apps import apps as django_apps
 from playwright.sync_api import expect
 
 from crm.models import Customer, FieldType
@@ -26,9 +24,6 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 @pytest.fixture
 def admin(transactional_db):
-    # The default dictionaries (a migration's rows): an earlier test's flush took them.
-    for module in ("0002_default_dictionaries", "0008_lead_dictionaries"):
-        importlib.import_module(f"crm.migrations.{module}").create(django_apps, None)
     user = UserFactory(username="boss", name="系统管理员", is_superuser=True, is_staff=True)
     user.set_password("demo1234")
     user.save()
