@@ -3,8 +3,10 @@ from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from . import access
@@ -14,9 +16,9 @@ from .resources import UserResource
 from .sheets import SheetAdminMixin
 
 admin.site.login_form = AdminSignInForm
-admin.site.site_header = _("CRM administration")
-admin.site.site_title = _("CRM administration")
-admin.site.index_title = _("Configuration")
+# Django's groups: roles (accounts.Role) say what people may do; nothing reads a group.
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
 
 
 def tree_sort_key(department: Department) -> list[tuple[int, str]]:
@@ -74,11 +76,51 @@ def field_permission_key(record_type: str, name: str) -> str:
     return f"fp__{record_type}__{name}"
 
 
+# The grid's column headings in the app's words: its pages "Edit" (编辑) a record.
+GRID_LABELS = {"change": _("Edit")}
+
+
+class PermissionGrid(forms.CheckboxSelectMultiple):
+    """The role's permissions as a grid: a row per record type, a column per action
+    (access.ACTIONS), with a box to tick a whole row or column (static/crm/js/admin_roles.js).
+    Choices are grouped by record type and valued "<record type>.<action>"."""
+
+    template_name = "admin/accounts/role/permission_grid.html"
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        columns = [
+            {"action": action, "label": GRID_LABELS.get(action, label)}
+            for action, label in access.ACTIONS.items()
+        ]
+        rows = []
+        for group_name, options, _index in context["widget"]["optgroups"]:
+            by_action = {option["value"].rpartition(".")[2]: option for option in options}
+            key = options[0]["value"].rpartition(".")[0] if options else ""
+            rows.append(
+                {
+                    "key": key,
+                    "label": group_name,
+                    "cells": [
+                        {**column, "option": by_action.get(column["action"])} for column in columns
+                    ],
+                }
+            )
+        context["widget"]["columns"] = columns
+        context["widget"]["rows"] = rows
+        return context
+
+    def _render(self, template_name, context, renderer=None):
+        # The template is the project's (templates/admin/...), which Django's default form
+        # renderer does not search.
+        return render_to_string(template_name, context)  # safe: a rendered template
+
+
 class RoleForm(forms.ModelForm):
     permissions = forms.MultipleChoiceField(
         label=_("permissions"),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=PermissionGrid,
         help_text=_("What this role may do with each record type, within its data scope."),
     )
 
@@ -186,9 +228,30 @@ class RoleAdmin(admin.ModelAdmin):
         context["field_access_choices"] = FieldAccess.choices
         return super().render_change_form(request, context, add, change, form_url, obj)
 
+    class Media:
+        js = ("crm/js/admin_roles.js",)
+
     @admin.display(description=_("users"), ordering="_users")
     def user_count(self, obj):
         return obj._users
+
+
+# Django stores a permission's name in English ("Can add department"); the admin pages it
+# opens are named in the user's language from its codename and model instead.
+PERMISSION_ACTIONS = {
+    "add": _("Add"),
+    "change": _("Change"),
+    "delete": _("Delete"),
+    "view": _("View"),
+}
+
+
+def permission_label(permission) -> str:
+    action = permission.codename.split("_", 1)[0]
+    model = permission.content_type.model_class()
+    if action not in PERMISSION_ACTIONS or model is None:
+        return str(permission)
+    return f"{model._meta.verbose_name} · {PERMISSION_ACTIONS[action]}"
 
 
 class CrmUserCreationForm(UserCreationForm):
@@ -242,6 +305,12 @@ class UserAdmin(SheetAdminMixin, BaseUserAdmin):
     ordering = ("username",)
     autocomplete_fields = ("department", "role")
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name == "user_permissions" and field is not None:
+            field.label_from_instance = permission_label
+        return field
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name in self.autocomplete_fields:
             kwargs.setdefault(
@@ -257,7 +326,7 @@ class UserAdmin(SheetAdminMixin, BaseUserAdmin):
         (
             _("Administration"),
             {
-                "fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions"),
+                "fields": ("is_active", "is_staff", "is_superuser", "user_permissions"),
                 "classes": ("collapse",),
             },
         ),

@@ -51,7 +51,7 @@ class StageInlineForm(forms.ModelForm):
     required_fields = forms.MultipleChoiceField(
         label=_("required fields"),
         required=False,
-        widget=forms.SelectMultiple(attrs={"size": 5}),
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "crm-checks"}),
         help_text=_("Fields a record must have filled before it may enter this stage."),
     )
     color = forms.ChoiceField(label=_("colour"), choices=COLORS, initial="blue")
@@ -73,11 +73,12 @@ class StageInlineForm(forms.ModelForm):
         widgets = {
             "name": forms.TextInput(attrs={"size": 12}),
             "name_en": forms.TextInput(attrs={"size": 12}),
-            "order": forms.NumberInput(attrs={"style": "width: 4em"}),
-            "probability": forms.NumberInput(attrs={"style": "width: 4em"}),
-            "time_limit_days": forms.NumberInput(attrs={"style": "width: 4em"}),
-            "guide": forms.Textarea(attrs={"rows": 2, "cols": 24}),
-            "guide_en": forms.Textarea(attrs={"rows": 2, "cols": 24}),
+            # Set by dragging the stages (static/crm/js/admin_stages.js).
+            "order": forms.HiddenInput(attrs={"data-stage-order": ""}),
+            "probability": forms.NumberInput(attrs={"min": 0, "max": 100}),
+            "time_limit_days": forms.NumberInput(attrs={"min": 0}),
+            "guide": forms.Textarea(attrs={"rows": 3}),
+            "guide_en": forms.Textarea(attrs={"rows": 3}),
         }
 
     def __init__(self, *args, record_kind: str | None = None, **kwargs):
@@ -198,8 +199,12 @@ class StageFormSet(forms.BaseInlineFormSet):
         ) % {"stage": stage.name, "uses": "、".join(parts)}
 
 
-class StageInline(admin.TabularInline):
+class StageInline(admin.StackedInline):
+    """One card per stage (templates/admin/pipelines/stage_inline.html), dragged to
+    reorder; it fits a 1,280 px screen and a phone."""
+
     model = Stage
+    template = "admin/pipelines/stage_inline.html"
     form = StageInlineForm
     formset = StageFormSet
     extra = 0
@@ -235,8 +240,13 @@ class StageInline(admin.TabularInline):
         if obj is None or not obj.pk:
             return "—"
         use = getattr(self, "_usage", {}).get(obj.pk, {})
+        if not use:
+            return _gettext("not used")
         records = use.get("leads", 0) + use.get("deals", 0)
-        return f"{records} / {use.get('history', 0)}" if use else "—"
+        return _gettext("%(records)d records, %(moves)d stage moves") % {
+            "records": records,
+            "moves": use.get("history", 0),
+        }
 
     # Columns of other apps' stage panels (pipelines.stage_panels), read-only, after the
     # stage's own fields, each named "stage_panel_<key>" and read as an attribute of the
@@ -343,6 +353,9 @@ class PipelineAdmin(admin.ModelAdmin):
         if obj is not None and obj.pk and pipeline_in_use(obj):
             return False
         return super().has_delete_permission(request, obj)
+
+    class Media:
+        js = ("vendor/sortablejs/Sortable.min.js", "crm/js/admin_stages.js")
 
     @admin.display(description=_("stages"), ordering="_stages")
     def stage_count(self, obj):

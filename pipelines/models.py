@@ -78,7 +78,8 @@ class Pipeline(models.Model):
 
 
 class StageKind(models.TextChoices):
-    OPEN = "open", _("Open")
+    # 进行中, the word the app uses for open stages, leads and deals (a task is 未完成).
+    OPEN = "open", pgettext_lazy("pipeline", "Open")
     WON = "won", _("Won")
     LOST = "lost", _("Lost")
 
@@ -143,7 +144,7 @@ class Stage(models.Model):
 
 
 class LeadStatus(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("pipeline", "Open")
     CONVERTED = "converted", _("Converted")
     # A lead is lost (丢失), a deal is lost to a competitor or a budget (输单).
     LOST = "lost", pgettext_lazy("lead", "Lost")
@@ -158,7 +159,7 @@ LOST_REASON_REQUIRED = {
 
 
 class DealStatus(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("pipeline", "Open")
     WON = "won", _("Won")
     LOST = "lost", _("Lost")
 

@@ -3,6 +3,7 @@ record type's fields; the rules of a pipeline (an open stage, one won and one lo
 their probabilities, one default per kind); stages in use not deletable; leads and deals
 only listed, never edited, in the admin (DESIGN rule 3)."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -399,3 +400,56 @@ def test_lost_reason_dictionary_items_are_not_requirable(db):
 
     assert "lost_reason" not in dict(requirable_fields("deal"))
     assert DictionaryItem.objects.of("lost_reason").exists()
+
+
+# --- The stage editor: a card per stage, dragged to reorder -------------------------------
+
+
+def stage_cards(html: str) -> list[str]:
+    """Each saved stage's card, as rendered."""
+    return re.findall(
+        r'<div class="inline-related crm-stage has_original".*?(?=<div class="inline-related|\Z)',
+        html,
+        re.S,
+    )
+
+
+def test_each_stage_is_a_card_with_its_delete_box_handle_and_checkboxes(admin_client):
+    html = admin_client.get(change_url(pipeline())).content.decode()
+    cards = stage_cards(html)
+    assert len(cards) == 8
+    for card in cards:
+        assert "data-stage-handle" in card
+        assert 'data-testid="stage-delete"' in card and ">Delete" in card
+        # Required fields: a checkbox per field, no Ctrl-click list.
+        assert re.search(r'type="checkbox" name="stages-\d+-required_fields" value="amount"', card)
+        assert "<select" not in card.split("field-required_fields")[1].split("</div>")[0]
+        # The order is set by dragging: a hidden field the script rewrites.
+        assert re.search(r'type="hidden" name="stages-\d+-order"[^>]*data-stage-order', card)
+        # Guides fold away.
+        assert "<details" in card and 'name="stages-' in card.split("<details")[1]
+    assert "<select multiple" not in html and 'multiple name="stages-' not in html
+    assert "vendor/sortablejs/Sortable.min.js" in html and "crm/js/admin_stages.js" in html
+
+
+def test_a_card_says_how_much_its_stage_is_used(admin_client, deal_in_quote):
+    html = admin_client.get(change_url(pipeline())).content.decode()
+    quote = next(
+        card for card in stage_cards(html) if "报价" in card.split("crm-stage-title")[1][:40]
+    )
+    assert re.search(r"1 records, \d+ stage moves", quote)
+    assert "not used" in stage_cards(html)[-1]
+
+
+def test_posting_new_order_values_reorders_the_stages(admin_client):
+    """What the drag posts: each stage's order field, renumbered 10, 20, 30... ."""
+    pipe = pipeline()
+    names = [s.name for s in pipe.stages.order_by("order")]
+    reordered = [names[1], names[0], *names[2:]]
+    response = post_pipeline(
+        admin_client,
+        pipe,
+        rows={stage(pipe, name): {"order": str((i + 1) * 10)} for i, name in enumerate(reordered)},
+    )
+    assert response.status_code == 302, admin_errors(response)
+    assert [s.name for s in pipe.stages.order_by("order")] == reordered
