@@ -3,11 +3,14 @@ relative values ("me", "today", "30 days") keep saved views meaningful over time
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q
 from django.forms.models import ModelChoiceIteratorValue
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_filters import fields as filter_fields
 
@@ -268,6 +271,47 @@ class DepartmentFilter(PresetModelChoiceFilter):
         return qs.filter(**{f"{self.path}__department_id__in": ids})
 
 
+def _day(value) -> date | None:
+    if isinstance(value, datetime):
+        return timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    return value
+
+
+def describe_value(field: forms.Field, value) -> str:
+    """A filter's cleaned value as its form offers it: a choice by its label, a record by
+    its name, a range as "from – to", yes/no in words."""
+    if isinstance(value, slice):
+        start, stop = _day(value.start), _day(value.stop)
+        if start is None and stop is None:
+            return ""
+        if isinstance(start, date) or isinstance(stop, date):
+            first = f"{start:%Y-%m-%d}" if start else ""
+            if stop is None:
+                return _("from %(day)s") % {"day": first}
+            same_year = start is not None and start.year == stop.year
+            last = f"{stop:%m-%d}" if same_year else f"{stop:%Y-%m-%d}"
+            return f"{first} – {last}" if start else _("until %(day)s") % {"day": last}
+        if start is None:
+            return f"≤ {stop}"
+        return f"≥ {start}" if stop is None else f"{start} – {stop}"
+    if isinstance(value, bool):
+        return str(_("Yes") if value else _("No"))
+    choices = getattr(field, "choices", None)
+    if choices is not None:
+        labels = {}
+        for key, label in choices:
+            if isinstance(label, list | tuple):  # an option group
+                labels.update({str(k): lbl for k, lbl in label})
+            else:
+                labels[str(getattr(key, "value", key))] = label
+        values = value if isinstance(value, list | tuple) else [value]
+        named = [str(labels.get(str(getattr(v, "pk", v)), v)) for v in values]
+        return "、".join(named)
+    if isinstance(value, str):
+        return f"“{value}”"
+    return str(value)
+
+
 class RecordFilterSet(filters.FilterSet):
     """Filters of a record list; a filter by department is offered only to people whose
     data scope spans departments (with scope "own" it could only ever narrow nothing)."""
@@ -285,6 +329,25 @@ class RecordFilterSet(filters.FilterSet):
         record_type = getattr(self._meta.model, "record_type", None)
         if user is not None and record_type:
             self.add_field_filters(request, record_type)
+
+    def active_filters(self) -> list[tuple[str, str]]:
+        """The filters applied, in words: [(label, value as people read it)], e.g.
+        [("Stage", "Quotation"), ("Entered a stage", "2026-12-01 – 12-31")]. Only values
+        that passed validation; the order is the filter panel's."""
+        if not self.is_bound or self.form.data is None:
+            return []
+        self.form.is_valid()
+        data = getattr(self.form, "cleaned_data", {})
+        shown = []
+        for name in self.filters:
+            value = data.get(name)
+            field = self.form.fields.get(name)
+            if field is None or value in (None, "", [], ()):
+                continue
+            text = describe_value(field, value)
+            if text:
+                shown.append((str(field.label or name), text))
+        return shown
 
     def add_field_filters(self, request, record_type: str) -> None:
         """Drop filters on fields hidden from the user; add one per filterable custom

@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from accounts import access
 from accounts.models import Department, User
-from crm.money import format_money
+from crm.money import format_money, format_money_compact
 
 from .periods import Period
 
@@ -31,6 +31,7 @@ class Cell:
     value: Any  # a number, text or None; what the export writes
     text: str = ""  # as shown (defaults to the value)
     url: str = ""  # the filtered list of the records behind the number
+    title: str = ""  # the exact figure, when the text is short (¥93.6万)
 
     def __str__(self) -> str:
         return self.text or ("" if self.value is None else str(self.value))
@@ -67,6 +68,23 @@ class Table:
             rows=[[row[i] for i in keep] for row in self.rows],
             totals=[self.totals[i] for i in keep] if self.totals else None,
         )
+
+    def _aligned(self, cells: list[Cell]) -> list[tuple[Cell, bool]]:
+        # A cell sits where its column's numbers sit: a placeholder ("—") or an empty
+        # figure in a numeric column is right-aligned like the numbers above and below it.
+        return [
+            (cell, column.numeric or cell.numeric)
+            for cell, column in zip(cells, self.columns, strict=False)
+        ]
+
+    @property
+    def display_rows(self) -> list[list[tuple[Cell, bool]]]:
+        """The rows as the page shows them: (cell, right-aligned) pairs."""
+        return [self._aligned(row) for row in self.rows]
+
+    @property
+    def display_totals(self) -> list[tuple[Cell, bool]] | None:
+        return self._aligned(self.totals) if self.totals else None
 
 
 @dataclass
@@ -153,12 +171,27 @@ def list_url(name: str, **params: Any) -> str:
 money = format_money
 
 
+def money_cell(value) -> Cell:
+    """An amount as tables show it, short (¥93.6万), with the exact figure in its title;
+    the export writes the value."""
+    return Cell(value, format_money_compact(value), title=format_money(value))
+
+
 def percent(part: int, whole: int) -> Cell:
     """A share as a number (0–100, one decimal) and text; empty when nothing to divide."""
     if not whole:
         return Cell(None, "—")
     value = round(Decimal(part) * 100 / Decimal(whole), 1)
     return Cell(float(value), f"{value}%")
+
+
+def one_decimal(value: float | Decimal | None) -> Cell:
+    """Days or hours: always one decimal (8.0 and 10.8, never 8 and 10.8), so the figures
+    of a column read alike; empty ("—") without a value."""
+    if value is None:
+        return Cell(None, "—")
+    value = round(float(value), 1)
+    return Cell(value, f"{value:.1f}")
 
 
 class Report:

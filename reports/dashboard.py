@@ -17,6 +17,7 @@ from accounts import access
 from accounts.models import DataScope
 from crm import dashboard_cards
 from crm.dashboard_cards import Card
+from crm.money import format_money_compact
 from pipelines.models import Deal, DealStatus
 from pipelines.selectors import past_expected_close_q
 
@@ -60,7 +61,9 @@ def _won_url(month) -> str:
     return list_url("reports:report", slug="win-rate", period="month")
 
 
-@dashboard_cards.register
+# The team's figures are a manager's (and an admin's, over the company): not a rep's,
+# nor customer service's, who see every customer but sell nothing.
+@dashboard_cards.register(roles=(dashboard_cards.MANAGER, dashboard_cards.ADMIN))
 def team_cards(user) -> list[Card]:
     if not is_manager(user):
         return []
@@ -73,7 +76,8 @@ def team_cards(user) -> list[Card]:
             _("Deals won this month"),
             str(figures["won"]),
             url=_won_url(month),
-            note=money(figures["won_amount"]) if amounts else "",
+            note=format_money_compact(figures["won_amount"]) if amounts else "",
+            note_title=money(figures["won_amount"]) if amounts else "",
             icon="trophy",
         ),
     ]
@@ -82,7 +86,8 @@ def team_cards(user) -> list[Card]:
             Card(
                 "weighted",
                 _("Weighted pipeline closing this month"),
-                money(figures["weighted"]),
+                format_money_compact(figures["weighted"]),
+                value_title=money(figures["weighted"]),
                 url=reverse("reports:report", args=["forecast"]) + "?period=month",
                 note=_("%(count)s open deals") % {"count": figures["closing"]},
                 icon="target",

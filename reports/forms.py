@@ -21,7 +21,9 @@ MAX_SETTING = 10_000
 
 
 class ReportFilterForm(forms.Form):
-    period = forms.ChoiceField(label=_("Period"), choices=periods.CHOICES, required=False)
+    period = forms.ChoiceField(
+        label=_("Period"), choices=periods.CHOICES, required=False, initial=periods.DEFAULT
+    )
     first = dates.DateField(
         label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -38,6 +40,11 @@ class ReportFilterForm(forms.Form):
 
     def __init__(self, *args, request, report, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.is_bound and self.data.get("period") not in dict(periods.CHOICES):
+            # No period asked for (or one that does not exist): the figures are for the
+            # default one, and the form says so; "Apply" then keeps it.
+            self.data = self.data.copy()
+            self.data["period"] = periods.DEFAULT
         user = request.user
         self.people = {u.pk: u for u in people_in_scope(request)}
         self.fields["owner"].choices = [("", _("Everyone I may see"))] + [
@@ -85,19 +92,25 @@ class ReportFilterForm(forms.Form):
                 self.add_error("last", _("The end date must not be before the start date."))
         return data
 
+    def _valid_data(self) -> dict:
+        """The values that passed validation: a wrong owner does not undo the period."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return self.cleaned_data
+
     def get_period(self) -> periods.Period:
-        data = self.cleaned_data if self.is_valid() else {}
+        data = self._valid_data()
         return periods.period_for(
             data.get("period") or periods.DEFAULT, first=data.get("first"), last=data.get("last")
         )
 
     def chosen(self, name: str, options: dict):
-        data = self.cleaned_data if self.is_valid() else {}
-        return options.get(data.get(name))
+        return options.get(self._valid_data().get(name))
 
     def params(self) -> dict:
         """The report's own settings, each its default unless a valid value was given."""
-        data = self.cleaned_data if self.is_valid() else {}
+        data = self._valid_data()
         return {
             name: data.get(name) if data.get(name) is not None else default
             for name, _label, default, _minimum in self.report.extra_fields

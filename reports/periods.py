@@ -42,6 +42,11 @@ class Period:
         return timezone.make_aware(datetime.combine(self.last + timedelta(days=1), time.min))
 
     @property
+    def name(self) -> str:
+        """What the period select calls it ("This month")."""
+        return str(dict(CHOICES).get(self.key, self.key))
+
+    @property
     def label(self) -> str:
         return f"{self.first:%Y-%m-%d} – {self.last:%Y-%m-%d}"
 

@@ -3,18 +3,22 @@ table), ?format=csv|xlsx exports its table."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 
 from crm import exports
+from pipelines.views.deals import FROM_PARAM
 
-from .base import Context, Table, get_report, reports
+from .base import Context, Result, Table, get_report, reports
 from .forms import ReportFilterForm
 
 
@@ -47,6 +51,7 @@ def report(request, slug: str):
     result.extra_tables = [
         (t, table.without_hidden(request.user)) for t, table in result.extra_tables
     ]
+    with_origin(result, ctx.report_url(chosen.slug))
     export = request.GET.get("format")
     if export in exports.FORMATS:
         more = [(t, make().without_hidden(request.user)) for t, make in result.export_tables]
@@ -65,6 +70,29 @@ def report(request, slug: str):
             "query": query.urlencode(),
         },
     )
+
+
+def _cells(result: Result):
+    tables = [result.table, *(table for _title, table in result.extra_tables)]
+    for table in tables:
+        for row in table.rows:
+            yield from row
+        yield from table.totals or ()
+    for _label, cell in result.headline:
+        yield cell
+
+
+def with_origin(result: Result, origin: str) -> None:
+    """Every figure that opens the deal list tells it which report it came from (the
+    report with its period and filters): the list then links back to it."""
+    deals = reverse("deals:list")
+    done = set()
+    for cell in _cells(result):
+        if id(cell) in done or not (cell.url == deals or cell.url.startswith(f"{deals}?")):
+            continue
+        done.add(id(cell))
+        separator = "&" if "?" in cell.url else "?"
+        cell.url = f"{cell.url}{separator}{urlencode({FROM_PARAM: origin})}"
 
 
 def _sheet(title: str, table: Table) -> exports.Sheet:

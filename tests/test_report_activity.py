@@ -226,7 +226,12 @@ def test_week_rows_for_the_manager(client, crm, history):
         ["赵强", "03-03 – 03-09", 0, 1, 0, 0, 1],
     ]
     chart = result.chart
-    assert chart["data"]["labels"] == ["03-03", "03-10"]
+    # A week by its range; every legend entry is a bar of real figures.
+    assert chart["data"]["labels"] == ["03-03 – 03-09", "03-10 – 03-16"]
+    assert all(d.get("type", "bar") == "bar" for d in chart["data"]["datasets"])
+    stacks = {d["label"]: d["stack"] for d in chart["data"]["datasets"]}
+    assert stacks["Calls"] == stacks["Visits"] == stacks["Meetings"]
+    assert len({stacks["Calls"], stacks["Tasks done"], stacks["Tasks overdue"]}) == 3
     series = {d["label"]: d["data"] for d in chart["data"]["datasets"]}
     assert series == {
         "Calls": [2, 1],
@@ -273,6 +278,8 @@ def test_a_period_cut_mid_week_cuts_the_week_too(client, crm, history):
         ["03-05 – 03-09", 1, 1, 0, 1, 0],
         ["03-10 – 03-11", 0, 0, 1, 0, 0],
     ]
+    # The chart names the cut weeks by their days in the period, not by their first day.
+    assert result.chart["data"]["labels"] == ["03-05 – 03-09", "03-10 – 03-11"]
     assert_drill_downs(client, result)
 
 

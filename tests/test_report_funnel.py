@@ -197,9 +197,11 @@ def test_the_admin_sees_every_deal_of_the_default_pipeline(client, crm, history)
     result = report(client, crm.admin)
     assert rows(result.table) == [
         # stage, entered, to the next, median days, p90 days, lost from it
-        ["Interest", "4", "100.0%", "3", "11.6", "1"],
-        ["Product presentation", "4", "25.0%", "7", "18.2", "1"],
-        ["Interested", "1", "0.0%", "8", "8", "0"],
+        # To the next stage, a cohort: of the 4 that entered 意向, A, C and E went on (D was
+        # lost); of the 4 in 产品介绍, A, C (in November) and E (straight to 赢单), not B.
+        ["Interest", "4", "75.0%", "3.0", "11.6", "1"],
+        ["Product presentation", "4", "75.0%", "7.0", "18.2", "1"],
+        ["Interested", "1", "100.0%", "8.0", "8.0", "0"],
         ["Quotation", "0", "—", "—", "—", "0"],
         ["Evaluation", "0", "—", "—", "—", "0"],
         ["Contract", "0", "—", "—", "—", "0"],
@@ -226,9 +228,9 @@ def test_the_admin_sees_every_deal_of_the_default_pipeline(client, crm, history)
 def test_the_manager_sees_the_department_and_below(client, crm, history):
     result = report(client, crm.manager)
     assert rows(result.table)[:3] == [
-        ["Interest", "3", "100.0%", "5.5", "12.2", "1"],
-        ["Product presentation", "3", "33.3%", "7", "7", "1"],
-        ["Interested", "1", "0.0%", "8", "8", "0"],
+        ["Interest", "3", "66.7%", "5.5", "12.2", "1"],
+        ["Product presentation", "3", "66.7%", "7.0", "7.0", "1"],
+        ["Interested", "1", "100.0%", "8.0", "8.0", "0"],
     ]
     assert rows(result.table)[6] == ["Won", "1", "—", "—", "—", "—"]
     assert [str(cell) for _label, cell in result.headline] == ["3", "1", "2"]
@@ -237,9 +239,9 @@ def test_the_manager_sees_the_department_and_below(client, crm, history):
 def test_the_rep_sees_only_own_deals(client, crm, history):
     result = report(client, crm.owner)
     assert rows(result.table)[:3] == [
-        ["Interest", "2", "150.0%", "3", "7", "0"],
-        ["Product presentation", "3", "33.3%", "7", "7", "1"],
-        ["Interested", "1", "0.0%", "8", "8", "0"],
+        ["Interest", "2", "100.0%", "3.0", "7.0", "0"],
+        ["Product presentation", "3", "66.7%", "7.0", "7.0", "1"],
+        ["Interested", "1", "100.0%", "8.0", "8.0", "0"],
     ]
     assert [str(cell) for _label, cell in result.headline] == ["2", "1", "1"]
     assert rows(result.extra_tables[0][1]) == [["Product presentation", "Price too high", "1"]]
@@ -247,12 +249,12 @@ def test_the_rep_sees_only_own_deals(client, crm, history):
 
 def test_the_owner_filter_and_another_pipeline(client, crm, history):
     result = report(client, crm.manager, owner=crm.sub_member.pk)
-    assert rows(result.table)[0] == ["Interest", "1", "0.0%", "14", "14", "1"]
+    assert rows(result.table)[0] == ["Interest", "1", "0.0%", "14.0", "14.0", "1"]
     wholesale = stage("意向", "批发").pipeline
     result = report(client, crm.admin, pipeline=wholesale.pk)
     assert [r[1] for r in rows(result.table)] == ["0", "0", "0", "0", "0", "0", "1"]
     # F left 意向 in October after 40 days there.
-    assert rows(result.table)[0][3:5] == ["40", "40"]
+    assert rows(result.table)[0][3:5] == ["40.0", "40.0"]
 
 
 def test_a_deal_moved_to_another_pipeline_counts_its_time_in_the_stage_it_left(client, crm):
@@ -264,7 +266,7 @@ def test_a_deal_moved_to_another_pipeline_counts_its_time_in_the_stage_it_left(c
     )
     december = {"period": "custom", "first": "2025-12-01", "last": "2025-12-31"}
     retail = rows(report(client, crm.admin, **december).table)
-    assert retail[0] == ["Interest", "1", "0.0%", "4", "4", "0"]
+    assert retail[0] == ["Interest", "1", "0.0%", "4.0", "4.0", "0"]
     wholesale = rows(
         report(client, crm.admin, pipeline=wholesale_stage.pipeline_id, **december).table
     )

@@ -39,42 +39,42 @@ def test_the_admin_sees_every_closed_deal(client, crm, history):  # noqa: F811
     result = report(client, crm.admin)
     # owner: won, lost, win rate, median days to win, average won amount
     assert by_label(result.table) == {
-        "王芳": ["2", "2", "50.0%", "29", "¥65,000.00"],
+        "王芳": ["2", "2", "50.0%", "29.0", "¥65K"],
         "赵强": ["0", "1", "0.0%", "—", "—"],
-        "刘洋": ["1", "0", "100.0%", "22", "¥50,000.00"],
+        "刘洋": ["1", "0", "100.0%", "22.0", "¥50K"],
     }
     assert [str(c) for c in result.table.totals] == [
         "Total",
         "3",
         "3",
         "50.0%",
-        "22",
-        "¥60,000.00",
+        "22.0",
+        "¥60K",
     ]
     assert [(label, str(cell)) for label, cell in result.headline] == [
         ("Won", "3"),
         ("Lost", "3"),
         ("Win rate", "50.0%"),
-        ("Median days to win", "22"),
-        ("Average won amount", "¥60,000.00"),
+        ("Median days to win", "22.0"),
+        ("Average won amount", "¥60K"),
     ]
     # 销售一部's figures include 华东's.
     assert by_label(extra(result, "By department")) == {
-        "销售部 / 销售一部": ["2", "3", "40.0%", "29", "¥65,000.00"],
+        "销售部 / 销售一部": ["2", "3", "40.0%", "29.0", "¥65K"],
         "销售部 / 销售一部 / 销售一部-华东": ["0", "1", "0.0%", "—", "—"],
-        "销售部 / 销售二部": ["1", "0", "100.0%", "22", "¥50,000.00"],
+        "销售部 / 销售二部": ["1", "0", "100.0%", "22.0", "¥50K"],
     }
     assert by_label(extra(result, "By customer source")) == {
-        "Website": ["1", "1", "50.0%", "18", "¥100,000.00"],
-        "Referral": ["1", "0", "100.0%", "40", "¥30,000.00"],
-        "No source": ["1", "2", "33.3%", "22", "¥50,000.00"],
+        "Website": ["1", "1", "50.0%", "18.0", "¥100K"],
+        "Referral": ["1", "0", "100.0%", "40.0", "¥30K"],
+        "No source": ["1", "2", "33.3%", "22.0", "¥50K"],
     }
     assert rows(extra(result, "By pipeline")) == [
-        ["Retail", "2", "3", "40.0%", "20", "¥75,000.00"],
-        ["Wholesale", "1", "0", "100.0%", "40", "¥30,000.00"],
+        ["Retail", "2", "3", "40.0%", "20.0", "¥75K"],
+        ["Wholesale", "1", "0", "100.0%", "40.0", "¥30K"],
     ]
     assert rows(extra(result, "By month")) == [
-        ["2025-10", "3", "2", "60.0%", "22", "¥60,000.00"],
+        ["2025-10", "3", "2", "60.0%", "22.0", "¥60K"],
         ["2025-11", "0", "1", "0.0%", "—", "—"],
     ]
     assert result.chart["data"]["datasets"][0]["data"] == [
@@ -85,10 +85,10 @@ def test_the_admin_sees_every_closed_deal(client, crm, history):  # noqa: F811
 def test_the_manager_sees_the_department_and_below(client, crm, history):  # noqa: F811
     result = report(client, crm.manager)
     assert by_label(result.table) == {
-        "王芳": ["2", "2", "50.0%", "29", "¥65,000.00"],
+        "王芳": ["2", "2", "50.0%", "29.0", "¥65K"],
         "赵强": ["0", "1", "0.0%", "—", "—"],
     }
-    assert [str(c) for c in result.table.totals][1:] == ["2", "3", "40.0%", "29", "¥65,000.00"]
+    assert [str(c) for c in result.table.totals][1:] == ["2", "3", "40.0%", "29.0", "¥65K"]
     assert list(by_label(extra(result, "By department"))) == [
         "销售部 / 销售一部",
         "销售部 / 销售一部 / 销售一部-华东",
@@ -97,15 +97,15 @@ def test_the_manager_sees_the_department_and_below(client, crm, history):  # noq
 
 def test_the_rep_sees_own_deals_and_filters_narrow(client, crm, history):  # noqa: F811
     result = report(client, crm.owner)
-    assert by_label(result.table) == {"王芳": ["2", "2", "50.0%", "29", "¥65,000.00"]}
+    assert by_label(result.table) == {"王芳": ["2", "2", "50.0%", "29.0", "¥65K"]}
     assert rows(extra(result, "By month")) == [
-        ["2025-10", "2", "1", "66.7%", "29", "¥65,000.00"],
+        ["2025-10", "2", "1", "66.7%", "29.0", "¥65K"],
         ["2025-11", "0", "1", "0.0%", "—", "—"],
     ]
     # The pipeline filter; October only.
     wholesale = history["F"].pipeline
     result = report(client, crm.admin, pipeline=wholesale.pk)
-    assert by_label(result.table) == {"王芳": ["1", "0", "100.0%", "40", "¥30,000.00"]}
+    assert by_label(result.table) == {"王芳": ["1", "0", "100.0%", "40.0", "¥30K"]}
     result = report(client, crm.admin, first="2025-10-01", last="2025-10-31")
     assert [str(c) for c in result.table.totals][1:4] == ["3", "2", "60.0%"]
 

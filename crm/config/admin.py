@@ -4,13 +4,20 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from ..models import ConfigChange
 from . import document
-from .log import config_models, model_for_label, readable_changes
+from .log import (
+    config_models,
+    model_for_label,
+    object_text,
+    readable_changes,
+    source_label,
+)
 
 
 def model_title(label: str) -> str:
@@ -33,23 +40,39 @@ class ConfigModelFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SourceFilter(admin.SimpleListFilter):
+    """Where changes came from, by the names people read ("Demo data")."""
+
+    title = _("source")
+    parameter_name = "source"
+
+    def lookups(self, request, model_admin):
+        sources = set(ConfigChange.objects.values_list("source", flat=True).distinct())
+        return sorted(((s, source_label(s)) for s in sources if s), key=lambda x: x[1])
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(source=self.value())
+        return queryset
+
+
 @admin.register(ConfigChange)
 class ConfigChangeAdmin(admin.ModelAdmin):
     list_display = (
         "created_at",
         "user",
-        "source",
+        "source_name",
         "model_name",
-        "object_repr",
+        "object_name",
         "action",
         "summary",
     )
-    list_display_links = ("created_at", "object_repr")
+    list_display_links = ("created_at", "object_name")
     list_filter = (
         ConfigModelFilter,
         "action",
         ("user", admin.RelatedOnlyFieldListFilter),
-        "source",
+        SourceFilter,
     )
     list_select_related = ("user",)
     search_fields = ("object_repr", "object_id", "source", "user__username", "user__name")
@@ -57,15 +80,16 @@ class ConfigChangeAdmin(admin.ModelAdmin):
     fields = (
         "created_at",
         "user",
-        "source",
+        "source_name",
         "model_name",
-        "object_repr",
+        "object_name",
         "object_id",
         "action",
         "changes_table",
     )
     readonly_fields = fields
     change_list_template = "admin/config/configchange_change_list.html"
+    change_form_template = "admin/config/configchange_change_form.html"
 
     def has_add_permission(self, request):
         return False
@@ -75,6 +99,14 @@ class ConfigChangeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("source"), ordering="source")
+    def source_name(self, obj):
+        return source_label(obj.source)
+
+    @admin.display(description=_("object"), ordering="object_repr")
+    def object_name(self, obj):
+        return object_text(obj)
 
     @admin.display(description=_("what"), ordering="model")
     def model_name(self, obj):
@@ -102,6 +134,12 @@ class ConfigChangeAdmin(admin.ModelAdmin):
             _("after"),
             body,
         )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The page's title names the object as people read it (not its natural key).
+        obj = self.get_object(request, unquote(object_id))
+        extra = {"subtitle": object_text(obj)} if obj is not None else {}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def get_urls(self):
         urls = [

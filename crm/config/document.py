@@ -28,7 +28,7 @@ from ..models import (
     DictionaryItem,
     FieldType,
 )
-from .log import plain_decimal, readable_changes
+from .log import object_text, plain_decimal, readable_changes, source_label
 
 LATEST_CHANGES = 30
 SWATCH = re.compile(r"#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20}")
@@ -159,6 +159,8 @@ def document_context() -> dict[str, Any]:
     changes = list(ConfigChange.objects.select_related("user")[:LATEST_CHANGES])
     for change in changes:
         change.readable = readable_changes(change)
+        change.source_text = source_label(change.source)
+        change.object_text = object_text(change)
     extra = [{"section": section, "context": section.build()} for section in _sections]
     return {
         "dictionaries": dictionaries,

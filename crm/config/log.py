@@ -31,6 +31,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.utils.encoding import force_str
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ..models import ConfigChange
 
@@ -311,6 +312,47 @@ def _readable(model: type[models.Model] | None, name: str, value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return force_str(value)
+
+
+# Where a change came from, as people read it (the stored value is the technical name:
+# the middleware's "admin"/"web", a command's "manage.py <name>").
+SOURCE_LABELS = {
+    "admin": gettext_lazy("Admin site"),
+    "web": gettext_lazy("Web pages"),
+    "admin import": gettext_lazy("Configuration import (admin site)"),
+    "import_config": gettext_lazy("Configuration import"),
+    "system": gettext_lazy("System"),
+    "shell": gettext_lazy("Command line"),
+    "manage.py shell": gettext_lazy("Command line"),
+    "manage.py seed_demo": gettext_lazy("Demo data"),
+    "manage.py migrate": gettext_lazy("Database upgrade"),
+    "manage.py import_config": gettext_lazy("Configuration import"),
+    "manage.py loaddata": gettext_lazy("Data load"),
+}
+
+
+def source_label(source: str) -> str:
+    """ "Demo data" for "manage.py seed_demo"; a command without a name of its own as
+    "Server command"; anything else as stored."""
+    if not source:
+        return "—"
+    label = SOURCE_LABELS.get(source)
+    if label is not None:
+        return str(label)
+    if source.startswith("manage.py "):
+        return str(_("Server command"))
+    return source
+
+
+def object_text(change: ConfigChange) -> str:
+    """The changed object as people read it: its name, without the natural key the log
+    stores after it ("客户 · 微信群", not "客户 · 微信群 (customer.wechat_group)")."""
+    text = change.object_repr or ""
+    if text.endswith(")") and " (" in text:
+        name, key = text[:-1].rsplit(" (", 1)
+        if name and key and " " not in key:
+            return name
+    return text
 
 
 def readable_changes(change: ConfigChange) -> list[tuple[str, str, str]]:

@@ -3,16 +3,19 @@ follow-ups, tasks, history), create and edit."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from accounts import access
-from crm.money import format_money
+from crm.money import format_money, money_html
 from crm.params import id_param
 from crm.views.base import (
     BuiltinView,
@@ -35,6 +38,9 @@ from .common import (
     owners_context,
     transfer,
 )
+
+# A list opened from a report (a funnel's figure) says so: ?from=<the report's address>.
+FROM_PARAM = "from"
 
 
 class DealListView(RecordListView):
@@ -63,14 +69,44 @@ class DealListView(RecordListView):
     def paginate_queryset(self, queryset, page_size):
         result = super().paginate_queryset(queryset, page_size)
         for deal in result[2]:
-            deal.amount_text = format_money(deal.amount)
-            deal.weighted_text = format_money(deal.weighted_amount)
+            # Compact in the list (¥93.6万), the exact amount as its title.
+            deal.amount_text = money_html(deal.amount)
+            deal.weighted_text = money_html(deal.weighted_amount)
         return result
+
+    def filter_params(self):
+        # Where the list was opened from is not a filter: saved views and exports leave it.
+        params = super().filter_params()
+        params.pop(FROM_PARAM, None)
+        return params
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["owners"] = owners_context(self.request, context["bulk_actions"])
+        context["back_url"] = report_origin(self.request.GET.get(FROM_PARAM, ""))
         return context
+
+
+def report_origin(target: str) -> str:
+    """`target` when it is a report page of this site (a path under the reports' URLs,
+    with its query), else "": a drill-down's way back, never a redirect elsewhere."""
+    if (
+        not target
+        or len(target) > 2000
+        or any(ord(c) < 32 or c == "\x7f" for c in target)
+        or not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+        or not url_has_allowed_host_and_scheme(target, allowed_hosts=None)
+    ):
+        return ""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return ""
+    try:
+        match = resolve(parts.path)
+    except Resolver404:
+        return ""
+    return target if match.namespace == "reports" else ""
 
 
 class DealExportView(RecordExportView):

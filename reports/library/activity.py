@@ -48,6 +48,12 @@ def _week_span(monday: date, period: Period) -> tuple[date, date]:
     return max(monday, period.first), min(monday + timedelta(days=6), period.last)
 
 
+def week_label(monday: date, period: Period) -> str:
+    """A week by its days in the period ("12-01 – 12-06" for a week the period cuts)."""
+    first, last = _week_span(monday, period)
+    return f"{first:%m-%d} – {last:%m-%d}"
+
+
 class WidthBucket(Func):
     """PostgreSQL's width_bucket(value, thresholds): 1 for thresholds[0] <= value <
     thresholds[1], and so on."""
@@ -310,7 +316,7 @@ class ActivityReport(Report):
             first, last = _week_span(monday, ctx.period)
             urls = links(team, first, last)
             weeks_table.rows.append(
-                [Cell(f"{first:%m-%d} – {last:%m-%d}")]
+                [Cell(week_label(monday, ctx.period))]
                 + [Cell(per_week[monday].get(key, 0), url=urls[key]) for key in order]
             )
 
@@ -318,43 +324,46 @@ class ActivityReport(Report):
             table = Table(columns=[Column("rep", _("Rep")), Column("week", _("Week"))])
             table.columns += figure_columns
             for pk, monday in sorted(weekly, key=lambda key: (name(key[0]), key[0], key[1])):
-                first, last = _week_span(monday, ctx.period)
                 table.rows.append(
-                    [Cell(name(pk)), Cell(f"{first:%m-%d} – {last:%m-%d}")]
+                    [Cell(name(pk)), Cell(week_label(monday, ctx.period))]
                     + [Cell(weekly[(pk, monday)].get(key, 0)) for key in order]
                 )
             return table
 
-        # The chart: the team's figures week by week.
+        # The chart: the team's figures week by week, each week a stacked bar of its
+        # calls, visits and meetings beside a bar of its tasks done and one of its tasks
+        # overdue (a bar shows a single week too, where a line would be a lone dot).
         mondays = sorted(per_week)
         colors = {
             "call": "#206bc4",
             "visit": "#2fb344",
             "meeting": "#f59f00",
-            "done": "#4299e1",
+            "done": "#17a2b8",
             "overdue": "#d63939",
         }
         chart = None
         if mondays:
             datasets = []
             for key in order:
-                series = [per_week[monday].get(key, 0) for monday in mondays]
-                dataset = {"label": str(labels[key]), "data": series}
-                if key in ("done", "overdue"):
-                    dataset.update(
-                        type="line", borderColor=colors[key], backgroundColor=colors[key]
-                    )
-                else:
-                    dataset.update(backgroundColor=colors[key], stack="activities")
-                datasets.append(dataset)
+                datasets.append(
+                    {
+                        "label": str(labels[key]),
+                        "data": [per_week[monday].get(key, 0) for monday in mondays],
+                        "backgroundColor": colors[key],
+                        "stack": key if key in ("done", "overdue") else "activities",
+                    }
+                )
             chart = {
                 "type": "bar",
                 "data": {
-                    "labels": [f"{_week_span(m, ctx.period)[0]:%m-%d}" for m in mondays],
+                    "labels": [week_label(m, ctx.period) for m in mondays],
                     "datasets": datasets,
                 },
                 "options": {
-                    "scales": {"x": {"stacked": True}, "y": {"beginAtZero": True}},
+                    "scales": {
+                        "x": {"stacked": True},
+                        "y": {"stacked": True, "beginAtZero": True, "ticks": {"precision": 0}},
+                    },
                     "plugins": {"legend": {"position": "bottom"}},
                 },
             }

@@ -22,7 +22,20 @@ from accounts import access
 from crm.models import Customer, DictionaryItem
 from pipelines.models import Deal, DealStatus
 
-from ..base import Cell, Column, Context, Report, Result, Table, list_url, money, percent, register
+from ..base import (
+    Cell,
+    Column,
+    Context,
+    Report,
+    Result,
+    Table,
+    list_url,
+    money,
+    money_cell,
+    one_decimal,
+    percent,
+    register,
+)
 
 # Score 3 / 2 / 1: days since the last won deal closed (at most), number of won deals (at
 # least), sum of won amounts in CNY (at least).
@@ -299,8 +312,8 @@ class Customers(Report):
                     Cell(len(members), url=segment_url(ctx, key)),
                     percent(len(members), len(scored)),
                     Cell(deals),
-                    Cell(value, money(value)),
-                    Cell(days, "—" if days is None else f"{days:g}"),
+                    money_cell(value),
+                    one_decimal(days),
                     Cell(" · ".join(high if p else low for p in pattern)),
                 ]
             )
@@ -309,7 +322,7 @@ class Customers(Report):
             Cell(len(scored), url=segment_url(ctx, ALL)),
             percent(len(scored), len(scored)),
             Cell(total_deals),
-            Cell(total_value, money(total_value)),
+            money_cell(total_value),
             Cell(None, ""),
             Cell(""),
         ]

@@ -15,7 +15,17 @@ from django.utils.translation import gettext_lazy as _
 from pipelines.models import Deal, DealStatus, Stage
 from pipelines.selectors import over_time_limit_q, past_expected_close_q
 
-from ..base import Cell, Column, Context, Report, Result, Table, list_url, money, register
+from ..base import (
+    Cell,
+    Column,
+    Context,
+    Report,
+    Result,
+    Table,
+    list_url,
+    money_cell,
+    register,
+)
 
 WEIGHTED = ExpressionWrapper(
     F("amount") * F("probability") / 100, output_field=DecimalField(max_digits=20, decimal_places=4)
@@ -89,8 +99,8 @@ class Forecast(Report):
                 [
                     Cell(label),
                     Cell(row["n"], url=url),
-                    Cell(amount, money(amount)),
-                    Cell(weighted, money(weighted)),
+                    money_cell(amount),
+                    money_cell(weighted),
                 ]
             )
             total_n += row["n"]
@@ -100,8 +110,8 @@ class Forecast(Report):
         table.totals = [
             Cell(str(_("Total"))),
             Cell(total_n, url=list_url("deals:list", **period_params, **base)),
-            Cell(total_amount, money(total_amount)),
-            Cell(total_weighted, money(total_weighted)),
+            money_cell(total_amount),
+            money_cell(total_weighted),
         ]
         # One query: how many are slipping.
         today = timezone.localdate()
@@ -115,7 +125,7 @@ class Forecast(Report):
                 str(_("Closing in the period")),
                 Cell(total_n, url=list_url("deals:list", **period_params, **base)),
             ),
-            (str(_("Weighted amount")), Cell(total_weighted, money(total_weighted))),
+            (str(_("Weighted amount")), money_cell(total_weighted)),
             (
                 str(_("Past the expected close date")),
                 Cell(slipping["past"], url=list_url("deals:list", closing="overdue", **base)),

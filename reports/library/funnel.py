@@ -1,5 +1,6 @@
 """Funnel: where do deals get stuck? For the period and a deal pipeline: the deals that
-entered each stage, the share that went on to the next stage, the days spent in each
+entered each stage, the share of them that later reached the next stage or one beyond it
+(a cohort: never over 100%), the days spent in each
 stage (median and 90th percentile, from the stage history) and the deals lost from each
 stage with their lost reasons."""
 
@@ -8,14 +9,25 @@ from __future__ import annotations
 import math
 
 from django.db import connection
-from django.db.models import Aggregate, Count, FloatField, OuterRef, Subquery
+from django.db.models import Aggregate, Count, FloatField, Max, Min, OuterRef, Q, Subquery
 from django.utils.translation import gettext_lazy as _
 
 from accounts import access
 from crm.models import DictionaryItem
 from pipelines.models import Deal, DealStatus, Pipeline, StageHistory, StageKind
 
-from ..base import Cell, Column, Context, Report, Result, Table, list_url, percent, register
+from ..base import (
+    Cell,
+    Column,
+    Context,
+    Report,
+    Result,
+    Table,
+    list_url,
+    one_decimal,
+    percent,
+    register,
+)
 
 DAY = 86_400
 
@@ -44,10 +56,60 @@ class PercentileCont(Aggregate):
 
 
 def days_cell(seconds: float | None) -> Cell:
-    if seconds is None:
-        return Cell(None, "—")
-    days = round(seconds / DAY, 1)
-    return Cell(days, f"{days:g}")
+    return one_decimal(None if seconds is None else seconds / DAY)
+
+
+def cohorts(ctx: Context, pipeline, funnel_stages: list, scoped) -> tuple[dict, dict]:
+    """One query: per funnel stage, the deals that entered it in the period (its cohort)
+    and how many of them later moved into a stage after it (the next one or beyond, won
+    included; lost and other pipelines' stages do not count). Never more than the cohort.
+
+    Per deal, over its moves in the pipeline since the period began: the first entry into
+    each stage in the period, and the last move into a stage after it; the deal went on
+    when that move came after the entry (or at the same moment: imported histories date
+    a day's moves alike). The per-deal rows are counted by the database."""
+    period = ctx.period
+    aggregates = {}
+    for index, stage in enumerate(funnel_stages):
+        aggregates[f"e{index}"] = Min(
+            "moved_at", filter=Q(to_stage=stage.pk, moved_at__lt=period.end)
+        )
+        after = [s.pk for s in funnel_stages[index + 1 :]]
+        if after:
+            aggregates[f"b{index}"] = Max("moved_at", filter=Q(to_stage__in=after))
+    if not aggregates:
+        return {}, {}
+    per_deal = (
+        StageHistory.objects.filter(
+            pipeline=pipeline,
+            record_type="deal",
+            moved_at__gte=period.start,
+            record_id__in=scoped.values("pk"),
+        )
+        .order_by()
+        .values("record_id")
+        .annotate(**aggregates)
+    )
+    sql, params = per_deal.query.sql_with_params()
+    counts = []
+    for index in range(len(funnel_stages)):
+        counts.append(f"COUNT(e{index})")
+        counts.append(
+            f"COUNT(CASE WHEN b{index} >= e{index} THEN 1 END)"
+            if f"b{index}" in aggregates
+            else "0"
+        )
+    with connection.cursor() as cursor:
+        # `sql` is Django's own compiled query; every value is a parameter.
+        cursor.execute(f"SELECT {', '.join(counts)} FROM ({sql}) per_deal", params)  # noqa: S608
+        row = cursor.fetchone()
+    entered, went_on = {}, {}
+    for index, stage in enumerate(funnel_stages):
+        entered[stage.pk], went_on[stage.pk] = (
+            int(row[2 * index] or 0),
+            int(row[2 * index + 1] or 0),
+        )
+    return entered, went_on
 
 
 def scope_params(ctx: Context) -> dict[str, str]:
@@ -100,13 +162,8 @@ class Funnel(Report):
         # (stagehistory_pipeline, stagehistory_from_stage, stagehistory_to_stage), so
         # PostgreSQL reads the period's moves from the index alone.
         # One query: deals that entered each stage of the pipeline in the period (a move's
-        # pipeline is its target stage's).
-        entered = dict(
-            moves.filter(pipeline=pipeline, record_id__in=scoped.values("pk"))
-            .values("to_stage")
-            .annotate(n=Count("record_id", distinct=True))
-            .values_list("to_stage", "n")
-        )
+        # pipeline is its target stage's), and how many of them later moved further on.
+        entered, went_on = cohorts(ctx, pipeline, funnel_stages, scoped)
         # One query: median and 90th percentile of the time spent in a stage, of every
         # move out of it in the period (computed by PostgreSQL; SQLite sends the values).
         # Moves to another pipeline count: the time was spent in this one's stage.
@@ -155,7 +212,7 @@ class Funnel(Report):
         for index, stage in enumerate(funnel_stages):
             n = entered.get(stage.pk, 0)
             following = funnel_stages[index + 1] if index + 1 < len(funnel_stages) else None
-            conversion = percent(entered.get(following.pk, 0), n) if following else Cell(None, "—")
+            conversion = percent(went_on.get(stage.pk, 0), n) if following else Cell(None, "—")
             p50, p90 = spent.get(stage.pk, (None, None))
             lost = lost_by_stage.get(stage.pk, 0)
             table.rows.append(
@@ -224,9 +281,10 @@ class Funnel(Report):
             str(
                 _(
                     "Entered: deals that moved into the stage (or were created in it) in the "
-                    "period. To the next stage: deals that entered the next stage in the period "
-                    "per deal that entered this one. Days in stage: from the moves out of the "
-                    "stage in the period. Lost: deals lost from the stage in the period."
+                    "period. To the next stage: of the deals that entered the stage in the "
+                    "period, the share that later reached the next stage or one after it (up "
+                    "to today). Days in stage: from the moves out of the stage in the period. "
+                    "Lost: deals lost from the stage in the period."
                 )
             )
         )

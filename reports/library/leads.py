@@ -21,7 +21,18 @@ from crm.models import Activity, DictionaryItem
 from pipelines.models import LOST_REASON, DealStatus, Lead, LeadStatus
 from pipelines.selectors import VAGUE_LOST_REASONS, vague_reason_q
 
-from ..base import Cell, Column, Context, Report, Result, Table, list_url, percent, register
+from ..base import (
+    Cell,
+    Column,
+    Context,
+    Report,
+    Result,
+    Table,
+    list_url,
+    one_decimal,
+    percent,
+    register,
+)
 
 PALETTE = [
     "#206bc4",
@@ -43,10 +54,7 @@ def _month_end(first: date) -> date:
 
 
 def _hours(values: list[float]) -> Cell:
-    if not values:
-        return Cell(None, "—")
-    value = round(median(values), 1)
-    return Cell(value, f"{value:g}")
+    return one_decimal(median(values) if values else None)
 
 
 @dataclass
@@ -64,6 +72,16 @@ class _Group:
         self.converted += row["converted"]
         self.won += row["won"]
         self.lost += row["lost"]
+
+
+def vague_note(names: list[str]) -> str:
+    """Which lost reasons count as vague, by the names people read (never their codes)."""
+    if not names:
+        return str(_("A lost reason is vague when none was given."))
+    return str(
+        _("A lost reason is vague when none was given or it is one of: %(reasons)s.")
+        % {"reasons": "、".join(names)}
+    )
 
 
 @register
@@ -127,7 +145,20 @@ class Leads(Report):
                 )
             )
         item_ids = {r.get("source") for r in rows} | {r["lost_reason"] for r in lost_rows}
-        items = DictionaryItem.objects.in_bulk([pk for pk in item_ids if pk])
+        # One query: the labels of the sources and reasons, and of the vague reasons the
+        # footnote names.
+        vague_items = Q(dictionary__code="lost_reason", code__in=VAGUE_LOST_REASONS)
+        items = {
+            item.pk: item
+            for item in DictionaryItem.objects.filter(
+                Q(pk__in=[pk for pk in item_ids if pk]) | vague_items
+            ).select_related("dictionary")
+        }
+        vague_names = [
+            str(item)
+            for item in sorted(items.values(), key=lambda i: (i.order, i.pk))
+            if item.dictionary.code == "lost_reason" and item.code in VAGUE_LOST_REASONS
+        ]
 
         sources: dict[int | None, _Group] = {}
         months: dict[date, _Group] = {}
@@ -303,13 +334,7 @@ class Leads(Report):
                     "without one are left out of the median."
                 )
             ),
-            str(
-                _(
-                    "A lost reason is vague when its code is one of %(codes)s, or when none "
-                    "was given."
-                )
-                % {"codes": ", ".join(sorted(VAGUE_LOST_REASONS))}
-            ),
+            vague_note(vague_names),
         ]
         extra = [(str(_("By month")), month_table)]
         if "lost_reason" not in hidden:

@@ -17,7 +17,19 @@ from accounts.models import Department
 from crm.models import DictionaryItem
 from pipelines.models import Deal, DealStatus, Pipeline
 
-from ..base import Cell, Column, Context, Report, Result, Table, list_url, money, percent, register
+from ..base import (
+    Cell,
+    Column,
+    Context,
+    Report,
+    Result,
+    Table,
+    list_url,
+    money_cell,
+    one_decimal,
+    percent,
+    register,
+)
 from .funnel import scope_params
 
 DAY = 86_400
@@ -41,17 +53,14 @@ def _first_day(month: date | datetime) -> date:
 
 
 def _median_days(seconds: list[float]) -> Cell:
-    if not seconds:
-        return Cell(None, "—")
-    days = round(statistics.median(seconds) / DAY, 1)
-    return Cell(days, f"{days:g}")
+    return one_decimal(statistics.median(seconds) / DAY if seconds else None)
 
 
 def _average(total, count: int) -> Cell:
     if not count:
         return Cell(None, "—")
     value = (Decimal(total or 0) / count).quantize(Decimal("0.01"))
-    return Cell(value, money(value))
+    return money_cell(value)
 
 
 class Group:
