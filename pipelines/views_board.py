@@ -10,7 +10,12 @@ Moves (drag and drop, or a card's "Move to…" menu on a phone) post to the move
 endpoint, which calls services.move_to_stage (DESIGN rule 3) and answers with htmx
 out-of-band swaps: the card in its new column and the two columns' totals; a small
 form when the stage needs fields filled or a lost reason; otherwise a message and the
-columns as they are in the database.
+columns as they are in the database. A move's message offers to undo it (the undo
+endpoint moves the record back, pipelines.moves.request_undo).
+
+The board scrolls sideways while a card is dragged near its edge (static/pipelines/
+board.js); a compact layout (a cookie, so the page renders in it) fits a pipeline of six
+to eight stages on a 1,280 px screen.
 """
 
 from __future__ import annotations
@@ -32,18 +37,20 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import access
 from accounts.models import DataScope
-from crm.money import format_money
+from crm.money import money_html
 from crm.params import MAX_PAGE, id_param, int_param
 from crm.widgets import style
 
 from . import selectors
 from .forms_board import board_filter_class
 from .kinds import DEAL, STAGED_TYPES, staged_type
-from .models import Pipeline, PipelineKind, Stage, StageKind
-from .moves import MoveOutcome, request_move
+from .models import Pipeline, PipelineKind, Stage, StageHistory, StageKind
+from .moves import MoveOutcome, request_move, request_undo
 from .selectors import CARDS_PER_COLUMN, CLOSED_DAYS
 
 FILTER_PARAMS = ("owner", "department")
+# The cookie that keeps the compact layout ("1"); board.js sets it.
+COMPACT_COOKIE = "crm_board_compact"
 
 
 def usable_pipelines(user) -> list[Pipeline]:
@@ -74,11 +81,11 @@ class BoardColumn:
 
     @property
     def amount_display(self) -> str:
-        return format_money(self.amount, places=0)
+        return money_html(self.amount)  # compact, the exact amount as its title
 
     @property
     def weighted_display(self) -> str:
-        return format_money(self.weighted, places=0)
+        return money_html(self.weighted)
 
 
 class Board:
@@ -160,7 +167,7 @@ class Board:
             card.stage = stage  # the loaded stage: days in stage and time limit, no query
         card.movable = self.can_move(card)
         if self.type.has_amount:
-            card.amount_display = format_money(card.amount, places=0)
+            card.amount_display = money_html(card.amount)
         return card
 
     # --- rendering -------------------------------------------------------------------
@@ -187,6 +194,8 @@ class Board:
             ),
             "create_url": self.type.url("create"),
             "move_url": reverse("board:move", args=[self.pipeline.pk])
+            + (f"?{self.query}" if self.query else ""),
+            "undo_url": reverse("board:undo", args=[self.pipeline.pk])
             + (f"?{self.query}" if self.query else ""),
             **extra,
         }
@@ -223,6 +232,8 @@ def board(request, pk: int):
             filter_form=form,
             filters_active=bool(board.query),
             pipelines=usable_pipelines(request.user),
+            compact=request.COOKIES.get(COMPACT_COOKIE) == "1",
+            compact_cookie=COMPACT_COOKIE,
         ),
     )
 
@@ -283,7 +294,35 @@ def move(request, pk: int):
         return answer.ask(outcome)
     if outcome.refused:
         return answer.refused(outcome.message, code=outcome.code)
-    return answer.done(was_in, outcome.message)
+    return answer.done(was_in, outcome.message, undo=outcome.history)
+
+
+@login_required
+@require_POST
+def undo(request, pk: int):
+    """Take back a move just made (POST move: its StageHistory id): the record goes back
+    to the stage it came from, answered like a move. pipelines.moves.request_undo says
+    when that is refused (another user's move, too late, moved since)."""
+    pipeline = get_object_or_404(Pipeline, pk=pk)
+    board = Board(request, pipeline)
+    history_id = id_param(request.POST, "move")
+    if history_id is None:
+        return HttpResponseBadRequest(_("Say which move to undo."))
+    history = get_object_or_404(
+        StageHistory.objects.select_related("from_stage", "to_stage"),
+        pk=history_id,
+        record_type=board.record_type,
+        pipeline=pipeline,
+    )
+    record = access.get_object_for_user_or_404(
+        request.user, board.model.objects.filter(pipeline=pipeline), pk=history.record_id
+    )
+    outcome = request_undo(history=history, record=record, user=request.user)
+    back = board.by_id.get(history.from_stage_id) or history.to_stage
+    answer = Move(board, record, back, expected_stage_id=history.to_stage_id)
+    if outcome.refused:
+        return answer.refused(outcome.message, code=outcome.code)
+    return answer.done(history.to_stage_id, outcome.message)
 
 
 class Move:
@@ -342,10 +381,14 @@ class Move:
         columns = self._columns(self.expected_stage_id, self.stage.pk, *current)
         return self._render(message=message, level="warning", code=code, columns=columns)
 
-    def done(self, was_in: int, message: str) -> HttpResponse:
+    def done(self, was_in: int, message: str, *, undo: StageHistory | None = None) -> HttpResponse:
+        """The card in its new column and both columns' totals; `undo`: the move the
+        message offers to take back."""
         if not self.request.htmx:
             messages.success(self.request, message)
             return self._back()
         card = self.board.card(self.record.pk)
         columns = self._columns(was_in, self.stage.pk, cards=False)
-        return self._render(card=card, heads=columns, message=message, level="success", moved=True)
+        return self._render(
+            card=card, heads=columns, message=message, level="success", moved=True, undo=undo
+        )

@@ -527,3 +527,273 @@ def test_a_lead_board_shows_lead_cards_and_refuses_won_without_conversion(client
     move(client, pipeline, lead, second)
     lead.refresh_from_db()
     assert lead.stage == second
+
+
+# --- Undo -------------------------------------------------------------------------------
+
+
+def undo(client, pipeline, history, *, htmx=True):
+    return client.post(
+        reverse("board:undo", args=[pipeline.pk]),
+        {"move": history.pk if history else ""},
+        **(HTMX if htmx else {}),
+    )
+
+
+def test_a_move_offers_its_undo_which_puts_the_deal_back(client, org2, retail):
+    interest, evaluation = stage(retail, "意向"), stage(retail, "评估")
+    deal = make_deal(org2.owner, interest, amount="3000")
+    deal.expected_close_date = timezone.localdate() + timedelta(days=30)  # 评估 needs it
+    deal.save(update_fields=["expected_close_date"])
+    client.force_login(org2.owner)
+
+    html = move(client, retail, deal, evaluation).content.decode()
+
+    history = StageHistory.objects.get(record_id=deal.pk, to_stage=evaluation)
+    assert 'data-testid="undo"' in html
+    assert f'name="move" value="{history.pk}"' in html
+    assert reverse("board:undo", args=[retail.pk]) in html
+
+    response = undo(client, retail, history)
+
+    assert response.status_code == 200
+    deal.refresh_from_db()
+    assert deal.stage == interest and deal.probability == interest.probability
+    back = StageHistory.objects.filter(record_id=deal.pk).latest("moved_at", "id")
+    assert (back.from_stage, back.to_stage, back.user) == (evaluation, interest, org2.owner)
+    html = response.content.decode()
+    assert f'hx-swap-oob="afterbegin:#cards-{interest.pk}"' in html
+    assert heads(html)[interest.pk][0] == 1 and heads(html)[evaluation.pk][0] == 0
+    assert "意向" in html and 'data-testid="undo"' not in html  # an undo is not undone
+    # Twice is once: the second undo finds the deal moved since.
+    html = undo(client, retail, history).content.decode()
+    assert 'data-testid="board-message"' in html
+    deal.refresh_from_db()
+    assert deal.stage == interest
+    assert StageHistory.objects.filter(record_id=deal.pk).count() == 2
+
+
+def test_only_who_made_the_move_may_undo_it(client, org2, retail):
+    interest, intro = stage(retail, "意向"), stage(retail, "产品介绍")
+    deal = make_deal(org2.owner, interest)
+    client.force_login(org2.owner)
+    move(client, retail, deal, intro)
+    history = StageHistory.objects.get(record_id=deal.pk)
+
+    client.force_login(org2.manager)  # sees and may move the deal, did not make the move
+    html = undo(client, retail, history).content.decode()
+
+    assert "Only who made" in html or "只有" in html
+    deal.refresh_from_db()
+    assert deal.stage == intro
+    # An outsider does not learn the deal exists.
+    client.force_login(org2.outsider)
+    assert undo(client, retail, history).status_code == 404
+
+
+def test_a_deal_moved_since_or_a_late_undo_is_left_where_it_is(client, org2, retail):
+    interest, intro, keen = (
+        stage(retail, "意向"),
+        stage(retail, "产品介绍"),
+        stage(retail, "产生兴趣"),
+    )
+    deal = make_deal(org2.owner, interest)
+    client.force_login(org2.owner)
+    move(client, retail, deal, intro)
+    first = StageHistory.objects.get(record_id=deal.pk)
+    move(client, retail, Deal.objects.get(pk=deal.pk), keen)
+
+    html = undo(client, retail, first).content.decode()
+
+    assert "产生兴趣" in html and 'data-testid="board-message"' in html
+    deal.refresh_from_db()
+    assert deal.stage == keen
+    # The latest move, minutes later, is too late to undo.
+    latest = StageHistory.objects.filter(record_id=deal.pk).latest("moved_at", "id")
+    StageHistory.objects.filter(pk=latest.pk).update(
+        moved_at=timezone.now() - timedelta(minutes=10)
+    )
+    html = undo(client, retail, latest).content.decode()
+    assert "too late" in html or "太晚" in html or "已过" in html
+    deal.refresh_from_db()
+    assert deal.stage == keen
+
+
+def test_undo_needs_csrf_and_a_move_of_this_board(org2, retail):
+    interest, intro = stage(retail, "意向"), stage(retail, "产品介绍")
+    deal = make_deal(org2.owner, interest)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(org2.owner)
+    client.get(board_url(retail))
+    token = client.cookies["csrftoken"].value
+    client.post(
+        reverse("board:move", args=[retail.pk]),
+        {"record": deal.pk, "stage": intro.pk, "expected_stage": interest.pk},
+        HTTP_X_CSRFTOKEN=token,
+        **HTMX,
+    )
+    history = StageHistory.objects.get(record_id=deal.pk)
+
+    assert undo(client, retail, history).status_code == 403
+    deal.refresh_from_db()
+    assert deal.stage == intro
+    wholesale = Pipeline.objects.get(name="批发")
+    url = reverse("board:undo", args=[wholesale.pk])
+    assert client.post(url, {"move": history.pk}, HTTP_X_CSRFTOKEN=token).status_code == 404
+    url = reverse("board:undo", args=[retail.pk])
+    assert client.post(url, {"move": "x"}, HTTP_X_CSRFTOKEN=token).status_code == 400
+    response = client.post(url, {"move": history.pk}, HTTP_X_CSRFTOKEN=token, **HTMX)
+    assert response.status_code == 200
+    deal.refresh_from_db()
+    assert deal.stage == interest
+
+
+def test_without_htmx_an_undo_redirects_back_with_a_message(client, org2, retail):
+    interest, intro = stage(retail, "意向"), stage(retail, "产品介绍")
+    deal = make_deal(org2.owner, interest)
+    client.force_login(org2.owner)
+    move(client, retail, deal, intro)
+    history = StageHistory.objects.get(record_id=deal.pk)
+    response = undo(client, retail, history, htmx=False)
+    assert response.status_code == 302 and response["Location"] == board_url(retail)
+    deal.refresh_from_db()
+    assert deal.stage == interest
+
+
+# --- A required contact the customer does not have yet ----------------------------------
+
+
+def test_a_required_contact_can_be_added_in_the_move_form(client, org2, retail):
+    from crm.models import Contact
+
+    interest, quote = stage(retail, "意向"), stage(retail, "报价")  # 报价: contact + amount
+    deal = make_deal(org2.owner, interest, amount="5000", contact=False)
+    client.force_login(org2.owner)
+
+    html = move(client, retail, deal, quote).content.decode()
+
+    # No list to choose from: the form asks for the new contact instead.
+    assert 'data-testid="new-contact"' in html
+    assert 'name="new_contact-name"' in html and 'name="new_contact-mobile"' in html
+    assert 'name="contact"' not in html
+    assert 'data-testid="move-form-blocked"' not in html
+
+    # A bad mobile: the contact form's error, nothing added, nothing moved.
+    html = move(
+        client,
+        retail,
+        deal,
+        quote,
+        move_form="1",
+        **{"new_contact-name": "陈经理", "new_contact-mobile": "12345abc"},
+    ).content.decode()
+    assert 'data-testid="move-form"' in html and 'data-testid="error-mobile"' in html
+    assert not Contact.objects.filter(customer=deal.customer).exists()
+    # No name: the contact's own message.
+    html = move(
+        client, retail, deal, quote, move_form="1", **{"new_contact-mobile": "13912345678"}
+    ).content.decode()
+    assert 'data-testid="error-name"' in html
+    assert not Contact.objects.filter(customer=deal.customer).exists()
+
+    response = move(
+        client,
+        retail,
+        deal,
+        quote,
+        move_form="1",
+        **{"new_contact-name": "陈经理", "new_contact-mobile": "139 1234 5678"},
+    )
+
+    html = response.content.decode()
+    assert 'data-testid="move-form"' not in html
+    contact = Contact.objects.get(customer=deal.customer)
+    assert (contact.name, contact.mobile, contact.created_by) == (
+        "陈经理",
+        "+8613912345678",
+        org2.owner,
+    )
+    deal.refresh_from_db()
+    assert deal.stage == quote and deal.contact == contact
+    assert f'hx-swap-oob="afterbegin:#cards-{quote.pk}"' in html
+
+
+def test_a_contact_added_for_a_move_that_fails_is_not_kept(client, org2, retail):
+    from crm.models import Contact
+
+    interest, quote = stage(retail, "意向"), stage(retail, "报价")
+    deal = make_deal(org2.owner, interest, amount="5000", contact=False)
+    client.force_login(org2.owner)
+    # Someone moved the deal meanwhile: the move is refused, the contact rolled back.
+    Deal.objects.filter(pk=deal.pk).update(stage=stage(retail, "产品介绍"))
+
+    html = move(
+        client,
+        retail,
+        deal,
+        quote,
+        expected=interest,
+        move_form="1",
+        **{"new_contact-name": "陈经理", "new_contact-mobile": "13912345678"},
+    ).content.decode()
+
+    assert 'data-testid="board-message"' in html
+    assert not Contact.objects.filter(customer=deal.customer).exists()
+
+
+def test_with_contacts_to_choose_the_form_offers_the_list_only(client, org2, retail):
+    from crm.models import Contact
+
+    interest, quote = stage(retail, "意向"), stage(retail, "报价")
+    deal = make_deal(org2.owner, interest, amount="5000", contact=False)
+    wang = ContactFactory(customer=deal.customer, name="王总")
+    client.force_login(org2.owner)
+
+    html = move(client, retail, deal, quote).content.decode()
+    assert 'name="contact"' in html and "王总" in html
+    assert 'name="new_contact-name"' not in html
+
+    # Posted anyway, a new contact's fields are not a way around the list.
+    html = move(
+        client, retail, deal, quote, move_form="1", **{"new_contact-name": "李助理"}
+    ).content.decode()
+    assert 'data-testid="error-contact"' in html
+    assert Contact.objects.filter(customer=deal.customer).count() == 1
+    move(client, retail, deal, quote, move_form="1", contact=wang.pk)
+    deal.refresh_from_db()
+    assert deal.stage == quote and deal.contact == wang
+
+
+def test_a_role_that_may_not_add_contacts_is_told_who_can(client, org2, retail):
+    interest, quote = stage(retail, "意向"), stage(retail, "报价")
+    no_contacts = [p for p in perms() if p != "contact.add"]
+    owner = org2.set_scope(org2.owner, DataScope.OWN, no_contacts)
+    deal = make_deal(owner, interest, amount="5000", contact=False)
+    client.force_login(owner)
+
+    html = move(client, retail, deal, quote).content.decode()
+
+    assert 'data-testid="move-form-no-contact"' in html
+    assert deal.customer.name in html
+    assert 'name="new_contact-name"' not in html
+    assert re.search(r'data-testid="move-submit"[^>]*disabled', html)
+    # Posted anyway, a new contact is not added.
+    move(client, retail, deal, quote, move_form="1", **{"new_contact-name": "李助理"})
+    deal.refresh_from_db()
+    assert deal.stage == interest and not deal.customer.contacts.exists()
+
+
+# --- Layout -----------------------------------------------------------------------------
+
+
+def test_the_compact_layout_is_kept_in_a_cookie(client, org2, retail):
+    from pipelines.views_board import COMPACT_COOKIE
+
+    client.force_login(org2.owner)
+    html = client.get(board_url(retail)).content.decode()
+    assert 'data-testid="compact-toggle"' in html
+    assert re.search(r'class="app-board" id="board"', html)
+    client.cookies[COMPACT_COOKIE] = "1"
+    html = client.get(board_url(retail)).content.decode()
+    assert re.search(r'class="app-board app-board-compact" id="board"', html)
+    assert 'aria-pressed="true"' in html

@@ -66,9 +66,11 @@ NOT_RECORDS = {
     "board:board": "a pipeline: configuration every rep sees; its cards are scoped (test_board)",
     "board:column": "a pipeline and one of its stages (configuration); cards scoped",
     "board:move": "a pipeline; the record id is in the body (checked below)",
+    "board:undo": "a pipeline; the move is in the body, its record scoped (test_board)",
     "reports:report": "a report's slug",
     "reports:customer_segment": "a segment's key",
     "admin:app_list": "an app's label (Django admin)",
+    "accounts:password_reset_confirm": "a signed reset token for an account, no record",
 }
 # No record has this id.
 MISSING = 987654321

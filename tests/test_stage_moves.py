@@ -187,7 +187,9 @@ def test_the_blocked_field_is_named_on_both_pages(client, team):
     ):
         html = answer.content.decode()
         assert 'data-testid="move-form-blocked"' in html
-        assert 'name="amount"' not in html and 'name="contact"' in html
+        assert 'name="amount"' not in html
+        # The customer has no contact: its new contact's fields are asked instead.
+        assert 'name="new_contact-name"' in html
 
 
 # --- Lost -----------------------------------------------------------------------------------
