@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django import forms
 from django.db.models import Q, QuerySet
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from accounts import access
@@ -304,6 +305,8 @@ class ConvertContactForm(CustomFieldsFormMixin, StyledFormMixin, forms.ModelForm
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        # A person's name (姓名), not the model's generic "name" (名称).
+        self.fields["name"].label = capfirst(_("full name"))
         self.apply_fields(user)
 
     def _get_validation_exclusions(self):

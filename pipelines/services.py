@@ -639,3 +639,55 @@ def transfer_records(records: models.QuerySet, to: User, by: User) -> int:
     # One insert for the events of the whole batch, handed on together after commit.
     record_changes(moved, by=by, kind=EventKind.TRANSFERRED, changes=changes)
     return len(moved)
+
+
+# --- Claiming unassigned leads ------------------------------------------------------------
+
+
+@transaction.atomic
+def claim_leads(leads: models.QuerySet, *, by: User) -> list[Lead]:
+    """Take unassigned leads: those of `leads` without an owner that `by` may see become
+    `by`'s, each with a history entry and a `claimed` event. Returns the leads claimed;
+    one another person claimed first, or that has an owner, is left as it is.
+
+    Race-safe: the unowned rows are locked (FOR UPDATE) and PostgreSQL checks the
+    condition again on each row it waited for, so of two people claiming at once one
+    gets the lead and the other's claim leaves it out."""
+    if not access.has_permission(by, "lead", "change"):
+        raise PermissionDenied
+    ids = list(
+        Lead.objects.visible_to(by)
+        .filter(pk__in=leads.values("pk"), owner__isnull=True)
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return []
+    claimed = list(
+        Lead.objects.select_for_update(of=("self",))
+        .filter(pk__in=ids, owner__isnull=True)
+        .order_by("pk")
+    )
+    if not claimed:
+        return []
+    now = timezone.now()
+    Lead.objects.filter(pk__in=[lead.pk for lead in claimed], owner__isnull=True).update(
+        owner=by, updated_at=now
+    )
+    for lead in claimed:
+        lead.owner, lead.updated_at = by, now
+    record_changes(
+        claimed,
+        by=by,
+        kind=EventKind.CLAIMED,
+        changes=[Changes.one("owner", None, by, old_text="", new_text=str(by)) for _ in claimed],
+    )
+    return claimed
+
+
+def claim_lead(*, lead: Lead, by: User) -> Lead:
+    """Take one unassigned lead `by` may see; a ValidationError when it has an owner
+    (someone may just have claimed it)."""
+    claimed = claim_leads(Lead.objects.filter(pk=lead.pk), by=by)
+    if not claimed:
+        raise ValidationError(_("This lead already has an owner."), code="owned")
+    return claimed[0]

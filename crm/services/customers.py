@@ -35,6 +35,7 @@ from ..models import (
     TaskStatus,
 )
 from .history import Changes, diff, record_change, record_changes, snapshot
+from .similar_names import similar_names
 
 
 class PoolError(Exception):
@@ -243,6 +244,9 @@ class Duplicate:
     record: Customer | Contact
     matched_on: str
     visible: bool
+    # A customer whose name is like the one typed (上海航启医疗 for 上海航启医疗器械有限公司),
+    # not the same.
+    similar: bool = False
 
     @property
     def owner(self) -> User | None:
@@ -261,6 +265,10 @@ def _safe_phone(value: str) -> str:
         return ""
 
 
+# How many customers with a name like the one typed the warning shows, closest first.
+SIMILAR_NAMES = 5
+
+
 def find_duplicates(
     *,
     user: User,
@@ -270,8 +278,12 @@ def find_duplicates(
     exclude_customer: int | None = None,
     exclude_contact: int | None = None,
     limit: int = 10,
+    similar: bool = False,
 ) -> list[Duplicate]:
-    """Customers and contacts with the same name, phone or email, across the company.
+    """Customers and contacts with the same name, phone or email, across the company;
+    with `similar` (a company's name is typed), then the few customers whose name is
+    most like it (`similar_names`: the legal form and a region left out, trigram
+    similarity on PostgreSQL).
 
     Deliberately not scoped: a rep must learn that a customer already exists even if a
     colleague owns it. What the user may not open is reported without a link.
@@ -303,7 +315,10 @@ def find_duplicates(
         for given, condition, matched_on in conditions:
             if given:
                 for record in queryset.filter(condition)[:limit]:
-                    matches.setdefault(record.pk, (record, matched_on))
+                    matches.setdefault(record.pk, (record, matched_on, False))
+        if similar and queryset.model is Customer and name:
+            for record, _score in similar_names(queryset, name, limit=SIMILAR_NAMES):
+                matches.setdefault(record.pk, (record, _("name"), True))
         if not matches:
             continue
         # Which of them the user may open: one scoped query, the same rule as every list.
@@ -312,7 +327,7 @@ def find_duplicates(
             .filter(pk__in=list(matches))
             .values_list("pk", flat=True)
         )
-        found += [Duplicate(r, on, r.pk in visible) for r, on in matches.values()]
+        found += [Duplicate(r, on, r.pk in visible, like) for r, on, like in matches.values()]
     return found[:limit]
 
 

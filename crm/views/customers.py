@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import TemplateView
 
@@ -45,14 +45,27 @@ from .base import (
     RecordListView,
     RecordUpdateView,
 )
+from .bulk import Tally
+
+# Why a bulk action left a customer of the public pool alone.
+IN_POOL = gettext_lazy("in the public pool: claim them first")
 
 
 def transfer(queryset, user, request):
     target = access.users_in_scope(user).filter(pk=parse_id(request.POST.get("to_owner"))).first()
     if target is None:
         return messages.ERROR, _("Choose the new owner.")
+    tally = Tally(request, queryset)
+    editable = queryset.editable_by(user)
+    tally.add_not_editable(queryset, editable, unowned=IN_POOL)
+    tally.add(_("already %(name)s's") % {"name": target}, editable.filter(owner=target).count())
     count = services.transfer_customers(customers=queryset, to=target, by=user)
-    return _("%(count)s customers transferred to %(name)s.") % {"count": count, "name": target}
+    return tally.message(
+        count,
+        done_text=_("%(count)s customers transferred to %(name)s.")
+        % {"count": count, "name": target},
+        not_done=pgettext("customers", "%(count)s not transferred"),
+    )
 
 
 def add_tag(queryset, user, request):
@@ -63,31 +76,62 @@ def add_tag(queryset, user, request):
         (tag,) = services.resolve_tags([name])
     except ValidationError as exc:
         return messages.ERROR, " ".join(exc.messages)
+    tally = Tally(request, queryset)
+    editable = queryset.editable_by(user)
+    tally.add_not_editable(queryset, editable, unowned=IN_POOL)
+    tally.add(_("tagged already"), editable.filter(tags=tag).count())
     count = services.tag_customers(customers=queryset, tag=tag, by=user)
-    return _("Tagged %(count)s customers “%(tag)s”.") % {"count": count, "tag": tag}
+    return tally.message(
+        count,
+        done_text=_("Tagged %(count)s customers “%(tag)s”.") % {"count": count, "tag": tag},
+        not_done=pgettext("customers", "%(count)s not tagged"),
+    )
 
 
 def release(queryset, user, request):
+    tally = Tally(request, queryset)
+    owned = queryset.filter(owner__isnull=False)
+    tally.add(_("in the public pool already"), tally.visible - owned.count())
+    tally.add_not_editable(owned, owned.editable_by(user))
     try:
         count = services.release_customers(
             customers=queryset, by=user, reason=request.POST.get("reason", "")
         )
     except ValidationError as exc:
         return messages.ERROR, " ".join(exc.messages)
-    return _("%(count)s customers returned to the public pool.") % {"count": count}
+    return tally.message(
+        count,
+        done_text=_("%(count)s customers returned to the public pool.") % {"count": count},
+        not_done=pgettext("customers", "%(count)s not returned"),
+    )
 
 
 def claim(queryset, user, request):
-    claimed, refusal = 0, None
-    for customer in queryset.filter(owner__isnull=True):
+    tally = Tally(request, queryset)
+    pool = list(queryset.filter(owner__isnull=True).values_list("pk", flat=True))
+    tally.add(_("not in the public pool"), tally.visible - len(pool))
+    claimed = 0
+    for index, customer_id in enumerate(pool):
         try:
-            services.claim_customer(customer_id=customer.pk, by=user)
+            services.claim_customer(customer_id=customer_id, by=user)
             claimed += 1
         except services.PoolError as exc:
-            refusal = str(exc)
+            if Customer.objects.filter(pk=customer_id, owner__isnull=False).exists():
+                continue  # someone else claimed it first: counted as changed meanwhile
+            # Over the role's limit: the rest are refused for the same reason.
+            limit = request.user.role.max_customers if request.user.role_id else None
+            reason = (
+                _("over your role's limit of %(limit)s customers") % {"limit": limit}
+                if limit is not None
+                else str(exc).rstrip("。.")
+            )
+            tally.add(reason, len(pool) - index)
             break
-    text = _("%(count)s customers claimed from the public pool.") % {"count": claimed}
-    return (messages.WARNING, f"{text} {refusal}") if refusal else text
+    return tally.message(
+        claimed,
+        done_text=_("%(count)s customers claimed from the public pool.") % {"count": claimed},
+        not_done=pgettext("customers", "%(count)s not claimed"),
+    )
 
 
 class CustomerListView(RecordListView):
@@ -167,6 +211,7 @@ def duplicates(request):
             email=email,
             exclude_customer=parse_id(params.get("exclude_customer")),
             exclude_contact=parse_id(params.get("exclude_contact")),
+            similar=True,
         )
     return render(request, "crm/partials/duplicates.html", {"duplicates": found, "framed": True})
 
@@ -185,6 +230,7 @@ class CustomerCreateView(CustomerFormMixin, RecordCreateView):
             name=customer.name,
             phones=[customer.phone],
             email=customer.email,
+            similar=True,
         )
         if found and not form.cleaned_data.get("confirm_duplicate"):
             # Nothing is saved until the user says this is really a different customer.

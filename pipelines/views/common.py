@@ -21,6 +21,7 @@ from crm.history_entries import history_entries
 from crm.params import id_param
 from crm.services import activities as activity_services
 from crm.views.base import RecordDetailView
+from crm.views.bulk import Tally
 from crm.widgets import speed_up_selects
 
 from .. import services
@@ -277,8 +278,17 @@ def transfer(queryset, user, request):
     target = access.users_in_scope(user).filter(pk=id_param(request.POST, "to_owner")).first()
     if target is None:
         return messages.ERROR, _("Choose the new owner.")
+    tally = Tally(request, queryset)
+    editable = queryset.editable_by(user)
+    tally.add_not_editable(queryset, editable, unowned=_("unassigned: claim them first"))
+    tally.add(_("already %(name)s's") % {"name": target}, editable.filter(owner=target).count())
     count = services.transfer_records(queryset, to=target, by=user)
-    return _("%(count)s records transferred to %(name)s.") % {"count": count, "name": target}
+    return tally.message(
+        count,
+        done_text=_("%(count)s records transferred to %(name)s.")
+        % {"count": count, "name": target},
+        not_done=_("%(count)s not transferred"),
+    )
 
 
 def owners_context(request, bulk_actions) -> list:

@@ -7,10 +7,11 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.generic import TemplateView
+from django.views.generic import TemplateView, View
 
 from accounts import access
 from accounts.phones import format_phone
@@ -24,6 +25,7 @@ from crm.views.base import (
     RecordListView,
     RecordUpdateView,
 )
+from crm.views.bulk import Tally
 from crm.views.exports import RecordExportView
 
 from .. import services
@@ -46,6 +48,18 @@ from .common import (
 )
 
 
+def claim(queryset, user, request):
+    """Bulk action: take the unassigned leads among the selected ones."""
+    tally = Tally(request, queryset)
+    tally.add(_("have an owner"), queryset.filter(owner__isnull=False).count())
+    count = len(services.claim_leads(queryset, by=user))
+    return tally.message(
+        count,
+        done_text=_("%(count)s leads claimed.") % {"count": count},
+        not_done=_("%(count)s not claimed"),
+    )
+
+
 class LeadListView(RecordListView):
     model = Lead
     filterset_class = LeadFilter
@@ -65,7 +79,10 @@ class LeadListView(RecordListView):
         BuiltinView("unassigned", gettext_lazy("Unassigned"), "owner=pool"),
         BuiltinView("overdue", gettext_lazy("Stuck past the time limit"), "overdue=true"),
     )
-    bulk_actions = (BulkAction("transfer", gettext_lazy("Transfer to…"), transfer),)
+    bulk_actions = (
+        BulkAction("transfer", gettext_lazy("Transfer to…"), transfer),
+        BulkAction("claim", gettext_lazy("Claim"), claim),
+    )
 
     def list_defaults(self, queryset):
         if not self.request.GET.get("status"):
@@ -114,6 +131,9 @@ class LeadDetailMixin:
         context = super().get_context_data(lose_form=lose_form, **kwargs)
         record = self.object
         context["can_convert"] = context["can_change"] and record.status == LeadStatus.OPEN
+        context["can_claim"] = record.owner_id is None and access.has_permission(
+            self.request.user, "lead", "change"
+        )
         if context["can_convert"] and lose_form is None:
             context["lose_form"] = LostReasonForm(record_type="lead")
         return context
@@ -155,6 +175,26 @@ class LeadLoseView(LeadDetailMixin, StagedRecordDetailView):
             return self.render_to_response(self.get_context_data(lose_form=form))
         messages.success(request, _("The lead was marked as lost."))
         return HttpResponseRedirect(reverse("leads:detail", args=[lead.pk]))
+
+
+class LeadClaimView(LoginRequiredMixin, View):
+    """POST: take an unassigned lead (services.claim_lead)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        lead = access.get_object_for_user_or_404(request.user, Lead, pk=pk)
+        if not access.has_permission(request.user, "lead", "change"):
+            raise PermissionDenied
+        try:
+            services.claim_lead(lead=lead, by=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(
+                request, _("“%(name)s” is now your lead.") % {"name": lead.display_name}
+            )
+        return redirect("leads:detail", lead.pk)
 
 
 class LeadFormMixin:
@@ -249,7 +289,9 @@ class LeadConvertView(LoginRequiredMixin, TemplateView):
     def duplicates(self, name, phones, email) -> tuple[list, list]:
         """Possible duplicates, and the customers among them (or of the contacts among
         them) this user may convert the lead into."""
-        found = find_duplicates(user=self.request.user, name=name, phones=phones, email=email)
+        found = find_duplicates(
+            user=self.request.user, name=name, phones=phones, email=email, similar=True
+        )
         ids = {d.record.customer_id if d.is_contact else d.record.pk for d in found if d.visible}
         usable = (
             list(
@@ -319,4 +361,14 @@ class LeadConvertView(LoginRequiredMixin, TemplateView):
             _("The lead was converted into the customer “%(name)s”.")
             % {"name": conversion.customer.name},
         )
-        return HttpResponseRedirect(reverse("leads:detail", args=[lead.pk]))
+        return HttpResponseRedirect(self.next_page(conversion))
+
+    def next_page(self, conversion) -> str:
+        """Where the work goes on: the new deal, else the customer (the lead's page if
+        the user may open neither)."""
+        user = self.request.user
+        if conversion.deal is not None and access.can(user, conversion.deal, "view"):
+            return reverse("deals:detail", args=[conversion.deal.pk])
+        if access.can(user, conversion.customer, "view"):
+            return reverse("customers:detail", args=[conversion.customer.pk])
+        return reverse("leads:detail", args=[self.lead.pk])
