@@ -332,3 +332,41 @@ class ActivityForm(StyledFormMixin, forms.Form):
         except forms.ValidationError as exc:
             self.add_error(None, exc)
         return data
+
+
+class TaskOutcomeForm(ActivityForm):
+    """How a follow-up task went (跟进结果): what happened, its kind and, optionally, when
+    to follow up next. Saved by crm.services.tasks.complete_follow_up; the follow-up is
+    logged as happening now, with the task's contact when the task is about one."""
+
+    def __init__(self, *args, task: Task, user, **kwargs):
+        kwargs.setdefault("prefix", f"outcome-{task.pk}")
+        super().__init__(*args, customer=task.customer, user=user, **kwargs)
+        self.task = task
+        del self.fields["contact"], self.fields["occurred_at"]
+        self.fields["content"].widget.attrs["rows"] = 2
+        if "next_follow_up_at" in self.fields:
+            self.fields["next_follow_up_at"].help_text = _("Plans the next follow-up task.")
+
+    def clean(self):
+        data = forms.Form.clean(self)
+        try:
+            validation.check_activity_times(_timezone.now(), data.get("next_follow_up_at"))
+        except forms.ValidationError as exc:
+            self.add_error(None, exc)
+        return data
+
+
+# --- The task calendar ------------------------------------------------------------------
+
+CALENDAR_WEEK, CALENDAR_MONTH = "week", "month"
+
+
+class TaskCalendarForm(forms.Form):
+    """The calendar's own parameters (?view=week|month&date=YYYY-MM-DD); the list's
+    filters come with them and are read by the list's filter set."""
+
+    view = forms.ChoiceField(
+        choices=[(CALENDAR_WEEK, _("Week")), (CALENDAR_MONTH, _("Month"))], required=False
+    )
+    date = dates.DateField(required=False)

@@ -13,10 +13,11 @@ Two shapes:
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, F, Model, Q, QuerySet
+from django.db.models import Count, Exists, F, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from accounts import access
@@ -246,3 +247,97 @@ def record_history(user, record: Model) -> QuerySet[Change]:
         .select_related("user")
         .order_by("-created_at", "-pk")
     )
+
+
+# --- The task calendar (日程) -------------------------------------------------------------
+
+# A calendar page shows at most this many tasks and as many follow-ups: a month of a big
+# team's work is more than a page can show; the page asks to narrow the filters.
+CALENDAR_LIMIT = 1000
+
+
+def day_start(day: date) -> datetime:
+    """Local midnight at the start of `day` (the site's time zone)."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    """One line of a calendar day: a task, or a customer's planned next follow-up that
+    no open task stands for."""
+
+    at: datetime
+    task: Task | None = None
+    customer: Customer | None = None
+
+    @property
+    def is_follow_up(self) -> bool:
+        return self.task is None
+
+
+@dataclass
+class CalendarDays:
+    days: dict[date, list[CalendarEntry]]
+    truncated: bool  # more rows than CALENDAR_LIMIT of either kind: some are left out
+
+
+def calendar_days(
+    user,
+    first: date,
+    last: date,
+    *,
+    tasks: QuerySet[Task] | None = None,
+    customers: QuerySet[Customer] | None = None,
+) -> CalendarDays:
+    """The user's calendar from day `first` to day `last` (both included, local days):
+    the tasks due on each day and the customers' planned next follow-ups, in time order.
+
+    `tasks` and `customers` are what a page's filters left of the records (the task
+    list's filters); they are narrowed to the user's data scope here whatever the caller
+    passed, so the calendar never shows what the list would not. A customer's plan that
+    an open task due at the same moment stands for (the task a follow-up planned) shows
+    once, as the task. `customers=None` leaves planned follow-ups out."""
+    start, end = day_start(first), day_start(last + timedelta(days=1))
+    task_rows = (
+        (Task.objects.all() if tasks is None else tasks)
+        .filter(pk__in=Task.objects.visible_to(user).values("pk"))
+        .filter(due_at__gte=start, due_at__lt=end)
+        .select_related("assignee", "customer")
+        .order_by("due_at", "pk")
+    )
+    task_list = list(task_rows[: CALENDAR_LIMIT + 1])
+    truncated = len(task_list) > CALENDAR_LIMIT
+    task_list = task_list[:CALENDAR_LIMIT]
+    entries = [CalendarEntry(at=task.due_at, task=task) for task in task_list]
+    if customers is not None:
+        planned = (
+            customers.filter(pk__in=Customer.objects.visible_to(user).values("pk"))
+            .filter(next_follow_up_at__gte=start, next_follow_up_at__lt=end)
+            .exclude(
+                Exists(
+                    Task.objects.filter(
+                        customer=OuterRef("pk"),
+                        status=TaskStatus.OPEN,
+                        due_at=OuterRef("next_follow_up_at"),
+                    )
+                )
+            )
+            .select_related("owner")
+            .order_by("next_follow_up_at", "pk")
+        )
+        planned_list = list(planned[: CALENDAR_LIMIT + 1])
+        truncated = truncated or len(planned_list) > CALENDAR_LIMIT
+        entries += [
+            CalendarEntry(at=c.next_follow_up_at, customer=c) for c in planned_list[:CALENDAR_LIMIT]
+        ]
+    entries.sort(key=lambda entry: (entry.at, entry.is_follow_up))
+    days: dict[date, list[CalendarEntry]] = {}
+    day = first
+    while day <= last:
+        days[day] = []
+        day += timedelta(days=1)
+    for entry in entries:
+        local = timezone.localtime(entry.at).date()
+        if local in days:
+            days[local].append(entry)
+    return CalendarDays(days=days, truncated=truncated)

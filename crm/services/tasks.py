@@ -1,16 +1,20 @@
-"""Tasks (待办): create, edit, complete, reopen."""
+"""Tasks (待办): create, edit, complete (a follow-up with how it went), reopen."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import access
 from accounts.models import User
 
-from ..models import Customer, EventKind, Task, TaskStatus
+from ..models import Activity, Contact, Customer, DictionaryItem, EventKind, Task, TaskStatus
+from .activities import log_activity
 from .history import Changes, diff, record_change, record_changes, snapshot
 
 
@@ -124,3 +128,60 @@ def reassign_tasks(*, tasks: QuerySet[Task], to: User, by: User) -> int:
         ],
     )
     return len(rows)
+
+
+# --- Follow-up tasks: completing one says how it went -------------------------------------
+
+
+def is_follow_up(task: Task) -> bool:
+    """A follow-up task is one about a customer, or a record of another app (a lead, a
+    deal) or a contact: completing it may log how it went (an activity) there. Tasks a
+    follow-up planned (`task.activity`) are the usual ones; a rule's "跟进" task on a deal
+    or a task someone set on a customer are follow-ups too."""
+    return task.customer_id is not None or task.subject_id is not None
+
+
+@transaction.atomic
+def complete_follow_up(
+    *,
+    task: Task,
+    by: User,
+    kind: DictionaryItem | None,
+    content: str,
+    next_follow_up_at: datetime | None = None,
+    occurred_at: datetime | None = None,
+) -> Activity:
+    """Complete a follow-up task and log how it went, in one transaction: the task is done
+    (if it was still open: ticking it may have done that already), the outcome is logged
+    as an activity on what the task is about (its contact, its lead or deal, its
+    customer) and a planned next follow-up becomes the next task — through
+    `complete_task` and `log_activity`, so their checks, history and events hold. Any
+    refusal leaves the task as it was."""
+    if not access.can(by, task, "change"):
+        raise PermissionDenied
+    if not is_follow_up(task):
+        raise ValidationError(_("This task is not about a customer or a record."))
+    if task.status == TaskStatus.CANCELLED:
+        raise ValidationError(_("A cancelled task cannot be completed."))
+    task = complete_task(task=task, by=by)
+    customer = task.customer
+    subject = task.subject if task.subject_id else None
+    contact = None
+    if isinstance(subject, Contact):
+        contact, subject = subject, None
+        customer = customer or contact.customer
+    elif isinstance(subject, Customer):
+        customer, subject = customer or subject, None
+    if customer is None and subject is None:
+        # What the task was about has been deleted since.
+        raise ValidationError(_("What this task was about no longer exists."))
+    return log_activity(
+        customer=customer,
+        by=by,
+        kind=kind,
+        content=content,
+        occurred_at=occurred_at,
+        contact=contact,
+        subject=subject,
+        next_follow_up_at=next_follow_up_at,
+    )

@@ -1,11 +1,15 @@
 """Task pages: my tasks (today, overdue, upcoming), create, edit, detail, and completing
-or reopening a task, in place when asked by htmx (the list and the dashboard)."""
+or reopening a task, in place when asked by htmx (the list and the dashboard). Ticking a
+follow-up task in place offers its outcome form (what happened, next follow-up); the
+outcome page does the same without htmx. The calendar lives in tasks_calendar."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Case, F, IntegerField, Value, When
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -15,7 +19,7 @@ from django.views.decorators.http import require_POST
 from accounts import access
 
 from ..filters import TaskFilter
-from ..forms import TaskForm
+from ..forms import TaskForm, TaskOutcomeForm
 from ..models import Task, TaskStatus
 from ..params import id_param
 from ..services import tasks as services
@@ -95,6 +99,13 @@ class TaskDetailView(RecordDetailView):
             "assignee", "customer__owner", "created_by", "activity__kind"
         )
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["can_log_outcome"] = context["can_change"] and may_log_outcome(
+            self.request.user, self.object
+        )
+        return context
+
 
 class TaskCreateView(RecordCreateView):
     model = Task
@@ -165,7 +176,7 @@ def _safe_next(request) -> str:
     return ""
 
 
-def _set_status(request, pk: int, change, done_message: str):
+def _set_status(request, pk: int, change, done_message: str, *, offer_outcome=False):
     task = access.get_object_for_user_or_404(
         request.user, Task.objects.select_related("customer"), pk=pk
     )
@@ -181,12 +192,23 @@ def _set_status(request, pk: int, change, done_message: str):
             "swapped": True,
         }
         if template == PARTIALS["item"]:
-            # The dashboard's counts and follow-ups change too (out-of-band swaps).
-            context.update(
-                dashboard.task_counts(request.user), **dashboard.follow_ups(request.user)
-            )
+            # The dashboard's counts change too (out-of-band swaps).
+            context.update(dashboard.task_counts(request.user))
             context["can_change_tasks"] = context["show_select"]
-        return render(request, template, context)
+        html = render_to_string(template, context, request)
+        if offer_outcome and task.status == TaskStatus.DONE and may_log_outcome(request.user, task):
+            # A follow-up just ticked off asks how it went (a dialog appended to the page).
+            html += render_to_string(
+                "crm/tasks/partials/outcome_modal.html",
+                {
+                    "task": context["task"],
+                    "form": TaskOutcomeForm(task=task, user=request.user),
+                    "variant": variant,
+                    "next": context["next"],
+                },
+                request,
+            )
+        return HttpResponse(html)
     messages.success(request, done_message % {"title": task.title})
     return HttpResponseRedirect(next_url or reverse("tasks:detail", args=[task.pk]))
 
@@ -194,10 +216,86 @@ def _set_status(request, pk: int, change, done_message: str):
 @login_required
 @require_POST
 def complete(request, pk: int):
-    return _set_status(request, pk, services.complete_task, _("Task “%(title)s” done."))
+    return _set_status(
+        request, pk, services.complete_task, _("Task “%(title)s” done."), offer_outcome=True
+    )
 
 
 @login_required
 @require_POST
 def reopen(request, pk: int):
     return _set_status(request, pk, services.reopen_task, _("Task “%(title)s” reopened."))
+
+
+# --- How a follow-up went ----------------------------------------------------------------
+
+
+def may_log_outcome(user, task: Task) -> bool:
+    """Whether completing `task` may log how it went: a follow-up task the user may
+    change, and a role that may log follow-ups."""
+    return (
+        services.is_follow_up(task)
+        and access.has_permission(user, "activity", "add")
+        and access.can(user, task, "change")
+    )
+
+
+@login_required
+def outcome(request, pk: int):
+    """Complete a follow-up task saying how it went (GET: the form; POST: complete, log
+    the follow-up and plan the next one in one step). From the dialog that ticking the
+    task opens (htmx: the form, or what was saved, swapped in place) or from the task's
+    page (a page of its own)."""
+    task = access.get_object_for_user_or_404(
+        request.user, Task.objects.select_related("customer", "assignee"), pk=pk
+    )
+    if not services.is_follow_up(task):
+        raise Http404
+    if not may_log_outcome(request.user, task):
+        raise PermissionDenied
+    params = request.POST if request.method == "POST" else request.GET
+    variant = params.get("variant", "")
+    next_url = _safe_next(request) or (
+        url_if_safe(request, request.GET.get("next", "")) if request.method == "GET" else ""
+    )
+    form = TaskOutcomeForm(request.POST or None, task=task, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            activity = services.complete_follow_up(
+                task=task,
+                by=request.user,
+                kind=data["kind"],
+                content=data["content"],
+                next_follow_up_at=data.get("next_follow_up_at"),
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            planned = activity.follow_up_tasks.first()
+            if request.htmx:
+                context = {"task": task, "activity": activity, "planned": planned}
+                if variant == "item":
+                    context.update(dashboard.task_counts(request.user), oob=True)
+                return render(request, "crm/tasks/partials/outcome_saved.html", context)
+            messages.success(request, _("Follow-up logged for “%(title)s”.") % {"title": task})
+            return HttpResponseRedirect(
+                next_url
+                or (
+                    reverse("customers:detail", args=[task.customer_id])
+                    if task.customer_id
+                    else reverse("tasks:detail", args=[task.pk])
+                )
+            )
+    context = {"task": task, "form": form, "variant": variant, "next": next_url}
+    if request.htmx:
+        return render(request, "crm/tasks/partials/outcome_form.html", context)
+    return render(request, "crm/tasks/outcome.html", context)
+
+
+def url_if_safe(request, target: str) -> str:
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""
