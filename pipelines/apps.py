@@ -28,3 +28,7 @@ class PipelinesConfig(AppConfig):
         register_nav_item(
             NavItem(_("Board"), "board:index", "timeline", permission="deal.view", order=60)
         )
+        # The start page's deals closing soon and recent leads (crm.dashboard_cards).
+        from .dashboard import register_panels
+
+        register_panels()

@@ -111,10 +111,17 @@ def _weighted_owner(rng: random.Random, users: dict[str, User]) -> User:
     return users[rng.choices(names, weights=[OWNER_WEIGHTS[n] for n in names])[0]]
 
 
-def _story(rng: random.Random, path: list[Stage], now: datetime, over_limit: bool) -> Story:
+def _story(
+    rng: random.Random,
+    path: list[Stage],
+    now: datetime,
+    over_limit: bool,
+    window: tuple[datetime, datetime] | None = None,
+) -> Story:
     """Entry times for each stage of `path`, walking back from now: the current stage
     for a while (past its time limit when `over_limit`), the earlier ones for a few
-    days each."""
+    days each. With a `window`, the record entered its current stage (was created, won,
+    lost or converted) within it."""
     current = path[-1]
     limit = current.time_limit_days or 10
     if current.kind != StageKind.OPEN:
@@ -123,17 +130,67 @@ def _story(rng: random.Random, path: list[Stage], now: datetime, over_limit: boo
         days_in = limit + rng.uniform(2, 12)
     else:
         days_in = rng.uniform(0.1, max(limit - 0.5, 0.5))
-    times = [now - timedelta(days=days_in)]
+    last = now - timedelta(days=days_in)
+    if window is not None:
+        start, end = window
+        last = start + (end - start) * rng.random()
+    times = [last]
     for stage in reversed(path[:-1]):
         stay = rng.uniform(0.5, (stage.time_limit_days or 7) * 1.1)
         times.append(times[-1] - timedelta(days=stay))
     times.reverse()
-    # Office hours look right on a timeline.
-    times = [t.replace(hour=rng.randint(9, 18), minute=rng.randrange(60)) for t in times]
+    # Office hours look right on a timeline (the last entry only where that keeps it in
+    # its window).
+    times = [_office_hours(rng, t) for t in times[:-1]] + [_office_hours(rng, times[-1], window)]
     for i in range(1, len(times)):
         if times[i] <= times[i - 1]:
             times[i] = times[i - 1] + timedelta(hours=rng.randint(1, 5))
     return Story(path, [min(t, now - timedelta(minutes=5)) for t in times])
+
+
+def _office_hours(rng, moment: datetime, window=None) -> datetime:
+    moved = moment.replace(hour=rng.randint(9, 18), minute=rng.randrange(60))
+    if window is not None and not window[0] <= moved < window[1]:
+        return moment
+    return moved
+
+
+# Every few records (by their order in the plan) entered their current stage this
+# week, earlier this month or earlier this quarter — whatever day the demo is seeded, so
+# the default periods of the reports and the manager's figures have data. Open records
+# over their stage's time limit keep their story.
+CLOSED_WINDOWS = ("week", "month", "quarter", None)
+OPEN_WINDOWS = ("week", None, "month", None, None)
+
+
+def recent_windows(now: datetime) -> dict[str, tuple[datetime, datetime]]:
+    """This week before now, this month before this week, this quarter before both
+    (empty ones left out); the same windows as the demo customers' (seed_demo)."""
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    week = today - timedelta(days=today.weekday())
+    month = today.replace(day=1)
+    quarter = month.replace(month=(month.month - 1) // 3 * 3 + 1)
+    windows = {"week": (week, now - timedelta(minutes=10))}
+    if month < week:
+        windows["month"] = (month, week)
+    if quarter < min(month, week):
+        windows["quarter"] = (quarter, min(month, week))
+    return {key: span for key, span in windows.items() if span[0] < span[1]}
+
+
+def _window(index: int, closed: bool, over_limit: bool, now: datetime):
+    if over_limit and not closed:
+        return None
+    keys = CLOSED_WINDOWS if closed else OPEN_WINDOWS
+    key = keys[index % len(keys)]
+    windows = recent_windows(now)
+    if key is None:
+        return None
+    # A window that is empty today (the month began this week): the nearest one there is.
+    for candidate in (key, "month", "week"):
+        if candidate in windows:
+            return windows[candidate]
+    return None
 
 
 def _backdate(record, story: Story) -> None:
@@ -220,7 +277,7 @@ def _seed_leads(rng, users, now, counts: Counter) -> None:
         Lead.objects.filter(phone__in=[p["phone"] for p in plans]).values_list("phone", flat=True)
     )
     used_customers: set[int] = set()
-    for plan in plans:
+    for index, plan in enumerate(plans):
         if plan["phone"] in existing:
             continue
         owner = plan["owner"]
@@ -251,7 +308,9 @@ def _seed_leads(rng, users, now, counts: Counter) -> None:
             owner=owner,
         )
         services.create_lead(lead=lead, by=by)
-        story = _story(plan["story_rng"], path, now, plan["over_limit"])
+        closed = path[-1].kind != StageKind.OPEN
+        window = _window(index, closed, plan["over_limit"], now)
+        story = _story(plan["story_rng"], path, now, plan["over_limit"], window)
         if path[-1].kind == StageKind.WON:
             _walk(lead, Story(path[:-1]), by)
             deal = None
@@ -339,7 +398,7 @@ def _plan_deals(rng, users) -> list[dict]:
 def _seed_deals(rng, users, now, counts: Counter) -> None:
     reasons = _items("lost_reason")
     customers_of: dict[int, list[Customer]] = {}
-    for plan in _plan_deals(rng, users):
+    for index, plan in enumerate(_plan_deals(rng, users)):
         owner = plan["owner"]
         if owner.pk not in customers_of:
             customers_of[owner.pk] = list(
@@ -357,8 +416,9 @@ def _seed_deals(rng, users, now, counts: Counter) -> None:
             continue
         customer = choices[int(plan["pick"] * len(choices))]
         path = plan["path"]
-        story = _story(plan["story_rng"], path, now, plan["over_limit"])
         closed = path[-1].kind != StageKind.OPEN
+        window = _window(index, closed, plan["over_limit"], now)
+        story = _story(plan["story_rng"], path, now, plan["over_limit"], window)
         close_date = (story.times[-1] if closed else now + timedelta(days=plan["close_in"])).date()
         deal = Deal(
             title=title,
@@ -394,13 +454,14 @@ def seed_pipeline_records(now: datetime | None = None) -> Counter:
     return counts
 
 
-def seed_for_demo() -> str:
-    """seed_demo's step for pipelines (registered in apps.ready). The seeded pipelines
-    come back first if missing (a test database flushed between tests has none)."""
+def seed_for_demo(now: datetime | None = None) -> str:
+    """seed_demo's step for pipelines (registered in apps.ready), dated around `now`.
+    The seeded pipelines come back first if missing (a test database flushed between
+    tests has none)."""
     from django.apps import apps
 
     importlib.import_module("pipelines.migrations.0002_default_pipelines").create(apps, None)
-    counts = seed_pipeline_records()
+    counts = seed_pipeline_records(now)
     if counts["leads"] or counts["deals"]:
         return (
             "Demo pipelines filled: {leads} leads ({converted} converted), {deals} deals.".format(

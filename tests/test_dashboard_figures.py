@@ -85,18 +85,21 @@ def cards(client, user) -> dict:
 def test_the_manager_sees_the_team_figures(client, crm, figures):
     shown = cards(client, crm.manager)
     assert list(shown) == ["won", "weighted", "past", "activities"]
-    assert (shown["won"].value, shown["won"].note) == ("2", "¥150,000.00")
+    # Amounts compact, as Chinese business software shows them, the exact one the title.
+    assert (shown["won"].value, shown["won"].note) == ("2", "¥15万")
+    assert shown["won"].note_title == "¥150,000.00"
     # The note reads in the manager's language (the demo company's: Chinese).
-    assert (shown["weighted"].value, shown["weighted"].note) == ("¥23,000.00", "2 个进行中的商机")
+    assert (shown["weighted"].value, shown["weighted"].note) == ("¥2.3万", "2 个进行中的商机")
     assert shown["past"].value == "1"
     assert shown["activities"].value == "3"
     page = client.get(reverse("dashboard")).content.decode()
-    assert 'data-testid="team-figures"' in page and "¥23,000.00" in page
+    assert 'data-testid="team-figures"' in page
+    assert 'title="¥23,000.00">¥2.3万</div>' in page
 
 
 def test_the_admin_sees_everyone_and_a_rep_no_figures(client, crm, figures):
     shown = cards(client, crm.admin)
-    assert (shown["won"].value, shown["won"].note) == ("3", "¥1,149,000.00")
+    assert (shown["won"].value, shown["won"].note) == ("3", "¥114.9万")
     assert shown["past"].value == "2"
     assert shown["activities"].value == "4"
     assert cards(client, crm.owner) == {}
@@ -129,3 +132,12 @@ def test_two_queries(crm, figures):
     with CaptureQueriesContext(connection) as queries:
         team_cards(manager)
     assert len(queries) <= 3  # the deals, the activities (+ the scope's departments)
+
+
+def test_customer_service_sees_no_sales_figures(client, crm, figures):
+    """Customer service sees every customer (scope: all) but sells nothing: the team's
+    figures are a manager's and an admin's (declared where they are registered)."""
+    service = UserFactory(username="service", name="赵客服")
+    service = crm.set_scope(service, DataScope.ALL, crm_permissions(("view",), TYPES))
+    assert cards(client, service) == {}
+    assert 'data-testid="team-figures"' not in client.get(reverse("dashboard")).content.decode()

@@ -2,7 +2,7 @@
 
 import random
 from collections import Counter
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from io import StringIO
 
 import pytest
@@ -400,3 +400,64 @@ def test_demo_roles_have_field_permissions_and_a_second_run_keeps_an_admins_chan
     service.refresh_from_db()
     assert service.field_permissions["customer"]["cf_annual_revenue"] == "readonly"
     assert access.field_access(user("zhaomin"), "customer", "cf_commission_rate") == "hidden"
+
+
+# --- Dated around the day it runs -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "today",
+    [
+        date(2027, 6, 7),  # the 7th, a Monday: the week began today
+        date(2026, 11, 7),  # the 7th, a Saturday
+        date(2027, 3, 1),  # the 1st of a month, a Monday: this week is this month
+    ],
+    ids=["monday-7th", "saturday-7th", "monday-1st"],
+)
+def test_every_default_period_has_data_whatever_day_the_demo_is_seeded(db, today):
+    """Seeded on any day, this week, this month and this quarter (the reports' and the
+    manager's figures' default periods) each hold activities, stage moves, won and lost
+    deals, new leads and done tasks."""
+    from pipelines.models import Deal, DealStatus, Lead, StageHistory
+    from reports.periods import period_for
+
+    seed_demo.seed_demo(today=today)
+    now = timezone.make_aware(datetime.combine(today, time(15, 0)))
+    sales = User.objects.filter(username__in=[*REPS, "zhangwei"])
+    team_calls = Q(kind__code__in=["call", "visit", "meeting"], author__in=sales)
+    for key in ("week", "month", "quarter"):
+        period = period_for(key, today=today)
+        start, end = period.start, min(period.end, now)
+
+        def within(field, start=start, end=end):
+            return Q(**{f"{field}__gte": start, f"{field}__lt": end})
+
+        assert Activity.objects.filter(within("occurred_at"), team_calls).exists(), key
+        assert StageHistory.objects.filter(within("moved_at")).exists(), key
+        assert Deal.objects.filter(within("closed_at"), status=DealStatus.WON).exists(), key
+        assert Deal.objects.filter(within("closed_at"), status=DealStatus.LOST).exists(), key
+        assert Lead.objects.filter(within("created_at")).exists(), key
+        assert Task.objects.filter(within("created_at")).exists(), key
+        assert Task.objects.filter(within("completed_at")).exists(), key
+    # Nothing happens after the moment it was seeded.
+    assert not Activity.objects.filter(occurred_at__gt=now).exists()
+    assert not StageHistory.objects.filter(moved_at__gt=now).exists()
+    assert not Deal.objects.filter(closed_at__gt=now).exists()
+
+
+def test_every_rep_worked_this_week(db):
+    """The manager's team table and the activity report's 本周 show every rep."""
+    today = date(2027, 6, 7)
+    seed_demo.seed_demo(today=today)
+    week = Q(occurred_at__gte=timezone.make_aware(datetime.combine(today, time.min)))
+    for username in (*REPS, "zhangwei"):
+        assert Activity.objects.filter(week, author__username=username).exists(), username
+
+
+def test_seeding_on_a_given_day_twice_adds_nothing(db):
+    today = date(2027, 6, 7)
+    seed_demo.seed_demo(today=today)
+    before = record_counts()
+    _rows, lines = seed_demo.seed_demo(today=today)
+    assert record_counts() == before
+    assert "nothing added" in " ".join(lines)

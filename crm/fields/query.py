@@ -25,6 +25,7 @@ from django_filters import widgets as filter_widgets
 
 from ..dates import DateFromToRangeFilter
 from ..models import CustomField, DictionaryItem, FieldType
+from ..money import money_html
 from ..params import parse_id
 from . import types
 from .indexes import NUMERIC_TYPES, numeric_sql
@@ -212,12 +213,17 @@ def build_filter(
 
 
 def display_rows(rows, specs, *, items_by_code, users) -> None:
-    """Set `row.custom_cells` to the display text of each custom column of `specs`."""
+    """Set `row.custom_cells` to the display text of each custom column of `specs`; a
+    money column shows the compact amount with the exact one as its title."""
     for row in rows:
         custom = row.custom or {}
         row.custom_cells = [
-            types.display_value(
-                spec.custom, custom.get(spec.custom.key), items=items_by_code, users=users
-            )
+            _list_cell(spec.custom, custom.get(spec.custom.key), items_by_code, users)
             for spec in specs
         ]
+
+
+def _list_cell(cf, stored, items, users):
+    if cf.field_type == FieldType.MONEY and stored not in (None, ""):
+        return money_html(stored)
+    return types.display_value(cf, stored, items=items, users=users)

@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 
 from accounts.phones import format_phone
 
-from ..money import format_money
+from ..money import format_money, money_html
 
 register = template.Library()
 
@@ -44,6 +44,13 @@ def money(value) -> str:
         return format_money(value)
     except (InvalidOperation, TypeError, ValueError):
         return str(value)
+
+
+@register.filter
+def money_compact(value) -> str:
+    """An amount as lists, cards and reports show it, short, with the exact amount in its
+    title: <span title="¥936,000.00">¥93.6万</span> (crm.money.money_html)."""
+    return money_html(value)
 
 
 @register.filter

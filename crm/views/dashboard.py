@@ -1,89 +1,57 @@
-"""The start page (/): the signed-in user's work first — tasks due today, overdue tasks,
-customers to follow up — then their account, and for managers the team's overdue tasks."""
+"""The start page (/): the signed-in person's work, which depends on what they do here
+(crm.dashboard_cards.home_role): a rep's today, overdue, deals closing soon and recent
+leads; a manager's team figures and team; customer service's search and recent service
+activity; an admin's company figures and configuration. Figures and panels come from
+crm.dashboard_cards, where each declares the roles it suits (crm's own panels in
+dashboard_panels, pipelines' and reports' from their apps). Nothing is listed twice."""
+
+from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 
 from accounts import access
-from accounts.models import DataScope
 
 from .. import dashboard_cards, selectors
 from ..params import BadParameter
-
-TEAM_LIMIT = 50
-# Each card lists at most this many rows; its header shows the full count.
-CARD_LIMIT = 20
-# The Today card also lists the first tasks due in the coming days.
-COMING_UP_DAYS = 7
-COMING_UP_LIMIT = 5
-TEAM_OVERDUE_LIMIT = 10
+from . import dashboard_panels  # noqa: F401 - registers crm's panels
 
 
 def task_counts(user, now=None) -> dict:
     """How many of the user's open tasks are due later today and how many are overdue
-    (due before now): one query."""
+    (due before now): one query. (The task views send them back to the page's badges.)"""
     counts = selectors.task_counts(user, now=now)
     return {"today_count": counts["today"], "overdue_count": counts["overdue"]}
 
 
-def follow_ups(user) -> dict:
-    """Customers the user owns whose next follow-up is due by the end of today."""
-    due = selectors.follow_ups_due(user)
-    rows = list(due[: CARD_LIMIT + 1])
-    count = len(rows) if len(rows) <= CARD_LIMIT else due.count()
-    return {"follow_ups": rows[:CARD_LIMIT], "follow_up_count": count, "now": timezone.now()}
-
-
-def my_work(user) -> dict:
-    now = timezone.now()
-    return {
-        **task_counts(user, now),
-        "today_tasks": list(selectors.tasks_due_later_today(user, now=now)[:CARD_LIMIT]),
-        "overdue_tasks": list(selectors.overdue_tasks(user, now=now)[:CARD_LIMIT]),
-        "coming_up_tasks": list(
-            selectors.tasks_coming_up(user, now=now, days=COMING_UP_DAYS)[:COMING_UP_LIMIT]
-        ),
-        "coming_up_days": COMING_UP_DAYS,
-        **follow_ups(user),
-        "card_limit": CARD_LIMIT,
-    }
-
-
-def team_overdue(user) -> list:
-    """People in a manager's scope with their number of overdue open tasks: one query."""
-    return list(selectors.team_overdue(user)[:TEAM_OVERDUE_LIMIT])
-
-
 @login_required
 def dashboard(request):
-    """The signed-in user's start page: their work, who they are, what they see."""
+    """The signed-in user's home: figures, then panels, those their role is for."""
     user = request.user
-    scope = DataScope(access.data_scope(user))
-    team = (
-        access.users_in_scope(user).exclude(pk=user.pk).order_by("department__sort_order", "name")
-    )
-    can_view_tasks = access.has_permission(user, "task", "view")
-    is_manager = scope != DataScope.OWN and can_view_tasks
+    role = dashboard_cards.home_role(user)
+    panels = [
+        RenderedPanel(shown.panel, render_to_string(shown.panel.template, shown.context, request))
+        for shown in dashboard_cards.panels_for(request, role)
+    ]
     context = {
-        "scope": scope,
-        "team": team[:TEAM_LIMIT],
-        "team_count": team.count(),
-        "team_limit": TEAM_LIMIT,
-        "can_view_tasks": can_view_tasks,
+        "home_role": role,
+        "cards": dashboard_cards.cards_for(user, role),
+        "panels": [p for p in panels if not p.panel.wide],
+        "wide_panels": [p for p in panels if p.panel.wide],
+        "panel_keys": [p.panel.key for p in panels],
         "can_add_task": access.has_permission(user, "task", "add"),
-        "can_change_tasks": access.has_permission(user, "task", "change"),
-        "can_view_customers": access.has_permission(user, "customer", "view"),
-        "is_manager": is_manager,
-        "team_overdue": team_overdue(user) if is_manager else [],
-        # Headline figures other apps add (reports: the team's deals and activities).
-        "cards": dashboard_cards.cards_for(user),
-        **my_work(user),
     }
     return render(request, "crm/dashboard.html", context)
+
+
+@dataclass(frozen=True)
+class RenderedPanel:
+    panel: dashboard_cards.Panel
+    html: str
 
 
 @never_cache

@@ -32,8 +32,8 @@ def test_demo_rep_signs_in_to_chinese_ui_switches_to_english_and_signs_out(page)
         page.get_by_role("button", name="登录").click()
 
     expect(page.get_by_role("heading", name="你好，王芳")).to_be_visible()
-    expect(page.get_by_test_id("my-department")).to_have_text("销售部 / 销售一部")
-    expect(page.get_by_test_id("my-scope")).to_have_text("仅本人")
+    # A rep's home: her work (crm.dashboard_cards), not her account's details.
+    expect(page.get_by_test_id("today").get_by_role("heading")).to_have_text("今天")
     screenshot(page, "dashboard-zh")
 
     open_user_menu(page)
@@ -42,7 +42,7 @@ def test_demo_rep_signs_in_to_chinese_ui_switches_to_english_and_signs_out(page)
 
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.get_by_role("heading", name="Hello, 王芳")).to_be_visible()
-    expect(page.get_by_test_id("my-scope")).to_have_text("Own records only")
+    expect(page.get_by_test_id("today").get_by_role("heading")).to_have_text("Today")
     screenshot(page, "dashboard-en")
     assert User.objects.get(username="wangfang").language == "en"
 

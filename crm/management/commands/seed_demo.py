@@ -10,10 +10,11 @@ follow-ups due today, overdue and upcoming.
 from __future__ import annotations
 
 import importlib
+import inspect
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.apps import apps as django_apps
 from django.conf import settings
@@ -142,24 +143,48 @@ class Command(BaseCommand):
                 "seed_demo creates users with a published password; "
                 "with DEBUG off, pass --force if this really is a demo system."
             )
-        rows = seed_organisation(reset_passwords=reset_passwords)
-        seed_configuration()
-        # The demo company is Chinese: texts made here (task titles) are written in it.
-        with translation.override(settings.LANGUAGE_CODE):
-            created = seed_records()
-        if created["customers"]:
-            self.stdout.write(
-                "Demo records added: {customers} customers, {contacts} contacts, "
-                "{activities} activities, {tasks} tasks.".format(**created)
-            )
-        else:
-            self.stdout.write("Demo records already present: nothing added.")
-        with translation.override(settings.LANGUAGE_CODE):
-            for seeder in demo_seeders():
-                self.stdout.write(seeder())
+        rows, lines = seed_demo(reset_passwords=reset_passwords)
+        for line in lines:
+            self.stdout.write(line)
         self.stdout.write(self.style.SUCCESS("Demo company ready. Sign in at /accounts/login/ as:"))
         for username, name, role, password in rows:
             self.stdout.write(f"  {username:<10} {password:<18} {name}（{role}）")
+
+
+def seed_demo(
+    *, today: date | None = None, now: datetime | None = None, reset_passwords: bool = False
+) -> tuple[list, list[str]]:
+    """The whole demo, dated around `now` (default: this moment; `today`: that day at
+    15:00 local time, for a demo that looks as if seeded then). Returns the demo users'
+    rows and the lines to print."""
+    if today is not None and now is None:
+        now = timezone.make_aware(datetime.combine(today, time(15, 0)))
+    now = timezone.localtime(now or timezone.now())
+    rows = seed_organisation(reset_passwords=reset_passwords)
+    seed_configuration()
+    lines = []
+    # The demo company is Chinese: texts made here (task titles) are written in it.
+    with translation.override(settings.LANGUAGE_CODE):
+        created = seed_records(now)
+    if created["customers"]:
+        lines.append(
+            "Demo records added: {customers} customers, {contacts} contacts, "
+            "{activities} activities, {tasks} tasks.".format(**created)
+        )
+    else:
+        lines.append("Demo records already present: nothing added.")
+    with translation.override(settings.LANGUAGE_CODE):
+        for seeder in demo_seeders():
+            lines.append(seeder(now=now) if _takes_now(seeder) else seeder())
+    return rows, lines
+
+
+def _takes_now(seeder) -> bool:
+    """Whether a demo seeder dates its records around a given moment (pipelines' does)."""
+    try:
+        return "now" in inspect.signature(seeder).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 # --- Saving ---------------------------------------------------------------------------
@@ -423,7 +448,123 @@ def plan_customers(
         _plan_standalone_tasks(
             timeline, [p for p in plans if p.customer.owner == person], manager, now
         )
+    for person in [*reps, manager]:
+        _bring_recent(timeline, [p for p in plans if p.customer.owner == person], now)
+    _recent_service_calls(timeline, plans, service, items, now)
     return plans
+
+
+# How many of each person's customers had their latest follow-up in each recent window:
+# this week, earlier this month, earlier this quarter. Whatever day the demo is seeded —
+# a Monday morning, the 1st or the 7th — the default periods of the reports and the
+# manager's figures (本周, 本月, 本季度) have work in them.
+RECENT_PER_WINDOW = {"week": 4, "month": 4, "quarter": 3}
+
+
+def recent_windows(now: datetime) -> dict[str, tuple[datetime, datetime]]:
+    """The stretches of time, before `now`, that belong to this week, to this month but
+    not this week, and to this quarter but not this month (empty ones left out)."""
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    week = today - timedelta(days=today.weekday())
+    month = today.replace(day=1)
+    quarter = month.replace(month=(month.month - 1) // 3 * 3 + 1)
+    end = now - timedelta(minutes=10)
+    windows = {"week": (week, end)}
+    if month < week:
+        windows["month"] = (month, week)
+    if quarter < min(month, week):
+        windows["quarter"] = (quarter, min(month, week))
+    return {key: (start, stop) for key, (start, stop) in windows.items() if start < stop}
+
+
+def _bring_recent(rng, plans: list[Plan], now: datetime) -> None:
+    """Move the latest follow-up of a few of the person's customers into each recent
+    window. Only later, never earlier, and only for customers whose planned follow-up
+    (if any) is after tomorrow, so the story stays in order: the entry still comes after
+    the customer's others, its follow-up task is planned by it and a task it completed
+    is completed by it."""
+    tomorrow = now + timedelta(days=1)
+    candidates = []
+    for plan in plans:
+        customer = plan.customer
+        if customer.released_at or customer.last_activity_at is None:
+            continue
+        if customer.next_follow_up_at is not None and customer.next_follow_up_at < tomorrow:
+            continue
+        candidates.append(plan)
+    for key, (start, stop) in recent_windows(now).items():
+        wanted = RECENT_PER_WINDOW[key]
+        for plan in list(candidates):
+            if not wanted:
+                break
+            if plan.customer.last_activity_at >= start:
+                continue
+            when = _moment_in(rng, start, stop)
+            _move_latest_entry(plan, when)
+            candidates.remove(plan)
+            wanted -= 1
+
+
+# Calls customer service logged in each recent window (their home lists them).
+SERVICE_CALLS_PER_WINDOW = {"week": 3, "month": 4, "quarter": 3}
+
+
+def _recent_service_calls(rng, plans: list[Plan], service: User, items, now: datetime) -> None:
+    """Customer service's recent calls, on customers whose owner followed up within the
+    same window, an hour or more before that entry (the owner's entry stays the latest,
+    which planned the customer's follow-up)."""
+    for key, (start, stop) in recent_windows(now).items():
+        wanted = SERVICE_CALLS_PER_WINDOW[key]
+        for plan in plans:
+            if not wanted:
+                break
+            latest = plan.customer.last_activity_at
+            if plan.customer.owner is None or latest is None or not start <= latest < stop:
+                continue
+            if latest - start < timedelta(hours=2):
+                continue
+            when = _moment_in(rng, start, latest - timedelta(hours=1))
+            plan.activities.append(
+                Activity(
+                    customer=plan.customer,
+                    kind=items["activity_kind"].get("call"),
+                    content=rng.choice(SERVICE_NOTES),
+                    occurred_at=when,
+                    author=service,
+                )
+            )
+            wanted -= 1
+
+
+def _moment_in(rng, start: datetime, stop: datetime) -> datetime:
+    """A moment in [start, stop): in office hours on a weekday where the window allows
+    (a Monday morning's window may hold none), never piled up at its end."""
+    moment = start + (stop - start) * rng.random()
+    for _ in range(8):
+        office = moment.replace(
+            hour=rng.randint(9, 17), minute=rng.randrange(60), second=rng.randrange(60)
+        )
+        if start <= office < stop and office.weekday() < 5:
+            return office
+    return moment
+
+
+def _move_latest_entry(plan: Plan, when: datetime) -> None:
+    customer = plan.customer
+    old = customer.last_activity_at
+    for activity in plan.activities:
+        if activity.occurred_at == old and activity.author_id != getattr(
+            customer.owner, "pk", None
+        ):
+            continue
+        if activity.occurred_at == old:
+            activity.occurred_at = when
+    for task in plan.tasks:
+        if task.completed_at == old:
+            task.completed_at = when  # the entry that did the planned follow-up
+        if getattr(task, "_planned_created_at", None) == old and task.activity is not None:
+            task._planned_created_at = when
+    customer.last_activity_at = when
 
 
 def _plan_customer(rng, owner, names, items, now) -> Plan:
