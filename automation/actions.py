@@ -136,7 +136,7 @@ def placeholder_values(record, record_type: str) -> dict[str, str]:
         record=str(getattr(record, "display_name", None) or record),
         owner=str(spec.owner(record) or ""),
         url=spec.url(record),
-        site=settings.CRM_SITE_NAME,
+        site=str(settings.CRM_SITE_NAME),
     )
     customer = spec.customer(record)
     values["customer"] = str(customer) if customer else ""

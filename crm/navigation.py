@@ -67,10 +67,10 @@ for _item in (
 
 
 def navigation(request):
-    """Context processor: the site name and the entries this user may open."""
+    """Context processor: the product name (brand_name) and the entries this user may open."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"brand_name": settings.CRM_SITE_NAME, "nav_items": []}
+        return {"brand_name": settings.CRM_PRODUCT_NAME, "nav_items": []}
     path = request.path
     items = []
     for item in nav_items():
@@ -78,4 +78,4 @@ def navigation(request):
             url = reverse(item.url_name)
             active = path == url if url == "/" else path.startswith(url)
             items.append({"label": item.label, "url": url, "icon": item.icon, "active": active})
-    return {"brand_name": settings.CRM_SITE_NAME, "nav_items": items}
+    return {"brand_name": settings.CRM_PRODUCT_NAME, "nav_items": items}

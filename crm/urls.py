@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from .views import dashboard
+from .views import branding, dashboard
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("healthz", dashboard.healthz, name="healthz"),
+    path("favicon.ico", branding.favicon, name="favicon"),
 ]
 
 handler400 = dashboard.bad_request

@@ -13,7 +13,7 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import DataScope
 from automation.models import Notification, NotificationKind, NotificationSettings, Rule
@@ -27,6 +27,12 @@ pytestmark = pytest.mark.usefixtures("english")
 TYPES = ("customer", "contact", "activity", "task", "lead", "deal")
 LIST = "/notifications/"
 BAD_IDS = ("１２", "99999999999999999999", "%00", "0", "-1", "abc")
+
+
+def site_name(language: str) -> str:
+    """The product's name as a person reading `language` sees it (客道 CRM, Kedao CRM)."""
+    with translation.override(language):
+        return str(settings.CRM_SITE_NAME)
 
 
 @pytest.fixture
@@ -308,7 +314,7 @@ def test_the_digest_mails_each_opted_in_person_their_unread_once_a_day(
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["owner@example.com"]
-    assert message.subject == f"{settings.CRM_SITE_NAME}: 2 unread notifications"
+    assert message.subject == f"{site_name('en')}: 2 unread notifications"
     assert "报价两天未推进" in message.body and "请跟进 数控机床采购" in message.body
     assert "线索待分配" in message.body
     assert "已读的通知" not in message.body and "没有订阅的人" not in message.body
@@ -324,7 +330,7 @@ def test_the_digest_mails_each_opted_in_person_their_unread_once_a_day(
     assert len(mail.outbox) == 2
     assert "新的通知" in mail.outbox[1].body
     assert "报价两天未推进" not in mail.outbox[1].body
-    assert mail.outbox[1].subject.startswith(f"{settings.CRM_SITE_NAME}: 1 unread notification")
+    assert mail.outbox[1].subject.startswith(f"{site_name('en')}: 1 unread notification")
 
 
 def test_the_digest_is_in_the_persons_language(team, django_capture_on_commit_callbacks):
@@ -337,9 +343,8 @@ def test_the_digest_is_in_the_persons_language(team, django_capture_on_commit_ca
 
     assert digest(timezone.now(), django_capture_on_commit_callbacks) == 2
     subjects = {message.to[0]: message.subject for message in mail.outbox}
-    site = settings.CRM_SITE_NAME
-    assert subjects["zh@example.com"] == f"{site}：2 条未读通知"
-    assert subjects["owner@example.com"] == f"{site}: 2 unread notifications"
+    assert subjects["zh@example.com"] == f"{site_name('zh-hans')}：2 条未读通知"
+    assert subjects["owner@example.com"] == f"{site_name('en')}: 2 unread notifications"
     english = next(m for m in mail.outbox if m.to == ["owner@example.com"])
     assert english.body.startswith("Hello 王芳,")
     assert "They are on the notifications page" in english.body

@@ -17,14 +17,13 @@ from pipelines.models import Pipeline
 
 from ..test_background import celery_worker, wait_for
 from .conftest import loads, screenshot, sign_in
-from .test_board import deal, move, seed_pipelines
+from .test_board import deal, move
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
 
 def test_a_robot_added_to_a_stage_gives_the_rep_a_task(page, tmp_path):
     seed_organisation(reset_passwords=True)
-    seed_pipelines()
     wangfang = User.objects.get(username="wangfang")
     retail = Pipeline.objects.get(kind="deal", name="零售")
     keen, quote = (retail.stages.get(name=name) for name in ("产生兴趣", "报价"))
