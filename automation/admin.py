@@ -16,9 +16,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext as _gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from crm.params import parse_id
 
@@ -82,7 +81,7 @@ class RuleActionFormSet(forms.BaseInlineFormSet):
                 form.instance.params = form.cleaned_data["params"]
             except ValidationError as exc:
                 errors.append(
-                    _gettext("Action %(n)s (%(action)s): %(error)s")
+                    gettext("Action %(n)s (%(action)s): %(error)s")
                     % {
                         "n": index,
                         "action": action_registry.action_label(kind),
@@ -264,7 +263,7 @@ class RuleAdmin(admin.ModelAdmin):
             initial.update(preset["rule"])
             if stage is not None:
                 initial["name"] = (
-                    _gettext("%(stage)s: %(robot)s")
+                    gettext("%(stage)s: %(robot)s")
                     % {"stage": stage.name, "robot": preset["rule"]["name"]}
                 )[:100]
         return initial
@@ -299,7 +298,7 @@ class RuleAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}">{}</a>',
             reverse("admin:automation_rule_try", args=[obj.pk]),
-            _gettext("Try"),
+            gettext("Try"),
         )
 
     @admin.action(description=_("Deactivate the selected rules"))
@@ -341,13 +340,13 @@ class RuleAdmin(admin.ModelAdmin):
                 else None
             )
             if record is None:
-                record_error = _gettext("No record #%(id)s that you may see.") % {"id": raw[:20]}
+                record_error = gettext("No record #%(id)s that you may see.") % {"id": raw[:20]}
             else:
                 trial = rules.try_on(rule, record)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": _gettext("Try “%(rule)s”") % {"rule": rule},
+            "title": gettext("Try “%(rule)s”") % {"rule": rule},
             "rule": rule,
             "count": count,
             "capped": count >= 10000,
@@ -482,7 +481,7 @@ class RuleRunAdmin(admin.ModelAdmin):
             transaction.on_commit(lambda: _queue(run_scheduled, ids))
         self.message_user(
             request,
-            _gettext("%(n)s runs will be tried again.") % {"n": done},
+            gettext("%(n)s runs will be tried again.") % {"n": done},
             messages.SUCCESS if done else messages.WARNING,
         )
         return redirect(request.get_full_path())

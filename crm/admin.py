@@ -10,9 +10,8 @@ from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.template.response import TemplateResponse
-from django.utils.translation import gettext as _gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from accounts.sheets import SheetAdminMixin
 
@@ -36,7 +35,7 @@ def confirm_field() -> forms.BooleanField:
 def impact_error(name, groups: list[impact.UsageGroup]) -> ValidationError:
     """ "Tick the box": the message listing every usage of `name`."""
     lines = impact.describe(groups)
-    head = _gettext(
+    head = gettext(
         "“%(name)s” is still used; read where below and tick “%(confirm)s” to deactivate it."
     ) % {"name": name, "confirm": CONFIRM_LABEL}
     return ValidationError([head, *lines])
@@ -147,12 +146,12 @@ class DictionaryItemFormSet(forms.BaseInlineFormSet):
         errors = []
         if len(defaults) > 1:
             errors.append(
-                _gettext("Only one item may be the default; now %(items)s are.")
+                gettext("Only one item may be the default; now %(items)s are.")
                 % {"items": "、".join(str(d) for d in defaults)}
             )
         for item in in_use_deleted:
             errors.append(
-                _gettext("“%(item)s” is in use and cannot be deleted; deactivate it instead.")
+                gettext("“%(item)s” is in use and cannot be deleted; deactivate it instead.")
                 % {"item": item.label}
             )
         if not self.data.get("confirm_impact"):

@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.utils.translation import gettext as _gettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .config import pipeline_in_use, requirable_fields, stage_rule_errors, stages_in_use
@@ -91,7 +91,7 @@ class StageInlineForm(forms.ModelForm):
         }
         stored = [n for n in (self.instance.required_fields or []) if n not in offered]
         # A name no longer offered (a deleted custom field) stays visible until removed.
-        choices = [*choices, *((n, _gettext("%(name)s (unknown)") % {"name": n}) for n in stored)]
+        choices = [*choices, *((n, gettext("%(name)s (unknown)") % {"name": n}) for n in stored)]
         self.fields["required_fields"].choices = choices
         color = self.instance.color
         if color and color not in dict(COLORS):
@@ -104,7 +104,7 @@ class StageInlineForm(forms.ModelForm):
         if expected is not None and data.get("probability") != expected:
             self.add_error(
                 "probability",
-                _gettext("A %(kind)s stage has a win probability of %(value)s%%.")
+                gettext("A %(kind)s stage has a win probability of %(value)s%%.")
                 % {"kind": StageKind(kind).label, "value": expected},
             )
         return data
@@ -147,7 +147,7 @@ class StageFormSet(forms.BaseInlineFormSet):
             name = data.get("name")
             if name in names:
                 errors.append(
-                    _gettext("Two stages are called “%(name)s”; stage names must differ.")
+                    gettext("Two stages are called “%(name)s”; stage names must differ.")
                     % {"name": name}
                 )
             names.add(name)
@@ -158,7 +158,7 @@ class StageFormSet(forms.BaseInlineFormSet):
                 use = self.usage.get(stage.pk, {})
                 if use.get("leads") or use.get("deals"):
                     errors.append(
-                        _gettext(
+                        gettext(
                             "“%(name)s” holds records: move them to another stage before "
                             "changing its kind."
                         )
@@ -173,7 +173,7 @@ class StageFormSet(forms.BaseInlineFormSet):
             ]
             if unknown:
                 errors.append(
-                    _gettext("“%(stage)s”: %(names)s cannot be required for %(kind)s.")
+                    gettext("“%(stage)s”: %(names)s cannot be required for %(kind)s.")
                     % {
                         "stage": name,
                         "names": ", ".join(unknown),
@@ -188,12 +188,12 @@ class StageFormSet(forms.BaseInlineFormSet):
     def _in_use_message(stage: Stage, use: dict[str, int]) -> str:
         parts = []
         if use.get("leads"):
-            parts.append(_gettext("%(n)d leads") % {"n": use["leads"]})
+            parts.append(gettext("%(n)d leads") % {"n": use["leads"]})
         if use.get("deals"):
-            parts.append(_gettext("%(n)d deals") % {"n": use["deals"]})
+            parts.append(gettext("%(n)d deals") % {"n": use["deals"]})
         if use.get("history"):
-            parts.append(_gettext("%(n)d stage moves in the history") % {"n": use["history"]})
-        return _gettext(
+            parts.append(gettext("%(n)d stage moves in the history") % {"n": use["history"]})
+        return gettext(
             "“%(stage)s” is in use (%(uses)s) and cannot be deleted. Move its records to "
             "another stage first; a stage with history is kept — rename or reorder it instead."
         ) % {"stage": stage.name, "uses": "、".join(parts)}
@@ -241,9 +241,9 @@ class StageInline(admin.StackedInline):
             return "—"
         use = getattr(self, "_usage", {}).get(obj.pk, {})
         if not use:
-            return _gettext("not used")
+            return gettext("not used")
         records = use.get("leads", 0) + use.get("deals", 0)
-        return _gettext("%(records)d records, %(moves)d stage moves") % {
+        return gettext("%(records)d records, %(moves)d stage moves") % {
             "records": records,
             "moves": use.get("history", 0),
         }
@@ -307,13 +307,13 @@ class PipelineForm(forms.ModelForm):
             if other is not None:
                 self.add_error(
                     "is_default",
-                    _gettext(
+                    gettext(
                         "“%(other)s” is the default pipeline for %(kind)s; untick it there first."
                     )
                     % {"other": other.name, "kind": PipelineKind(kind).label},
                 )
             if data.get("is_active") is False:
-                self.add_error("is_active", _gettext("The default pipeline must stay active."))
+                self.add_error("is_active", gettext("The default pipeline must stay active."))
         name = data.get("name")
         if name and kind:
             same = Pipeline.objects.filter(kind=kind, name=name)
@@ -322,7 +322,7 @@ class PipelineForm(forms.ModelForm):
             if same.exists():
                 self.add_error(
                     "name",
-                    _gettext("There is already a pipeline called “%(name)s”.") % {"name": name},
+                    gettext("There is already a pipeline called “%(name)s”.") % {"name": name},
                 )
         return data
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.core.cache import cache
+from django.utils import translation
 
 from accounts.models import TREE_CACHE_KEY, DataScope, Department, Role, User
 
@@ -62,9 +63,12 @@ def _fresh_department_tree_cache():
 
     cache.delete_many([TREE_CACHE_KEY, CUSTOM_FIELDS_KEY])
     forget_rules()
+    # Nor a language an earlier test activated: each starts in settings.LANGUAGE_CODE.
+    translation.deactivate()
     yield
     cache.delete_many([TREE_CACHE_KEY, CUSTOM_FIELDS_KEY])
     forget_rules()
+    translation.deactivate()
 
 
 # Data migrations whose rows (dictionaries, the default pipelines) tests rely on.
