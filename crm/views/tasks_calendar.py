@@ -203,15 +203,16 @@ class TaskCalendarView(TaskListView):
             previous_url=self.link(period.view, period.previous) if period.previous else "",
             next_url=self.link(period.view, period.next) if period.next else "",
             month_cell_limit=MONTH_CELL_LIMIT,
+            # The list's filter form, keeping the view and the day it shows.
+            filter_keep=[("view", period.view), ("date", period.day.isoformat())],
+            filter_reset_url=f"{self.request.path}?view={period.view}&date={period.day.isoformat()}",
             is_empty=not any(day.entries for day in days if day.in_period),
         )
         return context
 
     def render_to_response(self, context, **response_kwargs):
         if FILTERS_FORM_PARAM in self.request.GET:
-            return TemplateResponse(
-                self.request, "crm/tasks/partials/calendar_filters.html", context
-            )
+            return TemplateResponse(self.request, "crm/partials/filter_form.html", context)
         return super().render_to_response(context, **response_kwargs)
 
 
