@@ -14,6 +14,7 @@ COPY pipelines ./pipelines
 COPY reports ./reports
 COPY imports ./imports
 COPY automation ./automation
+COPY integrations ./integrations
 RUN pip install -e .
 COPY . .
 # Hashed, compressed static files for whitenoise; the key is only for this build step.

@@ -48,6 +48,11 @@ INSTALLED_APPS = [
     "import_export",
     "imports",
     "automation",
+    "rest_framework",
+    "drf_spectacular",
+    "integrations.api",
+    "integrations.webhooks",
+    "integrations.webforms",
 ]
 
 MIDDLEWARE = [

@@ -20,7 +20,13 @@ from setuptools import find_packages
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 # The project's apps: every top-level package with an AppConfig.
-APPS = tuple(sorted(p.parent.name for p in ROOT.glob("*/apps.py")))
+# Apps at the root, and packages of apps (integrations/api, integrations/webhooks...).
+APPS = tuple(
+    sorted(
+        {p.relative_to(ROOT).parts[0] for p in [*ROOT.glob("*/apps.py"), *ROOT.glob("*/*/apps.py")]}
+        - {"tests"}
+    )
+)
 CHECKER = ROOT / "tools" / "check_private_imports.py"
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
@@ -179,7 +185,15 @@ def test_the_private_name_rules(tmp_path, source, found):
 
 
 def test_every_app_is_under_the_contracts():
-    assert APPS == ("accounts", "automation", "crm", "imports", "pipelines", "reports")
+    assert APPS == (
+        "accounts",
+        "automation",
+        "crm",
+        "imports",
+        "integrations",
+        "pipelines",
+        "reports",
+    )
     assert sorted(PYPROJECT["tool"]["importlinter"]["root_packages"]) == list(APPS)
 
 

@@ -1,0 +1,1 @@
+"""Web-to-lead forms: admin-designed forms embedded on a website that create leads."""

@@ -1,0 +1,1 @@
+"""Outbound webhooks: signed deliveries of record events to admins' HTTPS endpoints."""
