@@ -1,5 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
 app_name = "api"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("api/v1/", include("integrations.api.records.urls")),
+]

@@ -1,0 +1,1 @@
+"""The API's record endpoints: customers, contacts, leads, deals, activities, tasks."""
