@@ -199,9 +199,13 @@ class BoardQuery:
         return self.records.filter(stage_id=stage.pk, closed_at__gte=self.since)
 
     def with_card_relations(self, queryset: QuerySet) -> QuerySet:
-        """What a card shows besides the record: its owner, and a deal's customer."""
+        """What a card shows besides the record: its owner, and a deal's customer; only
+        the columns a card uses (a customer row with its custom fields and address is
+        ~10x a card's data: 160 cards read 2 MB less)."""
         related = ["owner", "customer"] if self.model is Deal else ["owner"]
-        return queryset.select_related(*related)
+        return queryset.select_related(*related).only(
+            *CARD_COLUMNS[self.model], "owner__name", "owner__username"
+        )
 
     def columns(
         self, stages: list[Stage] | None = None, *, cards: bool = True
@@ -210,7 +214,8 @@ class BoardQuery:
         however many records (one without the cards)."""
         stages = self.stages if stages is None else stages
         shown = self.shown().filter(stage_id__in=[s.pk for s in stages])
-        totals = board_totals(shown, stages)
+        in_stages = self.records.filter(stage_id__in=[s.pk for s in stages])
+        totals = board_totals(in_stages, stages, since=self.since)
         found: dict[int, list] = {s.pk: [] for s in stages}
         if cards:
             for card in self.first_cards(stages, shown):
@@ -256,6 +261,16 @@ class BoardQuery:
 # --- The board's totals ----------------------------------------------------------------
 
 
+# What a board card reads of its record (the template, the order of a column, whether
+# the user may move it); with_card_relations adds the owner's and a deal's customer's name.
+_STAGED_COLUMNS = ("pipeline_id", "stage_id", "status", "stage_entered_at", "closed_at")
+_STAGED_COLUMNS += ("created_at", "owner_id")
+CARD_COLUMNS = {
+    Deal: (*_STAGED_COLUMNS, "title", "amount", "customer_id", "customer__name"),
+    Lead: (*_STAGED_COLUMNS, "person_name", "company_name", "title", "phone", "email"),
+}
+
+
 @dataclass
 class Column:
     stage: Stage
@@ -264,37 +279,48 @@ class Column:
     weighted: Decimal
 
 
-def board_totals(records: models.QuerySet, stages: list[Stage]) -> dict[int, Column]:
-    """Count, amount and weighted amount per stage: one aggregate query."""
+def board_totals(records: models.QuerySet, stages: list[Stage], since=None) -> dict[int, Column]:
+    """Count, amount and weighted amount per stage: one query.
+
+    With `since`, the open stages count every record and the closed ones those closed
+    since then, as two aggregates in a UNION ALL rather than one with an OR: each side
+    is then an index-only scan of `deal_board_totals` / `lead_board_totals` (PostgreSQL).
+    COUNT(*) and SUM(amount * probability), divided once here, for the same reason and
+    to spare a numeric division per row.
+    """
     from django.db.models import Count, DecimalField, F, Sum, Value
     from django.db.models.functions import Coalesce
 
     zero = Value(Decimal("0"), output_field=DecimalField(max_digits=16, decimal_places=2))
-    rows = {}
+    aggregates = {"n": Count("*")}
     if records.model is Deal:
-        weighted = Sum(F("amount") * F("probability") / 100, output_field=DecimalField())
-        aggregates = (
-            records.order_by()
-            .values("stage_id")
-            .annotate(
-                # Not named "amount": F("amount") in `weighted` must mean the column.
-                n=Count("pk"),
-                total=Coalesce(Sum("amount"), zero),
-                weighted=Coalesce(weighted, zero),
-            )
+        aggregates.update(
+            # Not named "amount": F("amount") in `weighted` must mean the column.
+            total=Coalesce(Sum("amount"), zero),
+            weighted=Coalesce(
+                Sum(F("amount") * F("probability"), output_field=DecimalField()), zero
+            ),
         )
-        rows = {r["stage_id"]: {**r, "amount": r["total"]} for r in aggregates}
+
+    def per_stage(queryset):
+        return queryset.order_by().values("stage_id").annotate(**aggregates)
+
+    if since is None:
+        query = per_stage(records)
     else:
-        rows = {
-            r["stage_id"]: r for r in records.order_by().values("stage_id").annotate(n=Count("pk"))
-        }
+        open_ids = [s.pk for s in stages if s.kind == StageKind.OPEN]
+        closed_ids = [s.pk for s in stages if s.kind != StageKind.OPEN]
+        query = per_stage(records.filter(stage_id__in=open_ids)).union(
+            per_stage(records.filter(stage_id__in=closed_ids, closed_at__gte=since)), all=True
+        )
+    rows = {row["stage_id"]: row for row in query}
     columns = {}
     for stage in stages:
         row = rows.get(stage.pk, {})
         columns[stage.pk] = Column(
             stage=stage,
             count=row.get("n", 0),
-            amount=Decimal(row.get("amount") or 0).quantize(Decimal("0.01")),
-            weighted=Decimal(row.get("weighted") or 0).quantize(Decimal("0.01")),
+            amount=Decimal(row.get("total") or 0).quantize(Decimal("0.01")),
+            weighted=(Decimal(row.get("weighted") or 0) / 100).quantize(Decimal("0.01")),
         )
     return columns

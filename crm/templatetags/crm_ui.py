@@ -37,6 +37,36 @@ def icon(name: str, css: str = "") -> str:
     return mark_safe(_svg(name).replace("{css}", escape(css)))  # noqa: S308 - our own file
 
 
+@lru_cache(maxsize=128)
+def _symbol(name: str) -> str:
+    """The icon as a <symbol id="icon-NAME"> of a page's sprite."""
+    svg = _svg(name)
+    inner = svg[svg.index(">") + 1 : svg.rindex("</svg>")]
+    return (
+        f'<symbol id="icon-{name}" viewBox="0 0 24 24" fill="none" stroke="currentColor"'
+        f' stroke-width="2" stroke-linecap="round" stroke-linejoin="round">{inner}</symbol>'
+    )
+
+
+@register.simple_tag
+def icon_sprite(*names: str) -> str:
+    """The icons a page repeats, once: {% icon_sprite "user" "clock" %}; each use is then
+    {% icon_ref "user" %}, ~100 bytes instead of ~500 (a board shows 160 cards, 4 icons each)."""
+    symbols = "".join(_symbol(name) for name in names)
+    return mark_safe(f'<svg class="d-none" aria-hidden="true">{symbols}</svg>')  # noqa: S308
+
+
+@register.simple_tag
+def icon_ref(name: str, css: str = "") -> str:
+    """A use of an icon of the page's sprite (icon_sprite)."""
+    _svg(name)  # a name that is not vendored fails here as in {% icon %}
+    return format_html(
+        '<svg class="icon {}" aria-hidden="true" width="24" height="24"><use href="#icon-{}"></use></svg>',
+        css,
+        name,
+    )
+
+
 @register.filter
 def money(value) -> str:
     """An amount as every page shows money: ¥1,234.50 (crm.money.format_money)."""
