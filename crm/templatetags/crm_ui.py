@@ -61,7 +61,8 @@ def icon_ref(name: str, css: str = "") -> str:
     """A use of an icon of the page's sprite (icon_sprite)."""
     _svg(name)  # a name that is not vendored fails here as in {% icon %}
     return format_html(
-        '<svg class="icon {}" aria-hidden="true" width="24" height="24"><use href="#icon-{}"></use></svg>',
+        '<svg class="icon {}" aria-hidden="true" width="24" height="24">'
+        '<use href="#icon-{}"></use></svg>',
         css,
         name,
     )

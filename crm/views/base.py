@@ -36,6 +36,7 @@ from ..filters import dictionary_items
 from ..forms import style
 from ..models import FieldType, SavedView
 from ..params import ids_param, int_param, page_param, parse_id
+from ..services.search import clean_query
 from ..widgets import speed_up_selects
 
 PAGE_SIZES = (25, 50, 100)
@@ -221,8 +222,11 @@ class RecordListView(RecordMixin, ListView):
             queryset,
             page_size,
             # The default sort has an index (the page query needs one): counting along it
-            # reaches the count's limit without reading rows outside the scope.
-            ordered_count=self.current_sort() == self.default_sort,
+            # reaches the count's limit without reading rows outside the scope. Not with a
+            # quick search: its indexes find the matches, and counting them in the list's
+            # order would sort every match of a common word (上海: 10,000) to count 2,001.
+            ordered_count=self.current_sort() == self.default_sort
+            and not clean_query(self.request.GET.get("q")),
         )
         # An out-of-range page shows the last page rather than an error page.
         page = paginator.get_page(number)
