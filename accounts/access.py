@@ -171,11 +171,28 @@ def scope_q(user, record_type: RecordType, action: str = "view") -> Q:
         if department_ids
         else None
     )
-    condition = Q()
-    for path in record_type.owner_paths:
-        condition |= Q(**{path: user.pk})
+
+    def owned(path: str) -> Q:
+        condition = Q(**{path: user.pk})
         if members is not None:
             condition |= Q(**{f"{path}__in": members})
+        return condition
+
+    several = len(record_type.owner_paths) > 1
+    condition = Q()
+    for path in record_type.owner_paths:
+        first, _, rest = path.partition("__")
+        if several and rest:
+            # One of several paths through a relation (a task's customer's owner beside
+            # its assignee): `customer IN (the customers in scope)`, not a join. Joined,
+            # the OR spans two tables and PostgreSQL hashes all 100,000 customers to find
+            # a rep's tasks (/tasks/: 80 ms); as a subquery it reads the rep's customers
+            # by their owner index and checks the tasks against that set.
+            related = record_type.model._meta.get_field(first).related_model
+            inside = related._default_manager.filter(owned(rest)).values("pk")
+            condition |= Q(**{f"{first}__in": inside})
+        else:
+            condition |= owned(path)
     if record_type.pool and action == "view":
         condition |= _pool_q(record_type.owner_paths[0])
     return condition
