@@ -46,6 +46,7 @@ from .base import (
     RecordUpdateView,
 )
 from .bulk import Tally
+from .rows import CustomerRows
 
 # Why a bulk action left a customer of the public pool alone.
 IN_POOL = gettext_lazy("in the public pool: claim them first")
@@ -166,6 +167,11 @@ class CustomerListView(RecordListView):
         context = super().get_context_data(**kwargs)
         context["owners"] = people_in_scope(self.request) if context["bulk_actions"] else []
         context["tags"] = tag_list(self.request)
+        context["rows"] = CustomerRows(
+            hidden=self.hidden_fields,
+            bulk=bool(context["bulk_actions"]),
+            custom=bool(self.custom_columns),
+        )(context["object_list"])
         return context
 
 
