@@ -1,5 +1,6 @@
-"""The search page (/search/?q=): customers and contacts the user may see, by name,
-phone or email. Typing on the page refreshes the results with htmx."""
+"""The search page (/search/?q=): every registered record type (customers, contacts, leads,
+deals) the user may see, by name, phone or email. Typing on the page refreshes the results
+with htmx."""
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
