@@ -20,6 +20,7 @@ from .base import (
     RecordListView,
     RecordUpdateView,
 )
+from .rows import ContactRows
 
 # The detail page lists this many of the contact's activities, newest first.
 ACTIVITY_LIMIT = 50
@@ -40,6 +41,11 @@ class ContactListView(RecordListView):
         BuiltinView("mine", gettext_lazy("My contacts"), "owner=me"),
         BuiltinView("primary", gettext_lazy("Primary contacts"), "primary=true"),
     )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["rows"] = ContactRows(hidden=self.hidden_fields)(context["object_list"])
+        return context
 
 
 class ContactDetailView(RecordDetailView):

@@ -111,3 +111,87 @@ class CustomerRows:
             )
         )
         return mark_safe(f"<tr>{''.join(cells)}</tr>")  # noqa: S308 - parts from format_html
+
+
+class ContactRows:
+    """The contact list's rows for one page and one user."""
+
+    def __init__(self, *, hidden: frozenset[str]):
+        self.hidden = hidden
+        self.detail_url = reverse("contacts:list")
+        self.customer_url = reverse("customers:list")
+        self.primary = format_html(
+            '<span class="badge bg-blue-lt" title="{}">{}</span>',
+            gettext("Primary contact"),
+            gettext("Primary"),
+        )
+        self.do_not_contact = format_html(
+            '<span class="badge bg-red-lt">{}</span>', gettext("Do not contact")
+        )
+        self.pool_badge = format_html(
+            '<span class="badge bg-secondary-lt">{}</span>', gettext("Public pool")
+        )
+        self.none = mark_safe('<span class="text-secondary">—</span>')
+
+    def __call__(self, rows) -> list[SafeString]:
+        return [self.row(contact) for contact in rows]
+
+    def phones(self, contact) -> SafeString:
+        mobile = contact.mobile if "mobile" not in self.hidden else ""
+        other = contact.phone if "phone" not in self.hidden else ""
+        if not (mobile or other):
+            return self.none
+        html = format_html("<div>{}</div>", phone(mobile)) if mobile else ""
+        if other:
+            css = "small text-secondary" if mobile else ""
+            html += format_html('<div class="{}">{}</div>', css, phone(other))
+        return mark_safe(html)  # noqa: S308 - parts from format_html
+
+    def row(self, contact) -> SafeString:
+        hidden = self.hidden
+        badges = ""
+        if contact.is_primary and "is_primary" not in hidden:
+            badges += self.primary
+        if contact.do_not_contact and "do_not_contact" not in hidden:
+            badges += self.do_not_contact
+        title = contact.title if "title" not in hidden else ""
+        customer_link = format_html("{}{}/", self.customer_url, contact.customer_id)
+        cells = [
+            format_html(
+                '<td><div class="d-flex flex-wrap align-items-center gap-1"><a href="{}{}/"'
+                ' class="fw-medium">{}</a>{}</div><div class="small text-secondary mt-1'
+                ' text-truncate app-cell-sub">{}<span class="d-md-none">{}<a href="{}"'
+                ' class="text-secondary">{}</a></span></div></td>'
+                '<td class="d-none d-md-table-cell"><a href="{}" class="text-reset">{}</a></td>',
+                self.detail_url,
+                contact.pk,
+                contact.name,
+                mark_safe(badges),  # noqa: S308 - built with format_html above
+                title,
+                " · " if title else "",
+                customer_link,
+                contact.customer.name,
+                customer_link,
+                contact.customer.name,
+            )
+        ]
+        if "mobile" not in hidden or "phone" not in hidden:
+            cells.append(format_html('<td class="text-nowrap">{}</td>', self.phones(contact)))
+        if "email" not in hidden:
+            cells.append(
+                format_html(
+                    '<td class="d-none d-lg-table-cell text-truncate app-cell-email">{}</td>',
+                    contact.email or self.none,
+                )
+            )
+        owner = contact.customer.owner if contact.customer.owner_id else None
+        cells.append(
+            format_html(
+                '<td class="d-none d-md-table-cell">{}</td>{}'
+                '<td class="d-none d-xl-table-cell text-secondary text-nowrap">{}</td>',
+                owner or self.pool_badge,
+                custom_cells(contact),
+                day(contact.created_at),
+            )
+        )
+        return mark_safe(f"<tr>{''.join(cells)}</tr>")  # noqa: S308 - parts from format_html
