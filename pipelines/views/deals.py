@@ -38,6 +38,7 @@ from .common import (
     owners_context,
     transfer,
 )
+from .rows import DealRows
 
 # A list opened from a report (a funnel's figure) says so: ?from=<the report's address>.
 FROM_PARAM = "from"
@@ -83,6 +84,11 @@ class DealListView(RecordListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["owners"] = owners_context(self.request, context["bulk_actions"])
+        context["rows"] = DealRows(
+            hidden=self.hidden_fields,
+            bulk=bool(context["bulk_actions"]),
+            custom=bool(self.custom_columns),
+        )(context["object_list"])
         context["back_url"] = report_origin(self.request.GET.get(FROM_PARAM, ""))
         return context
 

@@ -46,6 +46,7 @@ from .common import (
     owners_context,
     transfer,
 )
+from .rows import LeadRows
 
 
 def claim(queryset, user, request):
@@ -92,6 +93,11 @@ class LeadListView(RecordListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["owners"] = owners_context(self.request, context["bulk_actions"])
+        context["rows"] = LeadRows(
+            hidden=self.hidden_fields,
+            bulk=bool(context["bulk_actions"]),
+            custom=bool(self.custom_columns),
+        )(context["object_list"])
         return context
 
 
