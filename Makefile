@@ -56,14 +56,15 @@ messages: $(RUN_STAMP)
 ## make vendor: refresh the vendored front-end files from npm (see static/vendor/README.md).
 vendor:
 	rm -rf var/vendor && mkdir -p var/vendor
-	cd var/vendor && npm init -y >/dev/null && npm install --no-audit --no-fund @tabler/core@1.6.1 @tabler/icons@3.48.0 sortablejs@1.15.7 chart.js@4.6.1 axe-core@4.14.1
+	cd var/vendor && npm init -y >/dev/null && npm install --no-audit --no-fund @tabler/core@1.6.1 @tabler/icons@3.48.0 sortablejs@1.15.7 chart.js@4.6.1 axe-core@4.14.1 swagger-ui-dist@5.36.0
 	cp var/vendor/node_modules/@tabler/core/dist/css/tabler.min.css static/vendor/tabler/css/
 	cp var/vendor/node_modules/@tabler/core/dist/js/tabler.min.js static/vendor/tabler/js/
 	cp var/vendor/node_modules/sortablejs/Sortable.min.js var/vendor/node_modules/sortablejs/LICENSE static/vendor/sortablejs/
 	cp var/vendor/node_modules/chart.js/dist/chart.umd.min.js var/vendor/node_modules/chart.js/LICENSE.md static/vendor/chartjs/
 	cp var/vendor/node_modules/axe-core/axe.min.js var/vendor/node_modules/axe-core/LICENSE var/vendor/node_modules/axe-core/LICENSE-3RD-PARTY.txt static/vendor/axe-core/
+	cp var/vendor/node_modules/swagger-ui-dist/swagger-ui-bundle.js var/vendor/node_modules/swagger-ui-dist/swagger-ui.css var/vendor/node_modules/swagger-ui-dist/LICENSE var/vendor/node_modules/swagger-ui-dist/NOTICE static/vendor/swagger-ui/
 	# No source maps are vendored; their references would break the hashed static files.
-	sed -i 's#/\*\# sourceMappingURL=[^*]*\*/##' static/vendor/tabler/css/tabler.min.css
+	sed -i 's#/\*\# sourceMappingURL=[^*]*\*/##' static/vendor/tabler/css/tabler.min.css static/vendor/swagger-ui/swagger-ui.css
 	sed -i 's#^//\# sourceMappingURL=.*$$##' static/vendor/tabler/js/tabler.min.js static/vendor/chartjs/chart.umd.min.js
 	for f in static/vendor/tabler-icons/*.svg; do cp var/vendor/node_modules/@tabler/icons/icons/outline/$$(basename $$f) $$f; done
 

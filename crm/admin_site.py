@@ -45,7 +45,11 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "sales",
         _("Sales process"),
-        ("pipelines.Pipeline", "pipelines.Lead", "pipelines.Deal"),
+        (
+            "pipelines.Pipeline",
+            "pipelines.Lead",
+            "pipelines.Deal",
+        ),
     ),
     Section(
         "automation",
@@ -56,6 +60,17 @@ SECTIONS: tuple[Section, ...] = (
             "automation.RuleRun",
             "automation.Notification",
             "crm.Change",
+        ),
+    ),
+    Section(
+        "integrations",
+        _("Integrations"),
+        (
+            "webforms.WebForm",
+            "webforms.WebFormSubmission",
+            "webhooks.WebhookSubscription",
+            "webhooks.WebhookDelivery",
+            "api.ApiToken",
         ),
     ),
     Section(

@@ -58,6 +58,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Under /api/: an error answered outside the API's views (an unknown URL, a refused
+    # parameter, a crash) as the API's JSON error.
+    "integrations.api.errors.ApiErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -228,6 +231,10 @@ CRM_AUTOMATION_MAX_ATTEMPTS = env.int("CRM_AUTOMATION_MAX_ATTEMPTS", default=5)
 CRM_AUTOMATION_RETRY_BASE = env.int("CRM_AUTOMATION_RETRY_BASE", default=30)
 # A claimed run whose worker gave no sign for this many seconds is taken again.
 CRM_AUTOMATION_STALE_CLAIM = env.int("CRM_AUTOMATION_STALE_CLAIM", default=300)
+# Outbound webhooks (integrations.webhooks): allow private, loopback and link-local
+# targets and plain http (a receiver on this machine or network); off, only https to
+# public addresses (no SSRF).
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
 # Activating a rule that matches more existing records than this asks for confirmation.
 CRM_AUTOMATION_CONFIRM_OVER = env.int("CRM_AUTOMATION_CONFIRM_OVER", default=100)
 # Runs one time-triggered rule starts per minute at most (the rest the next minute).
@@ -314,6 +321,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.send_pending_security_notices",
         "schedule": 60 * 5,
     },
+    "webhooks-sweep": {
+        "task": "integrations.webhooks.tasks.sweep",
+        "schedule": 60,
+    },
 }
 if REDIS_URL:
     CACHES = {
@@ -366,15 +377,53 @@ LOGGING = {
 }
 
 # The REST API (integrations.api): Django REST framework and its OpenAPI document.
+# Requests per token (and per person for the browser's session) in a period: "120/min",
+# "5000/hour"; empty: no limit. Counted in the cache above.
+API_RATE_LIMIT = env("API_RATE_LIMIT", default="120/min")
 REST_FRAMEWORK = {
+    # A personal token first (Authorization: Bearer ...); the browser's session keeps its
+    # CSRF check.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "integrations.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["integrations.api.throttling.ApiRateThrottle"],
+    # JSON in, JSON out; every error in one JSON shape (integrations/api/errors.py).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["integrations.api.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "integrations.api.errors.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kedao CRM API",
     "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "The CRM's REST API. Authenticate with a personal API token "
+        "(Authorization: Bearer kd_..., made on the API tokens page of the user menu); "
+        "a call acts as the token's user, with that user's data scope and field "
+        "permissions. Every error is a JSON object with `detail` (a message in the "
+        "user's language) and `code`, and for invalid input `errors` (the messages by "
+        "field). Rate limit per token: 429 with Retry-After when exceeded."
+    ),
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The docs page is our own (templates/api/docs.html, Swagger UI vendored); these only
+    # keep drf-spectacular's own views, were one used, off the CDN.
+    "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": "/favicon.ico",
+    # Read-only fields are left out of request bodies' schemas.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "integrations.api.openapi.add_error_responses",
+    ],
 }
+
+# Web forms (integrations.webforms): submissions per IP address ("10/min", "100/h"),
+# the least seconds between loading a form and sending it (faster is a bot), and the
+# largest request body accepted.
+WEBFORMS_RATE_LIMIT = env("WEBFORMS_RATE_LIMIT", default="10/min")
+WEBFORMS_MIN_SECONDS = env.float("WEBFORMS_MIN_SECONDS", default=2)
+WEBFORMS_MAX_BYTES = env.int("WEBFORMS_MAX_BYTES", default=32 * 1024)

@@ -42,3 +42,8 @@ if not REDIS_URL:  # noqa: F405
     CELERY_BROKER_URL = f"sqla+sqlite:///{VAR_DIR / 'celery-broker-test.sqlite3'}"  # noqa: F405
 # Import and export files of this run, apart from any other run's and from `make run`'s.
 STORAGES["crm_files"]["OPTIONS"]["location"] = str(VAR_DIR / f"test-files-{_RUN}")  # noqa: F405
+# Webhook tests send to a receiver on 127.0.0.1 (the SSRF tests turn this off again).
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
+# The API's rate limit counts per user in the cache, which outlives a test and, on
+# SQLite, sees the next test's user under the same id: tests of the limit set their own.
+API_RATE_LIMIT = "100000/min"
