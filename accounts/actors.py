@@ -1,5 +1,5 @@
 """Who makes a change when it is not a person at the keyboard: an import job, an
-automation rule, an API token, the scheduler.
+automation rule, an API token, the scheduler, a web form.
 
 Services take `by`, a `User`, and check its rights with `accounts.access`. A system
 actor is passed the same way, as a user object that carries an `actor`:
@@ -32,12 +32,13 @@ class ActorKind:
     API = "api"
     SCHEDULER = "scheduler"
     SYSTEM = "system"
+    WEBFORM = "webform"
 
-    ALL = (IMPORT, RULE, API, SCHEDULER, SYSTEM)
+    ALL = (IMPORT, RULE, API, SCHEDULER, SYSTEM, WEBFORM)
 
 
 # Kinds that act on their own, with the system's rights (the rest act for a person).
-SYSTEM_KINDS = frozenset({ActorKind.RULE, ActorKind.SCHEDULER, ActorKind.SYSTEM})
+SYSTEM_KINDS = frozenset({ActorKind.RULE, ActorKind.SCHEDULER, ActorKind.SYSTEM, ActorKind.WEBFORM})
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ def actor_label(kind: str, actor_id: int | None, name: str) -> str:
         return _("automation rule “%(name)s”") % {"name": name or actor_id}
     if kind == ActorKind.API:
         return _("API token “%(name)s”") % {"name": name or actor_id}
+    if kind == ActorKind.WEBFORM:
+        return _("web form “%(name)s”") % {"name": name or actor_id}
     if kind == ActorKind.SCHEDULER:
         return _("the scheduler") + (f" ({name})" if name else "")
     return _("the system") + (f" ({name})" if name else "")
