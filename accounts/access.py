@@ -178,16 +178,19 @@ def scope_q(user, record_type: RecordType, action: str = "view") -> Q:
             condition |= Q(**{f"{path}__in": members})
         return condition
 
-    several = len(record_type.owner_paths) > 1
+    # One of several paths through a relation (a task's customer's owner beside its
+    # assignee), for a person whose scope is their own records: `customer IN (my
+    # customers)`, not a join. Joined, the OR spans two tables and PostgreSQL hashes all
+    # 100,000 customers to find a rep's tasks (/tasks/: 80 ms); as a subquery it reads the
+    # rep's few thousand customers by their owner index and checks the tasks against
+    # them. A department's scope can hold most customers: as a set it would not fit in
+    # memory (a manager's customer timeline at 1M customers re-read 400,000 for each
+    # row), so it stays a join, which PostgreSQL follows per row for one customer's page.
+    several = len(record_type.owner_paths) > 1 and members is None
     condition = Q()
     for path in record_type.owner_paths:
         first, _, rest = path.partition("__")
         if several and rest:
-            # One of several paths through a relation (a task's customer's owner beside
-            # its assignee): `customer IN (the customers in scope)`, not a join. Joined,
-            # the OR spans two tables and PostgreSQL hashes all 100,000 customers to find
-            # a rep's tasks (/tasks/: 80 ms); as a subquery it reads the rep's customers
-            # by their owner index and checks the tasks against that set.
             related = record_type.model._meta.get_field(first).related_model
             inside = related._default_manager.filter(owned(rest)).values("pk")
             condition |= Q(**{f"{first}__in": inside})

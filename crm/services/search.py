@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from urllib.parse import urlencode
@@ -38,7 +39,7 @@ from urllib.parse import urlencode
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import BooleanField, Case, F, Func, IntegerField, Q, Value, When
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext
@@ -368,8 +369,24 @@ def search(user, raw_query, *, limit: int = LIMIT) -> SearchResults:
         return SearchResults(query=query, message=message)
     phones = phone_terms(query)
     groups = []
-    for source in sources():
-        group = search_source(source, user, query, limit=limit, phones=phones)
-        if group is not None:
-            groups.append(group)
+    with _without_parallel_workers():
+        for source in sources():
+            group = search_source(source, user, query, limit=limit, phones=phones)
+            if group is not None:
+                groups.append(group)
     return SearchResults(query=query, groups=groups, searched=True)
+
+
+@contextmanager
+def _without_parallel_workers():
+    """PostgreSQL: the search's queries run without parallel workers. Each reads at most
+    CAP + 1 ids or a page of rows; starting workers for one cost more than the query
+    (at 1M customers: 44 ms for a contact search that found nothing) and takes CPUs
+    other requests need."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        yield
