@@ -567,11 +567,9 @@ class _Rollback(Exception):
 
 def _forget_caches() -> None:
     """Caches filled inside a rolled-back transaction must not outlive it."""
-    from django.core.cache import cache
-
     from ..fields import schema
 
-    cache.delete(schema.CACHE_KEY)
+    schema.forget_custom_fields()
 
 
 def import_config(data: Any, *, dry_run: bool = False, user=None) -> ImportResult:
