@@ -71,7 +71,18 @@ NOT_RECORDS = {
     "reports:customer_segment": "a segment's key",
     "admin:app_list": "an app's label (Django admin)",
     "accounts:password_reset_confirm": "a signed reset token for an account, no record",
+    "api:pipeline": "a pipeline: configuration, as board:board (tests/test_api_core.py)",
+    "api:dictionary": "a data dictionary's code: configuration",
+    "api:revoke_token": "one's own API token; another's is a 404 (tests/test_api_tokens.py)",
+    "webforms:page": "a web form's public key: the form is public by design",
+    "webforms:embed": "a web form's public key",
+    "webforms:submit": "a web form's public key",
+    "webforms:api": "a web form's public key",
 }
+# The API's record routes (api:customer-detail, api:lead-move...) answer JSON and have no
+# forms to fill: tests/test_api_records.py walks every one of them as the outsider.
+API_RECORD_ROUTES = ("api:customer-", "api:contact-", "api:activity-", "api:task-", "api:lead-")
+API_RECORD_ROUTES += ("api:deal-",)
 # No record has this id.
 MISSING = 987654321
 # What the POST changes in the owner's form, so a view without its scope check would save.
@@ -264,7 +275,7 @@ def test_the_outsider_gets_404_on_every_record_url_and_changes_nothing(world):
     for route in routes():
         names = arg_names(route)
         namespace = route.name.split(":")[0]
-        if not names or route.name in NOT_RECORDS:
+        if not names or route.name in NOT_RECORDS or route.name.startswith(API_RECORD_ROUTES):
             continue
         reached.add(namespace)
         if namespace == "admin":
