@@ -2,8 +2,8 @@
 """Fill a PostgreSQL database with a big, realistic CRM for the benchmark.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench \\
-        .venv/bin/python bench/generate.py --customers 100000 --contacts 200000 \\
-        --activities 500000
+        .venv/bin/python bench/generate.py --customers 100000 [--contacts 200000] \\
+        [--activities 500000] [--leads 40000] [--deals 50000]
 
 Creates the database if it does not exist (UTF-8 ctype, so trigram search works on
 Chinese), migrates it, and loads with COPY:
@@ -11,18 +11,21 @@ Chinese), migrates it, and loads with COPY:
   about 50 people in a deeper department tree (sub-teams, a key-account team);
 - customers (companies and a few individuals, ~20% in the public pool), with type,
   source, level and industry from the dictionaries, tags, a "created" history entry;
-- contacts (one primary per customer), activities over two years (some customers, the
-  key accounts, with hundreds), follow-up times and tasks.
-Everything comes from one seeded random generator: the same seed and day give the
-same data. It refuses a database that already has customers unless --reset (which
-drops and re-creates the database).
+- contacts (one primary per customer; default 2 per customer), activities over two
+  years (default 5 per customer; some customers, the key accounts, with hundreds),
+  follow-up times and tasks;
+- open deals with their stage history (bench/pipelines.py's records) and leads with
+  their history, follow-ups and the deals of converted ones (bench/reports.py's), both
+  by bench/loading.py.
+The secondary indexes and foreign keys of the loaded tables are set aside during the
+load and built after it (--keep-indexes: not). Everything comes from seeded random
+generators: the same seed and day give the same data. It refuses a database that
+already has customers unless --reset (which drops and re-creates the database).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
 import random
 import sys
@@ -37,6 +40,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
 import django  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+# Copier and Loader lived here first: `from generate import Copier, Loader` still works.
+from loading import Copier, Loader, SetAside, _text  # noqa: E402, F401 (bench/loading.py)
 
 # The bench's people: (username, name, department, role); the demo users come first.
 EXTRA_DEPARTMENTS = [
@@ -82,8 +89,14 @@ SOURCE_WEIGHTS = {
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--contacts", type=int, default=200_000)
-    parser.add_argument("--activities", type=int, default=500_000)
+    parser.add_argument(
+        "--contacts", type=int, default=None, help="default: 2 per customer (200,000)"
+    )
+    parser.add_argument(
+        "--activities", type=int, default=None, help="default: 5 per customer (500,000)"
+    )
+    parser.add_argument("--leads", type=int, default=40_000)
+    parser.add_argument("--deals", type=int, default=50_000, help="open deals")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument(
         "--today",
@@ -94,7 +107,18 @@ def parse_args(argv=None):
     parser.add_argument(
         "--reset", action="store_true", help="Drop and re-create the database first."
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--keep-indexes",
+        action="store_true",
+        help="COPY into the indexed tables (slower: to compare) instead of setting the "
+        "secondary indexes and foreign keys aside and building them after the load.",
+    )
+    args = parser.parse_args(argv)
+    if args.contacts is None:
+        args.contacts = 2 * args.customers
+    if args.activities is None:
+        args.activities = 5 * args.customers
+    return args
 
 
 # --- The database ---------------------------------------------------------------------
@@ -132,85 +156,6 @@ def ensure_database(reset: bool) -> None:
         elif "utf" not in row[0].lower():
             sys.exit(f"{name} has ctype {row[0]}: trigram search needs UTF-8 (use --reset)")
     admin.close()
-
-
-class Copier:
-    """Rows of one model to PostgreSQL COPY text; columns the caller leaves out get the
-    field's default, so fields added to the models later do not break the generator."""
-
-    def __init__(self, model):
-        self.model = model
-        self.table = model._meta.db_table
-        self.fields = list(model._meta.concrete_fields)
-        self.columns = [f.column for f in self.fields]
-        self.defaults = {}
-        for f in self.fields:
-            if f.has_default():
-                value = f.get_default()
-            elif f.null:
-                value = None
-            else:
-                value = ""
-            self.defaults[f.attname] = _text(value)
-        self.buffer = io.StringIO()
-        self.count = 0
-
-    def add(self, **values) -> None:
-        line = "\t".join(
-            _text(values[f.attname]) if f.attname in values else self.defaults[f.attname]
-            for f in self.fields
-        )
-        self.buffer.write(line)
-        self.buffer.write("\n")
-        self.count += 1
-
-    def flush(self, cursor) -> None:
-        self.buffer.seek(0)
-        cursor.copy_expert(f"COPY {self.table} ({', '.join(self.columns)}) FROM STDIN", self.buffer)
-        self.buffer = io.StringIO()
-
-
-def _text(value) -> str:
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict | list):
-        value = json.dumps(value, ensure_ascii=False)
-    text = str(value)
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
-            text = text.replace(raw, escaped)
-    return text
-
-
-class Loader:
-    """COPY in batches, reporting rows per second per table."""
-
-    BATCH = 50_000
-
-    def __init__(self, cursor):
-        self.cursor = cursor
-
-    def load(self, copier: Copier, rows) -> int:
-        started = time.perf_counter()
-        total = 0
-        for _ in rows:
-            if copier.count >= self.BATCH:
-                total += copier.count
-                copier.flush(self.cursor)
-                copier.count = 0
-        total += copier.count
-        copier.flush(self.cursor)
-        copier.count = 0
-        elapsed = time.perf_counter() - started
-        rate = total / elapsed if elapsed else 0
-        print(f"  {copier.table:<22} {total:>9,} rows  {elapsed:6.1f} s  {rate:>9,.0f} rows/s")
-        return total
 
 
 # --- The organisation -----------------------------------------------------------------
@@ -307,11 +252,124 @@ def custom_values(rng: random.Random, pk: int, individual: bool, chars: str) -> 
     return values
 
 
+# --- Names kept small: 1M customers and 2M contacts in a few arrays ---------------------
+
+
+class Names:
+    """Companies and people packed into ints (array("l")), so the generator keeps who
+    each customer and contact is for a million of them in a few MB instead of ~1 GB of
+    objects: a company is city, two brand characters, trade words, suffix and top-level
+    domain (indexes into crm.demo_data's tables); a person a surname and one or two given
+    characters."""
+
+    def __init__(self):
+        from crm import demo_data
+
+        self.demo_data = demo_data
+        self.cities = [c[0] for c in demo_data.CITIES]
+        self.city_index = {c: i for i, c in enumerate(self.cities)}
+        self.brands = list(demo_data.BRAND_CHARS)
+        self.brand_index = {c: i for i, c in enumerate(self.brands)}
+        self.trades = demo_data.INDUSTRY_WORDS
+        self.trade_index = {w: i for i, (w, _c, _s) in enumerate(self.trades)}
+        self.suffixes = sorted(set(demo_data.COMPANY_SUFFIXES), key=len, reverse=True)
+        self.tlds = [".com.cn", ".cn", ".com"]  # longest first: how a domain is read
+        self.surnames = [s for s, _p, _w in demo_data.SURNAMES]
+        self.surname_index = {s: i for i, s in enumerate(self.surnames)}
+        self.given = list(demo_data.GIVEN_CHARS)
+        self.given_index = {c: i for i, c in enumerate(self.given)}
+        self._company_cache: dict[int, object] = {}
+
+    def company_code(self, company) -> int:
+        name = company.name
+        suffix = next(i for i, s in enumerate(self.suffixes) if name.endswith(s))
+        city = self.city_index[company.city]
+        start = len(company.city) + 2
+        trade = self.trade_index[name[start : len(name) - len(self.suffixes[suffix])]]
+        tld = next(i for i, t in enumerate(self.tlds) if company.domain.endswith(t))
+        first, second = (self.brand_index[ch] for ch in company.brand)
+        return ((((city * 64 + first) * 64 + second) * 64 + trade) * 4 + suffix) * 4 + tld
+
+    def company(self, code: int):
+        """The Company a code stands for (the same as make_company made)."""
+        company = self._company_cache.get(code)
+        if company is not None:
+            return company
+        rest, tld = divmod(code, 4)
+        rest, suffix = divmod(rest, 4)
+        rest, trade = divmod(rest, 64)
+        rest, second = divmod(rest, 64)
+        city, first = divmod(rest, 64)
+        word, industry, short = self.trades[trade]
+        a, b = self.brands[first], self.brands[second]
+        chars = self.demo_data.BRAND_CHARS
+        company = self.demo_data.Company(
+            name=f"{self.cities[city]}{a}{b}{word}{self.suffixes[suffix]}",
+            city=self.cities[city],
+            brand=a + b,
+            industry=industry,
+            domain=f"{chars[a]}{chars[b]}-{short}{self.tlds[tld]}",
+        )
+        if len(self._company_cache) < 200_000:
+            self._company_cache[code] = company
+        return company
+
+    def person_code(self, name: str) -> int:
+        if name[:2] in self.surname_index:
+            surname, given = self.surname_index[name[:2]], name[2:]
+        else:
+            surname, given = self.surname_index[name[:1]], name[1:]
+        first = self.given_index[given[0]]
+        second = self.given_index[given[1]] + 1 if len(given) > 1 else 0
+        return (surname * 128 + first) * 128 + second
+
+    def person(self, code: int) -> str:
+        rest, second = divmod(code, 128)
+        surname, first = divmod(rest, 128)
+        name = self.surnames[surname] + self.given[first]
+        return name + self.given[second - 1] if second else name
+
+
+class PrimaryContacts:
+    """customer id -> id of its primary contact (the first of its contacts), as a
+    mapping over the generator's arrays."""
+
+    def __init__(self, first_contact, per_customer):
+        self.first = first_contact
+        self.counts = per_customer
+
+    def get(self, customer: int, default=None):
+        i = customer - 1
+        return self.first[i] if self.counts[i] else default
+
+    def __getitem__(self, customer: int) -> int:
+        pk = self.get(customer)
+        if pk is None:
+            raise KeyError(customer)
+        return pk
+
+
+def connection_params() -> dict:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    params = {
+        "dbname": db["NAME"],
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "host": db.get("HOST") or None,
+        "port": db.get("PORT") or None,
+    }
+    return {k: v for k, v in params.items() if v}
+
+
 def generate(args) -> None:
     from django.conf import settings
     from django.contrib.contenttypes.models import ContentType
     from django.db import connection
+    from loading import History, history_context, open_deals
 
+    from bench.pipelines import third_pipeline
     from crm import demo_data
     from crm.demo_config import CREDIT_CODE_CHARS, seed_configuration
     from crm.models import (
@@ -323,6 +381,7 @@ def generate(args) -> None:
         Tag,
         Task,
     )
+    from pipelines.models import Deal, Lead, Pipeline, StageHistory, StageKind
 
     rng = random.Random(args.seed)
     tz = ZoneInfo(settings.TIME_ZONE)
@@ -330,6 +389,7 @@ def generate(args) -> None:
     now = datetime(today.year, today.month, today.day, 18, 0, tzinfo=tz)
     start = now - timedelta(days=365 * YEARS)
     span = (now - start).total_seconds()
+    names = Names()
 
     print("organisation")
     users = build_organisation(rng)
@@ -342,6 +402,8 @@ def generate(args) -> None:
     # defined before the rows go in, so their indexes are there, as in a real system.
     seed_configuration()
     custom_rng = random.Random(args.seed + 1)  # leaves the main sequence as it was
+    # The deals' third pipeline (大客户), as bench/pipelines.py makes it.
+    third_pipeline()
 
     items = {}
     for item in DictionaryItem.objects.select_related("dictionary"):
@@ -358,7 +420,9 @@ def generate(args) -> None:
 
     n_customers, n_contacts, n_activities = args.customers, args.contacts, args.activities
     # Creation times ascending with the id, like a real table.
-    created = sorted(start.timestamp() + rng.random() * span * 0.97 for _ in range(n_customers))
+    created = array(
+        "d", sorted(start.timestamp() + rng.random() * span * 0.97 for _ in range(n_customers))
+    )
     owner_of: list[int | None] = []
     for _ in range(n_customers):
         if rng.random() < POOL_SHARE:
@@ -367,10 +431,10 @@ def generate(args) -> None:
             owner_of.append(rng.choices(owners, weights=owner_weights)[0].pk)
     rep_ids = [u.pk for u in owners]
     # Contacts per customer: at least one, the rest spread at random.
-    per_customer = [1] * n_customers if n_contacts >= n_customers else [0] * n_customers
+    per_customer = array("i", [1 if n_contacts >= n_customers else 0]) * n_customers
     for _ in range(max(0, n_contacts - sum(per_customer))):
         per_customer[rng.randrange(n_customers)] += 1
-    first_contact = []
+    first_contact = array("l")
     next_id = 1
     for count in per_customer:
         first_contact.append(next_id)
@@ -380,23 +444,51 @@ def generate(args) -> None:
     # written with its last activity time (no UPDATE of 100k rows afterwards).
     activity_customer = array("i")
     activity_time = array("d")
-    last_activity = [0.0] * n_customers
+    last_activity = array("d", [0.0]) * n_customers
     end = now.timestamp()
     for _ in range(n_activities):
         i = rng.choice(key_accounts) if rng.random() < 0.1 else rng.randrange(n_customers)
         when = created[i] + rng.random() * (end - created[i])
         activity_customer.append(i)
         activity_time.append(when)
-        last_activity[i] = max(last_activity[i], when)
+        if when > last_activity[i]:
+            last_activity[i] = when
 
     def ts(seconds: float) -> datetime:
         return datetime.fromtimestamp(seconds, tz)
 
-    companies: list[demo_data.Company | None] = []
+    # Who each customer is: a company's code, or -1 - a person's code (individuals).
+    customer_code = array("q")
+
+    def company_of(i: int):
+        code = customer_code[i]
+        return names.company(code) if code >= 0 else None
+
+    def name_of(pk: int) -> str:
+        code = customer_code[pk - 1]
+        return names.company(code).name if code >= 0 else names.person(-1 - code)
+
+    loaded = [
+        Customer,
+        Customer.tags.through,
+        Change,
+        Contact,
+        Activity,
+        Task,
+        Deal,
+        StageHistory,
+        Lead,
+    ]
+    aside = None
+    if not args.keep_indexes:
+        print("indexes")
+        aside = SetAside(connection_params(), [m._meta.db_table for m in loaded])
+        aside.__enter__()
     total_started = time.perf_counter()
+    connection.ensure_connection()
     with connection.cursor() as cursor:
-        loader = Loader(cursor)
-        print("records")
+        loader = Loader(cursor, background=True)
+        print("records", flush=True)
 
         # Customers -------------------------------------------------------------------
         customers = Copier(Customer)
@@ -409,7 +501,7 @@ def generate(args) -> None:
                 individual = rng.random() < INDIVIDUAL_SHARE
                 if individual:
                     who = demo_data.make_person(rng)
-                    company = None
+                    customer_code.append(-1 - names.person_code(who.name))
                     name = who.name
                     phone = demo_data.mobile(rng)
                     email = demo_data.email(rng, who) if rng.random() < 0.5 else ""
@@ -418,13 +510,13 @@ def generate(args) -> None:
                     website = ""
                 else:
                     company = demo_data.make_company(rng)
+                    customer_code.append(names.company_code(company))
                     name = company.name
                     phone = demo_data.landline(rng, company.city) if rng.random() < 0.85 else ""
                     email = demo_data.email(rng, None, company.domain) if rng.random() < 0.7 else ""
                     industry = items["industry"].get(company.industry)
                     address = demo_data.address(rng, company.city)
                     website = demo_data.website(company) if rng.random() < 0.5 else ""
-                companies.append(company)
                 follow_up = None
                 if owner and rng.random() < 0.35:
                     follow_up = ts(now.timestamp() + rng.uniform(-10, 30) * 86400)
@@ -493,15 +585,15 @@ def generate(args) -> None:
 
         # Contacts --------------------------------------------------------------------
         contacts = Copier(Contact)
-        contact_names: list[str] = []
+        contact_names = array("l")  # person codes, by contact id - 1
 
         def contact_rows():
             for i in range(n_customers):
-                company = companies[i]
+                company = company_of(i)
                 for k in range(per_customer[i]):
                     pk = first_contact[i] + k
                     who = demo_data.make_person(rng)
-                    contact_names.append(who.name)
+                    contact_names.append(names.person_code(who.name))
                     born = created[i] + rng.random() * 86400 * 30 * k
                     contacts.add(
                         id=pk,
@@ -547,7 +639,7 @@ def generate(args) -> None:
                 contact_name = ""
                 if per_customer[i] and rng.random() < 0.6:
                     contact_id = first_contact[i] + rng.randrange(per_customer[i])
-                    contact_name = contact_names[contact_id - 1]
+                    contact_name = names.person(contact_names[contact_id - 1])
                 author = owner_of[i] or rng.choice(rep_ids)
                 activities.add(
                     id=pk,
@@ -582,10 +674,13 @@ def generate(args) -> None:
                     status = weighted(rng, {"done": 80, "open": 15, "cancelled": 5})
                 else:
                     status = "open"
-                contact = contact_names[first_contact[i] - 1] if per_customer[i] else ""
+                contact = (
+                    names.person(contact_names[first_contact[i] - 1]) if per_customer[i] else ""
+                )
+                company = company_of(i)
                 tasks.add(
                     id=pk,
-                    title=demo_data.task_title(rng, getattr(companies[i], "name", ""), contact),
+                    title=demo_data.task_title(rng, company.name if company else "", contact),
                     notes="",
                     due_at=due,
                     assignee_id=owner_of[i],
@@ -599,15 +694,92 @@ def generate(args) -> None:
 
         loader.load(tasks, task_rows())
 
-        print("sequences, statistics")
-        step = time.perf_counter()
-        for model in (Customer, Customer.tags.through, Change, Contact, Activity, Task):
+        # Deals and leads: the loaders of bench/pipelines.py and bench/reports.py --------
+        # (bench/loading.py), on these people and customers, each from a Random of its
+        # own so the records above do not change with --deals and --leads.
+        deal_owners = [u.pk for u in owners]
+        customers_of: dict[int, array] = {pk: array("l") for pk in deal_owners}
+        for i, owner in enumerate(owner_of):
+            if owner is not None:
+                customers_of[owner].append(i + 1)
+        deal_owners = [pk for pk in deal_owners if customers_of[pk]]
+        contact_of = PrimaryContacts(first_contact, per_customer)
+        pipelines = {
+            p.name: p
+            for p in Pipeline.objects.for_deals().filter(name__in=("零售", "批发", "大客户"))
+        }
+        deals, history = Copier(Deal), Copier(StageHistory)
+        deal_count = 0
+        if args.deals and deal_owners:
+            deal_count = loader.load(
+                deals,
+                open_deals(
+                    count=args.deals,
+                    seed=args.seed + 20,
+                    now=now,
+                    first_id=1,
+                    history_id=0,
+                    owners=deal_owners,
+                    customers_of=customers_of,
+                    contact_of=contact_of,
+                    name_of=name_of,
+                    pipelines=pipelines,
+                    open_stages={
+                        name: list(p.stages.filter(kind=StageKind.OPEN).order_by("order"))
+                        for name, p in pipelines.items()
+                    },
+                    deals=deals,
+                    history=history,
+                ),
+            )
+        history_id = history.count
+        if history.count:
+            loader.load(history, ())
+        leads, lead_history = Copier(Lead), Copier(StageHistory)
+        lead_activities = Copier(Activity)
+        if args.leads and deal_owners:
+            made = History(
+                seed=args.seed + 10,
+                now=now,
+                owners=deal_owners,
+                customers_of=customers_of,
+                contact_of=contact_of,
+                **history_context(),
+                deal_id=deal_count,
+                lead_id=0,
+                activity_id=n_activities,
+                history_id=history_id,
+                deals=deals,
+                leads=leads,
+                history=lead_history,
+                activities=lead_activities,
+            )
+
+            def lead_rows():
+                for _ in range(args.leads):
+                    made.lead()
+                    yield
+
+            loader.load(leads, lead_rows())
+            loader.load(deals, ())
+            loader.load(lead_history, ())
+            loader.load(lead_activities, ())
+
+    records_done = time.perf_counter()
+    if aside:
+        print("indexes and foreign keys", flush=True)
+        aside.restore()
+        aside.report()
+    print("sequences, statistics", flush=True)
+    step = time.perf_counter()
+    with connection.cursor() as cursor:
+        for model in loaded:
             table = model._meta.db_table
             cursor.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - our tables
                 f"(SELECT COALESCE(max(id), 1) FROM {table}))"
             )
-        print(f"  sequences {time.perf_counter() - step:.1f} s")
+    print(f"  sequences {time.perf_counter() - step:.1f} s")
     step = time.perf_counter()
     connection.ensure_connection()
     raw = connection.connection
@@ -615,7 +787,12 @@ def generate(args) -> None:
     with raw.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     print(f"  VACUUM ANALYZE {time.perf_counter() - step:.1f} s")
-    print(f"done in {time.perf_counter() - total_started:.0f} s (seed {args.seed}, day {today})")
+    rows = sum(n for _table, n, _s in loader.tables)
+    print(
+        f"done in {time.perf_counter() - total_started:.0f} s: {rows:,} rows in "
+        f"{records_done - total_started:.0f} s, then indexes, keys and statistics "
+        f"(seed {args.seed}, day {today})"
+    )
 
 
 def main(argv=None) -> None:
@@ -631,7 +808,16 @@ def main(argv=None) -> None:
     print(f"migrated in {time.perf_counter() - step:.1f} s")
     if Customer.objects.exists():
         sys.exit("The database already has customers: run with --reset to start over.")
-    generate(args)
+    try:
+        generate(args)
+    except BaseException:
+        if SetAside.pending:
+            print(
+                "\nThe load failed with the secondary indexes and foreign keys of its tables "
+                "set aside (dropped): run again with --reset.",
+                file=sys.stderr,
+            )
+        raise
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ server time and query count of every registered report.
         [--closed 30000] [--leads 40000] [--seed 7] [--repeat 15] [--warmup 2] \\
         [--periods month,last_month,year] [--only funnel] [--reset-reports] [--no-explain]
 
-1. Unless the database has them already (--reset-reports deletes and makes them again),
-   loads by COPY (the Copier/Loader of bench/generate.py), in one transaction:
+1. Unless the database has them already (--reset-reports deletes and makes them again;
+   on a database of bench/generate.py, which has leads, only the won and lost deals),
+   loads by COPY (bench/loading.py: Copier, Loader, History), in one transaction:
    - leads over the last two years: sources by weight, the lead pipeline walked stage by
      stage; converted (their rate depends on the source) to one of the owner's customers
      with its primary contact, most of them with a deal; lost with reasons (the vague
@@ -35,12 +36,10 @@ import argparse
 import logging
 import math
 import os
-import random
 import statistics
 import sys
 import time
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -54,39 +53,6 @@ from table import pad, width  # noqa: E402 (bench/table.py)
 
 TARGET_MS = 200
 PEOPLE = [("rep", "wangfang"), ("manager", "zhangwei"), ("admin", "admin")]
-PIPELINE_SHARES = {"零售": 0.5, "批发": 0.3, "大客户": 0.2}
-TITLES = [
-    "年度设备采购", "生产线自动化改造", "办公家具集中采购", "ERP 系统升级", "仓储货架采购",
-    "门店收银终端更换", "员工技能培训服务", "数控机床采购", "空压机节能改造",
-    "包装材料年度框架协议", "实验室仪器采购", "车队 GPS 管理系统", "云服务器扩容",
-]  # fmt: skip
-# Lead sources: (weight, share converted).
-SOURCES = {
-    "website_form": (25, 0.20),
-    "phone_in": (15, 0.25),
-    "exhibition": (15, 0.30),
-    "referral": (10, 0.45),
-    "online_ad": (15, 0.12),
-    "wechat": (15, 0.15),
-    "cold_call": (5, 0.08),
-}
-LEAD_LOST = {"invalid": 25, "no_response": 30, "no_need": 20, "no_budget": 10, "timing": 5,
-             "price": 5, "competitor": 5}  # fmt: skip
-DEAL_LOST = {"price": 25, "competitor": 25, "no_budget": 15, "timing": 15, "product_fit": 10,
-             "no_response": 8, "no_need": 2}  # fmt: skip
-# Days in each open stage (median): leads, deals. Log-normal around these.
-LEAD_DAYS = [0.3, 1, 2, 3, 4, 5]
-DEAL_DAYS = [3, 5, 7, 10, 12, 15]
-# Where lost deals drop out (index of the last open stage reached).
-DEAL_DROP = [30, 25, 15, 15, 10, 5]
-WIN_RATE = 0.38
-FIRST_CONTACT_KINDS = {"call": 60, "wechat": 25, "email": 15}
-LEAD_CONTENT = {
-    "call": "电话联系{name}，了解需求",
-    "wechat": "加{name}微信，发送产品资料",
-    "email": "给{name}发邮件介绍产品",
-    "visit": "上门拜访{name}",
-}
 
 
 def parse_args(argv=None):
@@ -111,15 +77,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def pick(rng: random.Random, weights: dict):
-    return rng.choices(list(weights), weights=list(weights.values()))[0]
-
-
-def stay(rng: random.Random, median_days: float) -> timedelta:
-    """Time spent in a stage: log-normal around `median_days` (a long tail)."""
-    return timedelta(days=median_days * math.exp(rng.gauss(0, 0.8)))
-
-
 # --- Data -----------------------------------------------------------------------------
 
 
@@ -127,9 +84,15 @@ def present() -> dict[str, int]:
     from crm.models import PoolEvent, Task
     from pipelines.models import Deal, Lead
 
+    closed = Deal.objects.exclude(status="open")
     return {
         "leads": Lead.objects.count(),
-        "closed deals": Deal.objects.exclude(status="open").count(),
+        "closed deals": closed.count(),
+        # Won and lost deals that are not a converted lead's (bench/generate.py makes leads
+        # and their deals, not these).
+        "own closed deals": closed.exclude(
+            pk__in=Lead.objects.filter(converted_deal__isnull=False).values("converted_deal")
+        ).count(),
         "pool events": PoolEvent.objects.count(),
         "tasks": Task.objects.count(),
     }
@@ -157,70 +120,18 @@ def reset() -> None:
     print("reset: leads, closed deals, their stage history and follow-ups, pool events deleted")
 
 
-class Walk:
-    """A record's way through its pipeline: the StageHistory rows and where it ends."""
-
-    def __init__(self, history, next_id: int):
-        self.history = history
-        self.next_id = next_id
-
-    def walk(self, *, record_type, record_id, pipeline_id, stages, user_id, start, rng, back=0.0):
-        """Enter `stages` in order from `start`, each after the time spent in the one
-        before; with probability `back` one step back and forward again. Returns the
-        moments each stage was entered (the last is the current stage's)."""
-        moves = []  # (from index or None, to index, when)
-        when = start
-        moves.append((None, 0, when))
-        days = DEAL_DAYS if record_type == "deal" else LEAD_DAYS
-        stepped_back = False
-        index = 0
-        while index < len(stages) - 1:
-            median = days[min(index, len(days) - 1)] if stages[index][1] == "open" else 1
-            when = when + stay(rng, median)
-            if not stepped_back and index > 0 and rng.random() < back:
-                moves.append((index, index - 1, when))
-                when = when + stay(rng, 2)
-                moves.append((index - 1, index, when))
-                when = when + stay(rng, median / 2)
-                stepped_back = True
-            moves.append((index, index + 1, when))
-            index += 1
-        previous = None
-        for from_index, to_index, moment in moves:
-            self.next_id += 1
-            self.history.add(
-                id=self.next_id,
-                record_type=record_type,
-                record_id=record_id,
-                pipeline_id=pipeline_id,
-                from_stage_id=stages[from_index][0] if from_index is not None else None,
-                to_stage_id=stages[to_index][0],
-                user_id=user_id,
-                moved_at=moment,
-                seconds_in_previous=int((moment - previous).total_seconds()) if previous else 0,
-                note="",
-            )
-            previous = moment
-        return [m[2] for m in moves]
-
-
-def span(rng, stages, record_type) -> timedelta:
-    """How long a walk of `stages` takes on average (to place it before now)."""
-    days = DEAL_DAYS if record_type == "deal" else LEAD_DAYS
-    return timedelta(days=sum(days[min(i, len(days) - 1)] for i in range(len(stages) - 1)) * 1.6)
-
-
-def load(args) -> None:
-    from django.contrib.contenttypes.models import ContentType
+def load(args, *, leads: bool = True, closed: bool = True) -> None:
+    """Leads (unless `leads` is False), won and lost deals of their own (unless `closed`
+    is False), pool events and tasks when there are none: the records of bench/loading.py
+    (History) on the database's people and customers."""
     from django.db import connection, transaction
-    from generate import Copier, Loader  # bench/generate.py
+    from loading import Copier, History, Loader, history_context  # bench/loading.py
 
     from accounts.models import DataScope, User
     from crm import demo_data
-    from crm.models import Activity, Contact, Customer, DictionaryItem, PoolEvent, Task
-    from pipelines.models import Deal, Lead, Pipeline, StageHistory
+    from crm.models import Activity, Contact, Customer, PoolEvent, Task
+    from pipelines.models import Deal, Lead, StageHistory
 
-    rng = random.Random(args.seed)
     tz = ZoneInfo("Asia/Shanghai")
     now = datetime.now(tz)
     people = list(
@@ -235,219 +146,38 @@ def load(args) -> None:
     contact_of = dict(
         Contact.objects.filter(is_primary=True).values_list("customer_id", "pk").iterator()
     )
-    items = {
-        (code, item): pk
-        for code, item, pk in DictionaryItem.objects.filter(
-            dictionary__code__in=["lead_source", "lost_reason", "activity_kind"]
-        ).values_list("dictionary__code", "code", "pk")
-    }
-
-    def stage_rows(pipeline):
-        rows = list(pipeline.stages.order_by("order", "id").values_list("pk", "kind"))
-        return (
-            [r for r in rows if r[1] == "open"],
-            next(r for r in rows if r[1] == "won"),
-            next(r for r in rows if r[1] == "lost"),
-        )
-
-    deal_pipelines = {
-        p.pk: (p.name, stage_rows(p))
-        for p in Pipeline.objects.for_deals().filter(name__in=PIPELINE_SHARES)
-    }
-    by_name = {name: pk for pk, (name, _s) in deal_pipelines.items()}
-    lead_pipeline = Pipeline.objects.for_leads().order_by("-is_default", "order", "id").first()
-    lead_open, lead_won, lead_lost = stage_rows(lead_pipeline)
-    lead_type = ContentType.objects.get_for_model(Lead).pk
 
     def max_id(table):
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608
             return cursor.fetchone()[0]
 
-    deal_id = max_id("pipelines_deal")
-    lead_id = max_id("pipelines_lead")
-    activity_id = max_id("crm_activity")
-    deals, leads, history = Copier(Deal), Copier(Lead), Copier(StageHistory)
+    deals, lead_rows, history = Copier(Deal), Copier(Lead), Copier(StageHistory)
     activities = Copier(Activity)
-    walker = Walk(history, max_id("pipelines_stagehistory"))
-    two_years = timedelta(days=730)
-
-    def closed_deal(*, owner, customer, created, won, pipeline_pk=None, title=None):
-        """A won or lost deal from `created`; None when it would close after now."""
-        nonlocal deal_id
-        if pipeline_pk is None:
-            pipeline_pk = by_name[pick(rng, PIPELINE_SHARES)]
-        opens, won_stage, lost_stage = deal_pipelines[pipeline_pk][1]
-        if won:
-            path = [*opens, won_stage]
-        else:
-            depth = rng.choices(range(len(opens)), weights=DEAL_DROP[: len(opens)])[0]
-            path = [*opens[: depth + 1], lost_stage]
-        probe = created + span(rng, path, "deal")
-        if probe >= now - timedelta(days=1):
-            return None
-        deal_id += 1
-        times = walker.walk(
-            record_type="deal",
-            record_id=deal_id,
-            pipeline_id=pipeline_pk,
-            stages=path,
-            user_id=owner,
-            start=created,
-            rng=rng,
-            back=0.12,
-        )
-        closed = times[-1]
-        if closed >= now:  # the long tail: close it just before now
-            closed = now - timedelta(hours=rng.uniform(1, 48))
-        amount = Decimal(int(50_000 * (60 ** rng.random()) / 1000) * 1000)
-        deals.add(
-            id=deal_id,
-            title=title or rng.choice(TITLES),
-            customer_id=customer,
-            contact_id=contact_of.get(customer),
-            amount=amount,
-            expected_close_date=(closed + timedelta(days=rng.randint(-20, 20))).date(),
-            probability=100 if won else 0,
-            status="won" if won else "lost",
-            lost_reason_id=None if won else items[("lost_reason", pick(rng, DEAL_LOST))],
-            owner_id=owner,
-            pipeline_id=pipeline_pk,
-            stage_id=path[-1][0],
-            stage_entered_at=closed,
-            closed_at=closed,
-            created_by_id=owner,
-            created_at=created,
-            updated_at=closed,
-            custom={},
-        )
-        return deal_id
-
-    def activity(*, author, when, kind, subject, customer, name):
-        nonlocal activity_id
-        activity_id += 1
-        activities.add(
-            id=activity_id,
-            customer_id=customer,
-            contact_id=contact_of.get(customer) if customer else None,
-            kind_id=items[("activity_kind", kind)],
-            content=LEAD_CONTENT[kind].format(name=name),
-            occurred_at=when,
-            author_id=author,
-            next_follow_up_at=None,
-            subject_type_id=lead_type,
-            subject_id=subject,
-            created_at=when,
-        )
-
-    # Leads (and the deals of converted ones).
-    source_names = list(SOURCES)
-    source_weights = [w for w, _ in SOURCES.values()]
-    for _ in range(args.leads):
-        lead_id += 1
-        created = now - timedelta(seconds=rng.uniform(0, two_years.total_seconds()))
-        source = rng.choices(source_names, weights=source_weights)[0]
-        age = (now - created).days
-        roll = rng.random()
-        if age < 30 and rng.random() < 0.6:
-            outcome = "open"
-        elif roll < SOURCES[source][1]:
-            outcome = "converted"
-        elif roll < SOURCES[source][1] + 0.6:
-            outcome = "lost"
-        else:
-            outcome = "open"
-        owner = rng.choice(owners)
-        if outcome == "converted":
-            path = [*lead_open[: rng.randint(3, len(lead_open))], lead_won]
-        elif outcome == "lost":
-            path = [*lead_open[: rng.randint(1, 4)], lead_lost]
-        else:
-            path = lead_open[: 1 + min(int(rng.expovariate(0.8)), len(lead_open) - 1)]
-        if created + span(rng, path, "lead") >= now:
-            path = lead_open[:1]
-            outcome = "open"
-        if outcome == "open" and len(path) == 1 and rng.random() < 0.5:
-            owner = None  # not assigned yet
-        times = walker.walk(
-            record_type="lead",
-            record_id=lead_id,
-            pipeline_id=lead_pipeline.pk,
-            stages=path,
-            user_id=owner,
-            start=created,
-            rng=rng,
-        )
-        entered = min(times[-1], now - timedelta(minutes=5))
-        person = demo_data.person_name(rng)
-        company = demo_data.company_name(rng) if rng.random() < 0.8 else ""
-        customer = deal = None
-        if outcome == "converted":
-            customer = rng.choice(customers[owner])
-            if rng.random() < 0.7:
-                deal = closed_deal(
-                    owner=owner,
-                    customer=customer,
-                    created=entered,
-                    won=rng.random() < WIN_RATE + 0.1,
-                    title=f"{company or person} 首单",
-                )
-        leads.add(
-            id=lead_id,
-            person_name=person,
-            company_name=company,
-            title="",
-            phone=demo_data.mobile(rng),
-            email="",
-            wechat="",
-            source_id=items[("lead_source", source)],
-            notes="",
-            owner_id=owner,
-            status=outcome,
-            converted_customer_id=customer,
-            converted_contact_id=contact_of.get(customer) if customer else None,
-            converted_deal_id=deal,
-            pipeline_id=lead_pipeline.pk,
-            stage_id=path[-1][0],
-            stage_entered_at=entered,
-            lost_reason_id=items[("lost_reason", pick(rng, LEAD_LOST))]
-            if outcome == "lost"
-            else None,
-            closed_at=entered if outcome != "open" else None,
-            created_by_id=owner,
-            created_at=created,
-            updated_at=entered,
-            custom={},
-        )
-        if owner is not None:
-            # The first contact: hours to days after the lead came in; then a few more.
-            first = created + timedelta(hours=3 * math.exp(rng.gauss(0, 1.5)))
-            if first < now:
-                kind = pick(rng, FIRST_CONTACT_KINDS)
-                activity(
-                    author=owner, when=first, kind=kind, subject=lead_id, customer=customer,
-                    name=person,
-                )  # fmt: skip
-                last = max(times[-1], first)
-                for _ in range(rng.choice([0, 0, 1, 1, 2, 3])):
-                    moment = first + (last - first) * rng.random()
-                    activity(
-                        author=owner, when=moment, kind=rng.choice(list(LEAD_CONTENT)),
-                        subject=lead_id, customer=customer, name=person,
-                    )  # fmt: skip
-
+    made = History(
+        seed=args.seed,
+        now=now,
+        owners=owners,
+        customers_of=customers,
+        contact_of=contact_of,
+        **history_context(),
+        deal_id=max_id("pipelines_deal"),
+        lead_id=max_id("pipelines_lead"),
+        activity_id=max_id("crm_activity"),
+        history_id=max_id("pipelines_stagehistory"),
+        deals=deals,
+        leads=lead_rows,
+        history=history,
+        activities=activities,
+    )
+    rng = made.rng  # pool events and tasks continue its sequence, as before
+    if leads:
+        for _ in range(args.leads):
+            made.lead()
     # Won and lost deals of their own.
-    made = 0
-    while made < args.closed:
-        owner = rng.choice(owners)
-        created = now - timedelta(seconds=rng.uniform(20 * 86400, two_years.total_seconds()))
-        if closed_deal(
-            owner=owner,
-            customer=rng.choice(customers[owner]),
-            created=created,
-            won=rng.random() < WIN_RATE,
-        ):
-            made += 1
+    count = 0
+    while closed and count < args.closed:
+        count += made.closed()
 
     pool = Copier(PoolEvent)
     pool_rows = 0
@@ -489,7 +219,7 @@ def load(args) -> None:
 
     with transaction.atomic(), connection.cursor() as cursor:
         loader = Loader(cursor)
-        loader.load(leads, ())
+        loader.load(lead_rows, ())
         loader.load(deals, ())
         loader.load(history, ())
         loader.load(activities, ())
@@ -586,15 +316,20 @@ def main(argv=None) -> None:
     if args.reset_reports:
         reset()
     have = present()
-    if have["leads"] or have["closed deals"]:
+    if have["leads"] and have["own closed deals"]:
         print(
             f"history present ({have['leads']:,} leads, {have['closed deals']:,} closed "
             "deals): not loading"
         )
     else:
+        # A database of bench/generate.py has leads (and their deals) but no won and lost
+        # deals of their own: those are loaded, the leads are not.
         started = time.perf_counter()
-        print("loading the closed history")
-        load(args)
+        print(
+            "loading the closed history"
+            + (f" (not the leads: {have['leads']:,} present)" if have["leads"] else "")
+        )
+        load(args, leads=not have["leads"], closed=not have["own closed deals"])
         print(f"loaded in {time.perf_counter() - started:.1f} s")
     if args.load_only:
         return
