@@ -17,6 +17,7 @@ from .fields.coerce import phone_coercer
 from .models import Activity, Contact, Customer, Task
 from .navigation import NavItem
 from .records import RecordTypeSpec
+from .search_rows import contact_row, customer_row
 from .services.search import SearchSource
 
 CUSTOMER = RecordTypeSpec(
@@ -56,7 +57,7 @@ CUSTOMER = RecordTypeSpec(
             "level__label_en",
             "level__color",
         ),
-        row_template="crm/search/customer_row.html",
+        render_row=customer_row,
         detail_url="customers:detail",
         list_url="customers:list",
         icon="building",
@@ -109,7 +110,7 @@ CONTACT = RecordTypeSpec(
             "customer__owner__username",
             "customer__owner__name",
         ),
-        row_template="crm/search/contact_row.html",
+        render_row=contact_row,
         detail_url="contacts:detail",
         parent=("customer", "customers:detail"),
         list_url="contacts:list",

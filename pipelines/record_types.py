@@ -20,6 +20,7 @@ from .exports import deal_columns, lead_columns
 from .fields import DEAL_COERCERS, LEAD_COERCERS
 from .merge import CONVERTED_LEADS, DEALS
 from .models import Deal, Lead
+from .search_rows import deal_row, lead_row
 
 # The configuration of the pipelines, which leads and deals both stand in: named by
 # both specs, registered once.
@@ -71,7 +72,7 @@ LEAD = RecordTypeSpec(
             "stage__name_en",
             "stage__color",
         ),
-        row_template="pipelines/search/lead_row.html",
+        render_row=lead_row,
         detail_url="leads:detail",
         list_url="leads:list",
         icon="user-circle",
@@ -110,7 +111,7 @@ DEAL = RecordTypeSpec(
             "stage__name_en",
             "stage__color",
         ),
-        row_template="pipelines/search/deal_row.html",
+        render_row=deal_row,
         detail_url="deals:detail",
         parent=("customer", "customers:detail"),
         list_url="deals:list",

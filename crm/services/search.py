@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -49,8 +50,9 @@ from accounts.phones import normalize_phone
 
 MIN_LENGTH = 2
 MAX_LENGTH = 100
-# Rows shown per group; the count says how many matched, up to CAP ("200+").
-LIMIT = 20
+# Rows shown per group (the closest; "see all" opens the filtered list); the count says
+# how many matched, up to CAP ("200+").
+LIMIT = 10
 CAP = 200
 MIN_PHONE_DIGITS = 4
 
@@ -70,6 +72,9 @@ class SearchSource:
     select_related: tuple[str, ...] = ()
     only: tuple[str, ...] = ()  # the columns the row template uses
     row_template: str = ""  # renders one record as `record`
+    # Or, faster (the page shows up to 80 rows), a function building the row's HTML:
+    # render_row(hit, page: RowPage) -> SafeString (crm.search_rows).
+    render_row: Callable[..., str] | None = None
     detail_url: str = ""  # URL name taking the pk, e.g. "customers:detail"
     # The record a hit belongs to, linked on its row: (field, URL name taking its id).
     parent: tuple[str, str] | None = None
@@ -102,6 +107,7 @@ class SearchHit:
     record: models.Model
     url: str
     parent_url: str = ""
+    html: str = ""  # the row, when its source renders rows itself (render_row)
 
 
 @dataclass
