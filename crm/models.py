@@ -245,6 +245,8 @@ class Contact(models.Model):
             # The contact list's default order (by name): its page and capped count walk
             # this index instead of sorting every contact in scope.
             models.Index(fields=["name", "id"], name="contact_name"),
+            # Newest first: the list sorted by creation and the API's cursor pages.
+            models.Index(fields=["created_at", "id"], name="contact_created"),
             models.Index(fields=["mobile"], name="contact_mobile"),
             models.Index(fields=["phone"], name="contact_phone"),
             models.Index(Upper("email"), name="contact_email_upper"),

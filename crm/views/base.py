@@ -123,6 +123,11 @@ class RecordListView(RecordMixin, ListView):
     # URL sort key -> ORM ordering; "-key" sorts descending.
     sort_fields: dict[str, str] = {}
     default_sort = "-created"
+    # Count (up to the cap) along the default sort's index: right when the scope is on
+    # the record's own row (owner_id), so the walk stops at the cap. A type scoped through
+    # a join (contacts: their customer's owner) counts in any order instead, which
+    # PostgreSQL does with a hash of the customers in scope rather than 10,000 probes.
+    count_in_order = True
     builtin_views: tuple[BuiltinView, ...] = ()
     bulk_actions: tuple[BulkAction, ...] = ()
     select_related: tuple[str, ...] = ()
@@ -225,7 +230,8 @@ class RecordListView(RecordMixin, ListView):
             # reaches the count's limit without reading rows outside the scope. Not with a
             # quick search: its indexes find the matches, and counting them in the list's
             # order would sort every match of a common word (上海: 10,000) to count 2,001.
-            ordered_count=self.current_sort() == self.default_sort
+            ordered_count=self.count_in_order
+            and self.current_sort() == self.default_sort
             and not clean_query(self.request.GET.get("q")),
         )
         # An out-of-range page shows the last page rather than an error page.
@@ -414,13 +420,20 @@ class RecordPaginator(Paginator):
         # COUNT_LIMIT rows in scope instead of filtering the whole table).
         self.ordered_count = ordered_count
         self.seen = 0  # rows up to the end of the page read, when the count is capped
+        self.found_ids: list | None = None  # every match's id, when counted in any order
 
     @cached_property
     def count(self) -> int:
         if not isinstance(self.object_list, QuerySet):
             return super().count
-        queryset = self.object_list if self.ordered_count else self.object_list.order_by()
-        return queryset[: self.COUNT_LIMIT + 1].count()
+        if self.ordered_count:
+            return self.object_list[: self.COUNT_LIMIT + 1].count()
+        # In any order: the ids themselves (at most COUNT_LIMIT + 1), so that a page of a
+        # list that is not capped picks its rows among them (_rows).
+        self.found_ids = list(
+            self.object_list.order_by().values_list("pk", flat=True)[: self.COUNT_LIMIT + 1]
+        )
+        return len(self.found_ids)
 
     @property
     def capped(self) -> bool:
@@ -451,8 +464,13 @@ class RecordPaginator(Paginator):
         return number  # whether it has rows, reading it tells
 
     def _rows(self, bottom: int, top: int) -> list:
-        # One query: the rows whose ids the subquery picks for the page.
         queryset = self.object_list
+        if self.found_ids is not None and not self.capped:
+            # Every match's id is known: sort those (at most COUNT_LIMIT) for the page.
+            # Walking the list's order instead expects matches to be common; for a rare
+            # word at a million customers it read the whole date index (3 s).
+            return list(queryset.filter(pk__in=self.found_ids)[bottom:top])
+        # One query: the rows whose ids the subquery picks for the page.
         return list(queryset.filter(pk__in=Subquery(queryset.values("pk")[bottom:top])))
 
     def page(self, number):

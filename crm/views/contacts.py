@@ -37,6 +37,7 @@ class ContactListView(RecordListView):
         "customer": "customer__name",
     }
     default_sort = "name"
+    count_in_order = False
     builtin_views = (
         BuiltinView("mine", gettext_lazy("My contacts"), "owner=me"),
         BuiltinView("primary", gettext_lazy("Primary contacts"), "primary=true"),
