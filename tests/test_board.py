@@ -184,6 +184,19 @@ def test_columns_per_stage_with_totals_that_match_the_database(client, org2, ret
     assert html.count('data-testid="overdue"') == 1
 
 
+def test_card_text_is_escaped(client, org2, retail):
+    """Cards are built in Python (pipelines/board_cards.py): every text from a record is
+    escaped as a template would."""
+    deal = make_deal(org2.owner, stage(retail, "意向"), title='<script>alert("t")</script>')
+    deal.customer.name = "<b>客户</b> & 公司"
+    deal.customer.save()
+    client.force_login(org2.owner)
+    html = client.get(board_url(retail)).content.decode()
+    assert "<script>alert" not in html and "<b>客户" not in html
+    assert "&lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt;" in html
+    assert "&lt;b&gt;客户&lt;/b&gt; &amp; 公司" in html
+
+
 def test_an_outsider_sees_none_of_the_owners_deals(client, org2, retail):
     interest = stage(retail, "意向")
     make_deal(org2.owner, interest, amount="5000", title="王芳的商机")
