@@ -111,7 +111,8 @@ def test_bad_values_are_refused_with_a_message(db, field_type, raw):
 def test_required_refuses_empty_and_optional_stores_nothing(db, field_type):
     cf = field(field_type, required=True)
     with translation.override("zh-hans"):
-        # Django REST framework (installed for the API) words it so, over Django's 这个字段是必填项。
+        # Django REST framework (installed for the API) words it so; Django says
+        # 这个字段是必填项。
         assert rejects(cf, "") == ["该字段是必填项。"]
     assert rejects(cf, None)
     assert types.clean_value(cf, "", required=False) is None
