@@ -19,6 +19,9 @@ from .factories import DepartmentFactory, RoleFactory, UserFactory
 
 PASSWORD = "pass-word-123"
 
+# The API tests' rep and client (tests/api_support.py).
+pytest_plugins = ["tests.api_support"]
+
 
 def edit(field: str, old, new):
     """A one-field change for history fixtures: the same value shown and raw."""

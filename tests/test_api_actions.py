@@ -13,6 +13,7 @@ from accounts.models import DataScope
 from crm.models import Change, Contact, Customer, EventKind, TaskStatus
 from pipelines.models import Deal, DealStatus, LeadStatus, StageHistory
 
+from .api_support import TYPES
 from .factories import (
     ContactFactory,
     CustomerFactory,
@@ -23,24 +24,6 @@ from .factories import (
     custom_field,
     stage,
 )
-
-TYPES = ("customer", "contact", "activity", "task", "lead", "deal")
-
-
-@pytest.fixture
-def rep(org):
-    """The owner, a rep over every record type, own records only."""
-    org.owner = org.set_scope(
-        org.owner, DataScope.OWN, crm_permissions(("view", "add", "change"), types=TYPES)
-    )
-    return org.owner
-
-
-@pytest.fixture
-def api(rep):
-    client = APIClient()
-    client.force_login(rep)
-    return client
 
 
 @pytest.fixture

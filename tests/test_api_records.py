@@ -13,6 +13,7 @@ from accounts.actors import ActorKind
 from accounts.models import DataScope, FieldAccess
 from crm.models import Change, Customer, EventKind
 
+from .api_support import TYPES
 from .factories import (
     ActivityFactory,
     ContactFactory,
@@ -25,7 +26,6 @@ from .factories import (
     item,
 )
 
-TYPES = ("customer", "contact", "activity", "task", "lead", "deal")
 PATHS = {
     "customer": "customers",
     "contact": "contacts",

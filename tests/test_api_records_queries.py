@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import DataScope
 
+from .api_support import TYPES
 from .factories import (
     ActivityFactory,
     ContactFactory,
@@ -25,7 +26,6 @@ from .factories import (
     item,
 )
 
-TYPES = ("customer", "contact", "activity", "task", "lead", "deal")
 PAGES = {
     "customer": ("customers", "customers:list"),
     "contact": ("contacts", "contacts:list"),

@@ -8,9 +8,7 @@ from __future__ import annotations
 import pytest
 import requests
 import schemathesis
-from rest_framework.test import APIClient
 
-from accounts.models import DataScope
 from crm.models import Contact
 from pipelines.models import Deal
 
@@ -18,27 +16,8 @@ from .factories import (
     ContactFactory,
     CustomerFactory,
     TaskFactory,
-    crm_permissions,
     custom_field,
 )
-
-TYPES = ("customer", "contact", "activity", "task", "lead", "deal")
-
-
-@pytest.fixture
-def rep(org):
-    """The owner, a rep over every record type, own records only."""
-    org.owner = org.set_scope(
-        org.owner, DataScope.OWN, crm_permissions(("view", "add", "change"), types=TYPES)
-    )
-    return org.owner
-
-
-@pytest.fixture
-def api(rep):
-    client = APIClient()
-    client.force_login(rep)
-    return client
 
 
 def fetched(api) -> dict:
