@@ -6,6 +6,7 @@ and bad input that is always a 4xx."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -156,13 +157,39 @@ def test_without_the_view_permission_the_list_is_403(api, org):
     assert signed_in(api, user).get(url("customer")).status_code == 403
 
 
-def test_nothing_is_deleted_through_the_api_as_on_the_pages(api, org):
+def test_a_record_nothing_belongs_to_is_deleted_with_its_event(api, org):
     owner = rep(org)
     client = signed_in(api, owner)
     for record_type in TYPES:
-        record = owned_by(record_type, owner)
-        assert client.delete(url(record_type, record.pk)).status_code == 405
-    assert Customer.objects.exists()
+        record = owned_by(record_type, owner)  # nothing else points at it
+        response = client.delete(url(record_type, record.pk))
+        assert response.status_code == 204, (record_type, response.content)
+        model = type(record)
+        assert not model.objects.filter(pk=record.pk).exists()
+        event = Change.objects.get(
+            record_type=ContentType.objects.get_for_model(model),
+            record_id=record.pk,
+            kind=EventKind.DELETED,
+        )
+        assert event.user == owner
+
+
+def test_a_customer_with_contacts_is_not_deleted_and_the_answer_says_why(api, org):
+    owner = rep(org)
+    customer = CustomerFactory(owner=owner)
+    ContactFactory(customer=customer)
+    response = signed_in(api, owner).delete(url("customer", customer.pk))
+    assert response.status_code == 409
+    assert "联系人" in response.json()["detail"] or "contact" in response.json()["detail"]
+    assert Customer.objects.filter(pk=customer.pk).exists()
+    assert not Change.objects.filter(record_id=customer.pk, kind=EventKind.DELETED).exists()
+
+
+def test_deleting_needs_the_roles_delete_permission(api, org):
+    owner = rep(org, permissions=crm_permissions(("view", "add", "change")))
+    customer = CustomerFactory(owner=owner)
+    assert signed_in(api, owner).delete(url("customer", customer.pk)).status_code == 403
+    assert Customer.objects.filter(pk=customer.pk).exists()
 
 
 def test_activities_are_logged_not_edited(api, org):
@@ -534,7 +561,7 @@ def test_the_schema_describes_custom_fields_as_configured(org):
     assert set(components["LeadWriteRequest"]["properties"]["custom"]["properties"]) == {"region"}
     assert "custom" not in components["Task"]["properties"]
     paths = schema["paths"]
-    assert "delete" not in paths["/api/v1/customers/{id}/"]
+    assert "delete" in paths["/api/v1/customers/{id}/"]
     assert "post" in paths["/api/v1/deals/{id}/move/"]
     stage = components["DealWriteRequest"]["properties"]["stage"]
     assert stage["description"] == "Only when creating."

@@ -6,7 +6,9 @@ Every type gets the same rules (accounts.access is the one choke point):
 - writes and actions from `editable_by(user)`: a record the user sees but may not
   change is a 403 (as on the pages), one they do not see a 404;
 - the role's permission on the type (`<type>.view`, `.add`, `.change`) first: 403;
-- nothing is deleted: the pages delete no record, so DELETE answers 405.
+- DELETE needs the role's `<type>.delete` and the record in `deletable_by(user)`, and
+  deletes only a record nothing else hangs on (crm.services.deletion): a customer with
+  contacts or deals is a 409 naming them, and nothing changes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from accounts import access
+from crm.services import deletion
 
 from . import actions, values
 from .listing import ListPageFilter, RecordCursorPagination, list_view_of
@@ -35,6 +38,7 @@ PERMISSION_OF = {
     "create": "add",
     "update": "change",
     "partial_update": "change",
+    "destroy": "delete",
 }
 
 
@@ -142,6 +146,16 @@ class UpdateRecord:
         return self.update(request, *args, **kwargs)
 
 
+class DeleteRecord:
+    def destroy(self, request, *args, **kwargs):
+        record = self.record("delete")
+        try:
+            deletion.delete_record(record, by=request.user)
+        except DjangoValidationError as exc:
+            raise actions.Conflict(" ".join(exc.messages)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 def _schema_views(spec: ApiSpec, read, write) -> dict:
     name = spec.model.__name__.lower()
     one = f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
@@ -171,6 +185,16 @@ def _schema_views(spec: ApiSpec, read, write) -> dict:
                 request=write,
                 responses={200: read, 400: refused},
             )
+    views["destroy"] = extend_schema(
+        tags=tags,
+        summary=f"Delete {one}",
+        description="Only a record nothing else belongs to (a customer without contacts, "
+        "follow-ups, tasks or deals...): else a 409 naming what is attached.",
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            409: OpenApiResponse(description="Records still belong to it."),
+        },
+    )
     for action_name in spec.actions:
         views[action_name] = extend_schema(tags=tags, **actions.schema_of(action_name, read))
     return views
@@ -184,6 +208,7 @@ def viewset_for(spec: ApiSpec) -> type[RecordViewSet]:
         bases.append(CreateRecord)
     if spec.update is not None:
         bases.append(UpdateRecord)
+    bases.append(DeleteRecord)
     bases += [actions.ACTIONS[name] for name in spec.actions]
     read, write = record_serializer(spec), write_serializer(spec)
     name = f"{spec.model.__name__}ViewSet"
