@@ -185,6 +185,16 @@ def test_a_customer_with_contacts_is_not_deleted_and_the_answer_says_why(api, or
     assert not Change.objects.filter(record_id=customer.pk, kind=EventKind.DELETED).exists()
 
 
+def test_a_lead_with_a_follow_up_is_not_deleted_either(api, org):
+    """Follow-ups point at a lead generically (no foreign key): they count as attached."""
+    owner = rep(org)
+    lead = owned_by("lead", owner)
+    ActivityFactory(customer=None, subject=lead, author=owner)
+    response = signed_in(api, owner).delete(url("lead", lead.pk))
+    assert response.status_code == 409
+    assert type(lead).objects.filter(pk=lead.pk).exists()
+
+
 def test_deleting_needs_the_roles_delete_permission(api, org):
     owner = rep(org, permissions=crm_permissions(("view", "add", "change")))
     customer = CustomerFactory(owner=owner)

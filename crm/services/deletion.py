@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections import Counter
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, router, transaction
-from django.db.models.deletion import Collector, ProtectedError
+from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.utils.text import get_text_list
 from django.utils.translation import gettext, ngettext
 
-from ..models import Change, EventReceipt, PoolEvent
+from ..models import Activity, Change, EventReceipt, PoolEvent, Task
 from .history import record_deletions
 
 # Rows that belong to the record and go with it.
@@ -39,6 +40,9 @@ def attached(record: models.Model) -> Counter:
     except ProtectedError as exc:
         for obj in exc.protected_objects:
             found[type(obj)] += 1
+    except RestrictedError as exc:
+        for obj in exc.restricted_objects:
+            found[type(obj)] += 1
     for model, instances in collector.data.items():
         if model is type(record) or model in OWN_TRAIL or model._meta.auto_created:
             continue
@@ -50,6 +54,14 @@ def attached(record: models.Model) -> Counter:
         count = qs.count()
         if count:
             found[model] += count
+    # Follow-ups and tasks point at what they are about generically (a lead's): no foreign
+    # key the collector would see. A customer's are its own by foreign key too: the larger
+    # of the two counts, not their sum.
+    content_type = ContentType.objects.get_for_model(type(record))
+    for model in (Activity, Task):
+        count = model.objects.filter(subject_type=content_type, subject_id=record.pk).count()
+        if count > found[model]:
+            found[model] = count
     return found
 
 
