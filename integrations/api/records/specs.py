@@ -24,13 +24,12 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext
 
-from crm.models import Activity, Contact, Customer, Task
+from crm.models import Activity, Customer
 from crm.services import activities as activity_services
 from crm.services import contacts as contact_services
 from crm.services import customers as customer_services
 from crm.services import tasks as task_services
 from pipelines import services as pipeline_services
-from pipelines.models import Deal, Lead
 
 # save(instance, user, extra) -> the saved instance. `extra` holds what is not set on the
 # instance itself: tag names (None: leave the tags as they are).
@@ -93,12 +92,14 @@ def _editable_customers(user) -> models.QuerySet:
     return Customer.objects.editable_by(user)
 
 
-def _create_contact(contact: Contact, user, extra: dict) -> Contact:
-    return contact_services.create_contact(contact=contact, by=user)
+def _by_service(service: Callable[..., models.Model], name: str) -> Save:
+    """A spec's save that hands the record to a service taking it as `name` and `by`
+    (contact_services.create_contact(contact=..., by=...), pipelines' create_deal...)."""
 
+    def save(record: models.Model, user, extra: dict[str, Any]) -> models.Model:
+        return service(**{name: record}, by=user)
 
-def _update_contact(contact: Contact, user, extra: dict) -> Contact:
-    return contact_services.update_contact(contact=contact, by=user)
+    return save
 
 
 def _log_activity(activity: Activity, user, extra: dict) -> Activity:
@@ -123,30 +124,6 @@ def _log_activity(activity: Activity, user, extra: dict) -> Activity:
         contact=activity.contact,
         next_follow_up_at=activity.next_follow_up_at,
     )
-
-
-def _create_task(task: Task, user, extra: dict) -> Task:
-    return task_services.create_task(task=task, by=user)
-
-
-def _update_task(task: Task, user, extra: dict) -> Task:
-    return task_services.update_task(task=task, by=user)
-
-
-def _create_lead(lead: Lead, user, extra: dict) -> Lead:
-    return pipeline_services.create_lead(lead=lead, by=user)
-
-
-def _update_lead(lead: Lead, user, extra: dict) -> Lead:
-    return pipeline_services.update_lead(lead=lead, by=user)
-
-
-def _create_deal(deal: Deal, user, extra: dict) -> Deal:
-    return pipeline_services.create_deal(deal=deal, by=user)
-
-
-def _update_deal(deal: Deal, user, extra: dict) -> Deal:
-    return pipeline_services.update_deal(deal=deal, by=user)
 
 
 STAGE_BY_MOVE = "stage"
@@ -233,8 +210,8 @@ CONTACT = ApiSpec(
         "do_not_contact",
     ),
     required=("customer", "name"),
-    create=_create_contact,
-    update=_update_contact,
+    create=_by_service(contact_services.create_contact, "contact"),
+    update=_by_service(contact_services.update_contact, "contact"),
     limit_to={"customer": _editable_customers},
 )
 
@@ -278,8 +255,8 @@ TASK = ApiSpec(
     writable=("title", "notes", "due_at", "assignee", "customer"),
     default_to_user=("assignee",),
     required=("title",),
-    create=_create_task,
-    update=_update_task,
+    create=_by_service(task_services.create_task, "task"),
+    update=_by_service(task_services.update_task, "task"),
     actions=("complete", "reopen"),
     refused={"status": "complete"},
 )
@@ -324,8 +301,8 @@ LEAD = ApiSpec(
     ),
     create_only=("pipeline", "stage"),
     default_to_user=("owner",),
-    create=_create_lead,
-    update=_update_lead,
+    create=_by_service(pipeline_services.create_lead, "lead"),
+    update=_by_service(pipeline_services.update_lead, "lead"),
     actions=("move", "convert", "claim", "release", "transfer"),
     refused={**STAGED_REFUSED, "pipeline": STAGE_BY_MOVE},
 )
@@ -356,8 +333,8 @@ DEAL = ApiSpec(
     create_only=("pipeline", "stage"),
     default_to_user=("owner",),
     required=("title", "customer"),
-    create=_create_deal,
-    update=_update_deal,
+    create=_by_service(pipeline_services.create_deal, "deal"),
+    update=_by_service(pipeline_services.update_deal, "deal"),
     limit_to={"customer": _editable_customers},
     actions=("move", "transfer"),
     refused={**STAGED_REFUSED, "pipeline": STAGE_BY_MOVE, "probability": STAGE_BY_MOVE},
