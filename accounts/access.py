@@ -291,6 +291,16 @@ def get_object_for_user_or_404(user, model_or_queryset, action: str = "view", **
     return get_object_or_404(scope_queryset(queryset, user, action), **lookup)
 
 
+def user_in_scope(user, other: User | None) -> bool:
+    """Whether `other` (loaded) is among `users_in_scope(user)`: the same rule, read from
+    the row in hand instead of a query."""
+    if other is None or not other.is_active or not _active(user):
+        return False
+    if data_scope(user) == DataScope.ALL or other.pk == user.pk:
+        return True
+    return other.department_id in scope_department_ids(user)
+
+
 def users_in_scope(user) -> models.QuerySet:
     """Active people whose records fall inside the user's data scope (the user included)."""
     if not _active(user):

@@ -11,7 +11,9 @@ from their app's `ready()` — so the engine never changes for a new action. A t
   backoff, then shown as failed);
 - `describe(ctx, params)`: what it would do to this record, for the trace — no writes;
 - `external`: it acts outside the database (an email): its `ActionRun` row commits
-  before it acts, so a run retried after a crash never sends twice.
+  before it acts, so a run retried after a crash never sends twice;
+- `changes_records`: False for an action that only adds rows (a task, a notification),
+  so the engine may keep the records it has read.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from crm.services import tasks as task_services
 from pipelines import services as pipeline_services
 from pipelines.models import Deal, Lead, Stage
 
+from . import batch
 from .records import AutomatedType, automated_type
 
 # --- The registry ----------------------------------------------------------------------
@@ -83,6 +86,9 @@ class ActionType:
     clean: Callable[[str, dict], dict] = lambda record_type, params: dict(params or {})
     record_types: frozenset[str] | None = None  # None: every type
     external: bool = False
+    # Whether it may change existing records (False: it only adds rows, as a task or a
+    # notification does); the engine reads records afresh after one that may.
+    changes_records: bool = True
     # Example settings shown in the admin's help.
     example: dict = field(default_factory=dict)
 
@@ -126,28 +132,50 @@ def clean_params(kind: str, record_type: str, params: Any) -> dict:
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 
 
-def placeholder_values(record, record_type: str) -> dict[str, str]:
-    """What {{ name }} placeholders read: the record's fields as people read them."""
-    from .conditions import actual_value, fields_of
+class Placeholders:
+    """What {{ name }} placeholders read: the record's fields as people read them, each
+    worked out when a text names it (a task's title names one or two of them)."""
 
-    spec = automated_type(record_type)
-    values = {ref.name: "" for ref in fields_of(record_type)}
-    values.update(
-        record=str(getattr(record, "display_name", None) or record),
-        owner=str(spec.owner(record) or ""),
-        url=spec.url(record),
-        site=str(settings.CRM_SITE_NAME),
-    )
-    customer = spec.customer(record)
-    values["customer"] = str(customer) if customer else ""
-    if hasattr(record, "stage_id"):
-        values["stage"] = record.stage.display_name
-    for ref in fields_of(record_type):
-        try:
-            values[ref.name] = actual_value(record, ref)
-        except Exception:
-            values[ref.name] = ""
-    return values
+    def __init__(self, record, record_type: str) -> None:
+        from .conditions import fields_of
+
+        self.record, self.record_type = record, record_type
+        self.refs = {ref.name: ref for ref in fields_of(record_type)}
+        self.values: dict[str, str] = {}
+
+    def get(self, name: str, default: str = "") -> str:
+        if name not in self.values:
+            self.values[name] = self._value(name, default)
+        return self.values[name]
+
+    def _value(self, name: str, default: str) -> str:
+        from .conditions import actual_value
+
+        record, spec = self.record, automated_type(self.record_type)
+        ref = self.refs.get(name)
+        if ref is not None:  # a field's value, even where a name below is a field's too
+            try:
+                return actual_value(record, ref)
+            except Exception:
+                return ""
+        if name == "record":
+            return str(getattr(record, "display_name", None) or record)
+        if name == "owner":
+            return str(spec.owner(record) or "")
+        if name == "url":
+            return spec.url(record)
+        if name == "site":
+            return str(settings.CRM_SITE_NAME)
+        if name == "customer":
+            customer = spec.customer(record)
+            return str(customer) if customer else ""
+        if name == "stage" and hasattr(record, "stage_id"):
+            return record.stage.display_name
+        return default
+
+
+def placeholder_values(record, record_type: str) -> Placeholders:
+    return Placeholders(record, record_type)
 
 
 def placeholder_names(record_type: str) -> set[str]:
@@ -173,7 +201,7 @@ def check_placeholders(record_type: str, *texts: str) -> None:
         )
 
 
-def render(text: str, values: dict[str, str]) -> str:
+def render(text: str, values: Placeholders | dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), text or "")
 
 
@@ -188,6 +216,11 @@ def manager_of(user: User | None) -> User | None:
     else in the nearest department above it."""
     if user is None or user.department_id is None:
         return None
+    # Asked for each notice a message of events sends: once per message and owner.
+    return batch.memo(("manager", user.pk), lambda: _manager_of(user))
+
+
+def _manager_of(user: User) -> User | None:
     department: Department | None = user.department
     seen = set()
     while department is not None and department.pk not in seen:
@@ -880,6 +913,7 @@ def builtin_actions() -> Iterable[ActionType]:
             _run_task,
             _describe_task,
             _clean_task,
+            changes_records=False,
             example={
                 "title": "跟进 {{ record }}",
                 "assignee": {"type": "owner"},
@@ -939,6 +973,7 @@ def builtin_actions() -> Iterable[ActionType]:
             _describe_email,
             _clean_email,
             external=True,
+            changes_records=False,
             example={"template": "生日祝福", "to": "contact"},
         ),
         ActionType(
@@ -947,6 +982,7 @@ def builtin_actions() -> Iterable[ActionType]:
             _run_notify,
             _describe_notify,
             _clean_notify,
+            changes_records=False,
             example={"title": "{{ record }} 需要跟进", "body": "", "to": {"type": "manager"}},
         ),
         ActionType(
@@ -955,6 +991,7 @@ def builtin_actions() -> Iterable[ActionType]:
             _no_run,
             _describe_delay,
             _clean_delay,
+            changes_records=False,
             example={"amount": 2, "unit": "days"},
         ),
     ]

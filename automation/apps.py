@@ -28,6 +28,7 @@ class AutomationConfig(AppConfig):
                 handle=engine.handle_event,
                 wants=engine.wants,
                 listening=engine.listening,
+                batch=engine.batch,
             )
         )
 

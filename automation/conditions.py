@@ -40,8 +40,8 @@ from django.db.models.lookups import (
 )
 from django.utils import timezone
 from django.utils.text import capfirst
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from crm.fields import coerce, schema, types
@@ -147,8 +147,23 @@ def _standard_kind(field: models.Field) -> tuple[str, str] | None:
     return None
 
 
+# (record type, language) -> (the definitions they were made from, the refs)
+_refs: dict[tuple[str, str | None], tuple[list, list[FieldRef]]] = {}
+
+
 def fields_of(record_type: str) -> list[FieldRef]:
-    """Every field a condition of `record_type` may name: standard, then custom."""
+    """Every field a condition of `record_type` may name: standard, then custom. Kept
+    per record type and language while the custom field definitions are the same (each
+    condition, trace line and placeholder asks)."""
+    definitions = schema.all_custom_fields()
+    key = (record_type, get_language())
+    held = _refs.get(key)
+    if held is None or held[0] is not definitions:
+        held = _refs[key] = (definitions, _fields_of(record_type))
+    return held[1]
+
+
+def _fields_of(record_type: str) -> list[FieldRef]:
     model = automated_type(record_type).model
     refs = []
     for field in model._meta.get_fields():

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import logging
 import time as clock
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -36,16 +38,18 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import BooleanField, Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from accounts.actors import ActorKind, at_depth, system, system_user
+from crm.fields import schema
 from crm.models import Change, EventKind
 
 from . import actions as action_registry
+from . import batch as shared
 from . import conditions as conds
 from .models import (
     TIME_TRIGGERS,
@@ -114,8 +118,12 @@ def _current_version() -> Any:
 
 def active_rules() -> list[Rule]:
     """The active rules with their actions. Each call reads the rules version (one
-    cache read) and reloads when another process changed a rule since; with no version
-    to read, the rules are re-read at most once a second."""
+    cache read; once per message of events) and reloads when another process changed a
+    rule since; with no version to read, the rules are re-read at most once a second."""
+    return shared.memo("rules", _active_rules)
+
+
+def _active_rules() -> list[Rule]:
     version = _current_version()
     now = clock.monotonic()
     if _cache.rules is not None:
@@ -295,6 +303,57 @@ def wants(event: Change) -> bool:
     return event.automation_depth is not None and _event_record_type(event) is not None
 
 
+@contextmanager
+def batch(events: list[Change]) -> Iterator[None]:
+    """A worker's message of events, handled together (see automation/batch.py): the
+    rules and field definitions read once, the records loaded in one query per type,
+    and whether a moved record has tasks to complete in one query."""
+    with shared.sharing() as state, schema.pinned():
+        rules = active_rules()
+        _preload(state, events, rules)
+        if _cache.leave_tasks:
+            state.leaving = _leaving(events)
+        yield
+
+
+def _preload(state: shared.Shared, events: list[Change], rules: list[Rule]) -> None:
+    """The records of the events some rule of their type listens to."""
+    types = {rule.record_type for rule in rules if rule.trigger not in TIME_TRIGGERS}
+    wanted: dict[str, set[int]] = {}
+    for event in events:
+        record_type = _event_record_type(event)
+        if record_type in types and event.automation_depth is not None:
+            wanted.setdefault(record_type, set()).add(event.record_id)
+    for record_type, ids in wanted.items():
+        spec = automated_type(record_type)
+        found = spec.model.objects.select_related(*spec.select_related).in_bulk(list(ids))
+        for pk in ids:
+            state.records[(record_type, pk)] = found.get(pk, shared.GONE)
+
+
+def _leaving(events: list[Change]) -> set[tuple[str, int, int]]:
+    """(record type, id, stage) of the moved records that have a rule's task to
+    complete on leaving the stage they left."""
+    moved: dict[str, tuple[set[int], set[int]]] = {}
+    for event in events:
+        old_stage, new_stage = _stage_pair(event)
+        record_type = _event_record_type(event)
+        if event.kind in MOVE_KINDS and record_type and old_stage and old_stage != new_stage:
+            ids, stages = moved.setdefault(record_type, (set(), set()))
+            ids.add(event.record_id)
+            stages.add(old_stage)
+    found: set[tuple[str, int, int]] = set()
+    for record_type, (ids, stages) in moved.items():
+        rows = ActionRun.objects.filter(
+            run__record_type=record_type,
+            run__record_id__in=ids,
+            leave_stage_id__in=stages,
+            object_id__isnull=False,
+        ).values_list("run__record_id", "leave_stage_id")
+        found.update((record_type, record_id, stage) for record_id, stage in rows)
+    return found
+
+
 def handle_event(event: Change) -> None:
     """The subscriber: runs inside the transaction of the event's receipt. Each rule
     the event fires gets a run (once per event). A run whose actions up to the first
@@ -328,12 +387,15 @@ class _EventRuns:
 
     def record(self):
         if self._record is None:
-            self._record = load(self.record_type, self.event.record_id) or False
+            found = shared.record(self.record_type, self.event.record_id)
+            if found is None:
+                found = load(self.record_type, self.event.record_id)
+            self._record = False if found in (None, shared.GONE) else found
         return self._record or None
 
     def principal(self, rule: Rule):
         if self._user is None:
-            self._user = system_user()
+            self._user = shared.memo("system_user", system_user)
         name = rule.name
         return at_depth(
             system(kind=ActorKind.RULE, id=rule.pk, name=name, user=self._user), self.depth
@@ -386,7 +448,7 @@ class _EventRuns:
                         status = RunStatus.WAITING
                         break
                     action = action_registry.action_type(step.kind)
-                    _do(action, step, index, run, rule, record, principal, new=True)
+                    _do(action, step, index, run, rule, record, principal, new=True, atomic=False)
                     if index + 1 < len(steps):
                         record = load(run.record_type, run.record_id)
                         if record is None:
@@ -422,6 +484,9 @@ def _run_factory(rule: Rule, record_type: str, event: Change, why: str, depth: i
     def new_run(**fields) -> RuleRun | None:
         if fields.get("status") in (RunStatus.NOT_MATCHED, RunStatus.CANCELLED):
             fields["finished_at"] = timezone.now()
+        # In a message's batch, no savepoint: the events' receipts, inserted first in
+        # this transaction, already make this delivery the only one (and "e<id>" is
+        # the event's alone). Called any other way, a second run is refused by the key.
         return _new_run(
             rule,
             record_type,
@@ -430,6 +495,7 @@ def _run_factory(rule: Rule, record_type: str, event: Change, why: str, depth: i
             trigger=why,
             event=event,
             depth=depth,
+            savepoint=shared.current() is None,
             **fields,
         )
 
@@ -477,22 +543,39 @@ def _stop(run: RuleRun) -> None:
 
 
 def _new_run(
-    rule, record_type, record_id, *, occurrence, trigger, event=None, depth=1, record=None, **fields
+    rule,
+    record_type,
+    record_id,
+    *,
+    occurrence,
+    trigger,
+    event=None,
+    depth=1,
+    record=None,
+    savepoint=True,
+    **fields,
 ):
-    """A run of `rule` on the record for this occurrence, or None if it had one."""
+    """A run of `rule` on the record for this occurrence, or None if it had one
+    (`savepoint=False`: the caller knows it has none)."""
     fields.setdefault("record_label", label(record) if record is not None else "")
+
+    def create():
+        return RuleRun.objects.create(
+            rule=rule,
+            record_type=record_type,
+            record_id=record_id,
+            occurrence=occurrence,
+            trigger=trigger[:200],
+            event=event,
+            depth=depth,
+            **fields,
+        )
+
+    if not savepoint:
+        return create()
     try:
         with transaction.atomic():
-            return RuleRun.objects.create(
-                rule=rule,
-                record_type=record_type,
-                record_id=record_id,
-                occurrence=occurrence,
-                trigger=trigger[:200],
-                event=event,
-                depth=depth,
-                **fields,
-            )
+            return create()
     except IntegrityError:
         return None
 
@@ -515,6 +598,10 @@ def complete_left_tasks(event: Change, record_type: str) -> int:
     old_stage, new_stage = _stage_pair(event)
     if not old_stage or old_stage == new_stage:
         return 0
+    state = shared.current()
+    known = state.leaving if state is not None else None
+    if known is not None and (record_type, event.record_id, old_stage) not in known:
+        return 0
     task_ids = ActionRun.objects.filter(
         leave_stage_id=old_stage,
         run__record_type=record_type,
@@ -527,6 +614,9 @@ def complete_left_tasks(event: Change, record_type: str) -> int:
             system(kind=ActorKind.RULE, name=_("left the stage")), (event.automation_depth or 0) + 1
         )
         complete_task(task=task, by=principal)
+        shared.forget("task", [task.pk])
+        if task.activity_id:
+            shared.records_changed()  # its customer's planned follow-up is cleared
         done += 1
     return done
 
@@ -648,21 +738,41 @@ def evaluate(rule: Rule, record, record_type: str) -> tuple[bool, list[dict]]:
     outside = _out_of_scope(rule, record)
     if outside is not None:
         return False, [outside]
-    base = automated_type(record_type).model.objects.filter(pk=record.pk)
     conditions = rule.conditions or {}
+    held = iter(_outcomes(record_type, record, conds.leaves(conditions)))
     trace, outcomes = [], []
     for entry in conditions.get("conditions") or []:
         if "conditions" in entry:
             children = [
-                _leaf_trace(record_type, leaf, record, base) for leaf in entry["conditions"]
+                _leaf_trace(record_type, leaf, record, next(held)) for leaf in entry["conditions"]
             ]
             ok = _combined([child["ok"] for child in children], entry.get("match"))
             trace.append({"group": entry.get("match", "all"), "ok": ok, "conditions": children})
         else:
-            trace.append(_leaf_trace(record_type, entry, record, base))
+            trace.append(_leaf_trace(record_type, entry, record, next(held)))
             ok = trace[-1]["ok"]
         outcomes.append(ok)
     return _combined(outcomes, conditions.get("match")), trace
+
+
+def _outcomes(record_type: str, record, leaves: list[dict]) -> list[bool]:
+    """Whether the record meets each condition, all checked in one query: each one's
+    Q as `CASE WHEN <Q> THEN true ELSE false END`, true exactly where a filter by it
+    would keep the row (NULL is false; a condition that cannot hold is false)."""
+    if not leaves:
+        return []
+    names = [f"c{index}" for index in range(len(leaves))]
+    flags = {
+        name: Case(
+            When(conds.leaf_q(record_type, leaf), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        )
+        for name, leaf in zip(names, leaves, strict=True)
+    }
+    model = automated_type(record_type).model
+    row = model.objects.filter(pk=record.pk).annotate(**flags).values_list(*names).first()
+    return [bool(flag) for flag in row] if row else [False] * len(leaves)
 
 
 def _combined(outcomes: list[bool], match: str | None) -> bool:
@@ -672,10 +782,9 @@ def _combined(outcomes: list[bool], match: str | None) -> bool:
     return any(outcomes) if match == "any" else all(outcomes)
 
 
-def _leaf_trace(record_type: str, leaf: dict, record, base) -> dict:
-    """One condition checked on the record (`base`: its one-row queryset), with the
-    record's value as people read it."""
-    ok = base.filter(conds.leaf_q(record_type, leaf)).exists()
+def _leaf_trace(record_type: str, leaf: dict, record, ok: bool) -> dict:
+    """One condition's outcome on the record, with the record's value as people read
+    it."""
     ref = conds.field_ref(record_type, leaf.get("field", ""))
     try:
         actual = conds.actual_value(record, ref) if ref else ""
@@ -756,9 +865,12 @@ def _delay(run: RuleRun, step: RuleAction, index: int) -> None:
     )
 
 
-def _do(action, step, index, run, rule, record, principal, *, new: bool = False) -> None:
+def _do(
+    action, step, index, run, rule, record, principal, *, new: bool = False, atomic: bool = True
+) -> None:
     """Do one action once: an earlier attempt's `ActionRun` row means it is done (`new`:
-    the run was made just now and has none)."""
+    the run was made just now and has none; `atomic=False`: the caller's savepoint
+    covers the action and its row)."""
     if not new and ActionRun.objects.filter(run=run, step=index).exists():
         return
     ctx = action_registry.Context(
@@ -774,11 +886,16 @@ def _do(action, step, index, run, rule, record, principal, *, new: bool = False)
         _do_external(action, ctx, step, index)
         return
     started = clock.monotonic()
-    with transaction.atomic():
+    with transaction.atomic() if atomic else nullcontext():
         outcome = action.run(ctx, step.params or {})
         ActionRun.objects.create(
             run=run, step=index, kind=step.kind, **_outcome_fields(outcome, started)
         )
+    if action.changes_records:
+        shared.records_changed()
+    state = shared.current()
+    if outcome.leave_stage is not None and state is not None and state.leaving is not None:
+        state.leaving.add((run.record_type, run.record_id, outcome.leave_stage.pk))
 
 
 def _do_external(action, ctx, step, index) -> None:

@@ -16,7 +16,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import CheckConstraint, Q
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 from django.utils.functional import lazy
@@ -76,18 +77,64 @@ validate_date_range = DateRangeValidator()
 
 def check_constraint(field: str, *, is_date: bool, name: str):
     """A CHECK constraint that keeps `field` within the range in the database."""
-    from django.db.models import CheckConstraint
-
     if is_date:
         low, high = EARLIEST, LATEST
         condition = Q(**{f"{field}__gte": low, f"{field}__lte": high})
     else:
+        low, high = DB_EARLIEST, DB_LATEST
         condition = Q(**{f"{field}__gte": DB_EARLIEST, f"{field}__lt": DB_LATEST})
-    return CheckConstraint(
+    return RangeCheck(
         condition=condition | Q(**{f"{field}__isnull": True}),
         name=name,
         violation_error_message=lazy(out_of_range_message, str)(),
+        field=field,
+        low=low,
+        high=high,
+        high_inclusive=is_date,
     )
+
+
+class RangeCheck(CheckConstraint):
+    """The range CHECK of a date field, validated in Python by `full_clean`: Django
+    checks a CheckConstraint with a query of its own (and a savepoint), once per date
+    field per save; this is the same comparison on the value in hand. Migrations see a
+    plain CheckConstraint (the database's check is the same)."""
+
+    def __init__(self, *, field: str, low, high, high_inclusive: bool, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.field, self.low, self.high, self.high_inclusive = field, low, high, high_inclusive
+
+    def validate(self, model, instance, exclude=None, using=DEFAULT_DB_ALIAS):
+        if exclude and self.field in exclude:
+            return
+        value = getattr(instance, self.field, None)
+        if value is None:
+            return
+        try:
+            fits = self.low <= value and (
+                value <= self.high if self.high_inclusive else value < self.high
+            )
+        except TypeError:  # a naive datetime, a string...: as Django would check it
+            return super().validate(model, instance, exclude=exclude, using=using)
+        if not fits:
+            raise ValidationError(
+                self.get_violation_error_message(), code=self.violation_error_code
+            )
+
+    def deconstruct(self):
+        _path, args, kwargs = super().deconstruct()
+        return "django.db.models.CheckConstraint", args, kwargs
+
+    def clone(self):
+        _path, args, kwargs = super().deconstruct()
+        return self.__class__(
+            *args,
+            field=self.field,
+            low=self.low,
+            high=self.high,
+            high_inclusive=self.high_inclusive,
+            **kwargs,
+        )
 
 
 # --- Form fields ------------------------------------------------------------------------

@@ -5,6 +5,9 @@ built from here, so a field permission is applied once (DESIGN rule 2)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from uuid import uuid4
 
@@ -36,6 +39,22 @@ _copy: tuple[str | None, float, list[CustomField]] = (None, 0.0, [])
 STANDARD_FIELDS: dict[str, tuple[str, str, list[str]]] = {}
 
 
+# Set inside `pinned()`: the definitions read once for a unit of work.
+_pinned: ContextVar[list[CustomField] | None] = ContextVar("custom_fields_pinned", default=None)
+
+
+@contextmanager
+def pinned() -> Iterator[None]:
+    """Read the definitions once for everything inside (a worker's message of events):
+    each `all_custom_fields()` call in it skips the version read. A definition changed
+    inside it is seen by the calls after the change."""
+    token = _pinned.set(all_custom_fields())
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
+
+
 def all_custom_fields() -> list[CustomField]:
     """Every custom field definition (active or not), loaded once per process and again
     after one changes.
@@ -45,6 +64,9 @@ def all_custom_fields() -> list[CustomField]:
     time under load. The rows are shared by the process's requests: read them, do not
     change them."""
     global _copy
+    held_rows = _pinned.get()
+    if held_rows is not None:
+        return held_rows
     version = cache.get(VERSION_KEY)
     if version is None:
         cache.add(VERSION_KEY, uuid4().hex, None)
@@ -78,6 +100,8 @@ def forget_custom_fields() -> None:
     transaction that read changed ones rolled back)."""
     global _copy
     _copy = (None, 0.0, [])
+    if _pinned.get() is not None:
+        _pinned.set(None)
     cache.set(VERSION_KEY, uuid4().hex, None)
 
 
