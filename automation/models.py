@@ -335,18 +335,32 @@ class Notification(models.Model):
         return self.read_at is not None
 
 
+DIGEST_HOURS = [(hour, f"{hour:02d}:00") for hour in range(24)]
+
+
 class NotificationSettings(models.Model):
-    """A person's choice of a daily digest email of their unread notifications."""
+    """A person's choice of a daily digest email of their unread notifications, and the
+    hour of the day it goes out (in the site's time zone, TIME_ZONE: people have none of
+    their own)."""
 
     user = models.OneToOneField(
         USER, on_delete=models.CASCADE, related_name="notification_settings"
     )
     daily_digest = models.BooleanField(_("daily digest by email"), default=False)
+    digest_hour = models.PositiveSmallIntegerField(
+        _("digest hour"), choices=DIGEST_HOURS, default=8
+    )
+    # The local day (TIME_ZONE) of the last digest claimed: at most one a day.
     digest_sent_on = models.DateField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("notification settings")
         verbose_name_plural = _("notification settings")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(digest_hour__lte=23), name="notification_digest_hour"
+            )
+        ]
 
     def __str__(self) -> str:
         return str(self.user)

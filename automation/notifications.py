@@ -7,7 +7,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import ngettext, override
@@ -84,19 +84,24 @@ def settings_for(user: User) -> NotificationSettings:
 
 def send_digests(now: datetime | None = None) -> int:
     """Each person who asked for it gets one email a day listing their unread
-    notifications not yet in a digest; returns how many emails were sent."""
+    notifications not yet in a digest, on the first beat at or after their hour
+    (`digest_hour`) of the day; returns how many emails were sent.
+
+    Hours and days are the site's (TIME_ZONE): people have no time zone of their own. A
+    person whose hour has come is claimed for the day even when nothing is unread (no
+    email then): what arrives later that day waits for the next day's digest."""
     now = now or timezone.now()
-    today = timezone.localtime(now).date()
+    local = timezone.localtime(now, timezone.get_default_timezone())
+    today = local.date()
     sent = 0
-    wanted = NotificationSettings.objects.filter(daily_digest=True).exclude(digest_sent_on=today)
-    for prefs in wanted.select_related("user"):
+    due = Q(daily_digest=True, digest_hour__lte=local.hour) & ~Q(digest_sent_on=today)
+    for prefs in NotificationSettings.objects.filter(due).select_related("user"):
         user = prefs.user
         with transaction.atomic():
-            # Claim today's digest for this person first: two beats never send two.
-            claimed = (
-                NotificationSettings.objects.filter(pk=prefs.pk)
-                .exclude(digest_sent_on=today)
-                .update(digest_sent_on=today)
+            # Claim today's digest for this person first: two beats never send two (the
+            # second UPDATE waits for the first's row lock, then no longer matches).
+            claimed = NotificationSettings.objects.filter(due, pk=prefs.pk).update(
+                digest_sent_on=today
             )
             if not claimed or not user.is_active or not user.email:
                 continue

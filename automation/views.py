@@ -7,21 +7,25 @@ transferred away keeps its notification, without the link)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.params import page_param, parse_id
 
 from . import notifications
-from .models import Notification, NotificationSettings
+from .models import DIGEST_HOURS, Notification, NotificationSettings
 from .records import TYPES
 
 PAGE_SIZE = 25
@@ -29,9 +33,25 @@ UNREAD = "unread"
 
 
 class DigestForm(forms.ModelForm):
+    """The digest's switch and its hour (the site's time zone). A post without an hour
+    keeps the person's hour; anything not in the list is an error on the field."""
+
+    digest_hour = forms.TypedChoiceField(
+        label=gettext_lazy("Send at"),
+        choices=DIGEST_HOURS,
+        coerce=int,
+        required=False,
+        empty_value=None,
+        error_messages={"invalid_choice": gettext_lazy("Choose an hour from 00:00 to 23:00.")},
+    )
+
     class Meta:
         model = NotificationSettings
-        fields = ["daily_digest"]
+        fields = ["daily_digest", "digest_hour"]
+
+    def clean_digest_hour(self) -> int:
+        hour = self.cleaned_data["digest_hour"]
+        return self.instance.digest_hour if hour is None else hour
 
 
 def _mine(request, notification_id) -> Notification:
@@ -66,31 +86,34 @@ def record_links(user, rows: list[Notification]) -> dict[int, str]:
     return links
 
 
-def _back(request) -> HttpResponseRedirect:
-    """Back to the list where the button was (its tab and page), never elsewhere."""
+def _back_target(request) -> str:
+    """The list where the button was (its tab and page), never elsewhere."""
     target = request.POST.get("next") or ""
     home = reverse("automation:notifications")
     if target.startswith(home) and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        return HttpResponseRedirect(target)
-    return HttpResponseRedirect(home)
+        return target
+    return home
 
 
-@login_required
-@require_GET
-def notification_list(request):
+def _back(request) -> HttpResponseRedirect:
+    return HttpResponseRedirect(_back_target(request))
+
+
+def _page(request, params: QueryDict, here: str, digest_form: DigestForm):
+    """The list (its tab and page from `params`) with the digest form; `here` is where
+    its buttons come back to."""
     user = request.user
-    show = UNREAD if request.GET.get("show") == UNREAD else ""
+    show = UNREAD if params.get("show") == UNREAD else ""
     rows = notifications.for_user(user).select_related("rule").order_by("-created_at", "-id")
     if show:
         rows = rows.filter(read_at__isnull=True)
-    page = Paginator(rows, PAGE_SIZE).get_page(page_param(request.GET))
+    page = Paginator(rows, PAGE_SIZE).get_page(page_param(params))
     items = list(page.object_list)
     links = record_links(user, items)
     for item in items:
         item.record_url = reverse("automation:open", args=[item.pk]) if item.pk in links else ""
-    prefs = NotificationSettings.objects.filter(user=user).first()
     return render(
         request,
         "automation/notifications.html",
@@ -99,10 +122,22 @@ def notification_list(request):
             "items": items,
             "show": show,
             "query": f"show={show}" if show else "",
-            "digest_form": DigestForm(instance=prefs or NotificationSettings(user=user)),
+            "here": here,
+            "list_url": reverse("automation:notifications"),
+            "digest_form": digest_form,
             "has_email": bool(user.email),
+            "time_zone": settings.TIME_ZONE,
         },
     )
+
+
+@login_required
+@require_GET
+def notification_list(request):
+    user = request.user
+    prefs = NotificationSettings.objects.filter(user=user).first()
+    form = DigestForm(instance=prefs or NotificationSettings(user=user))
+    return _page(request, request.GET, request.get_full_path(), form)
 
 
 @login_required
@@ -148,8 +183,11 @@ def mark_all_read(request):
 def digest_settings(request):
     prefs = notifications.settings_for(request.user)
     form = DigestForm(request.POST, instance=prefs)
-    if form.is_valid():  # a checkbox: always valid
-        form.save()
+    if not form.is_valid():
+        # The page again, where the form was, with the error on the hour; nothing saved.
+        here = _back_target(request)
+        return _page(request, QueryDict(urlsplit(here).query), here, form)
+    form.save()
     if prefs.daily_digest and not request.user.email:
         messages.warning(
             request,
@@ -159,7 +197,11 @@ def digest_settings(request):
             ),
         )
     elif prefs.daily_digest:
-        messages.success(request, _("Saved: you will get a daily email of unread notifications."))
+        messages.success(
+            request,
+            _("Saved: you will get a daily email of unread notifications at %(hour)s.")
+            % {"hour": f"{prefs.digest_hour:02d}:00"},
+        )
     else:
         messages.success(request, _("Saved: no daily email."))
     return _back(request)

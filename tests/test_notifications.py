@@ -1,16 +1,18 @@
 """In-app notifications (issue 15): the header's bell with the unread count, the
 notifications page (one's own only, newest first, read and unread, each opening its
-record while the reader may still see it), the daily digest setting and email."""
+record while the reader may still see it), the daily digest setting and email, sent at
+the hour each person chose (in the site's time zone: people have none of their own)."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
 from django.core import mail
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -259,7 +261,7 @@ def test_the_digest_setting_saves(client, team):
     response = client.post(f"{LIST}settings/", {"daily_digest": "on"}, follow=True)
     assert settings_for(team.owner).daily_digest is True
     assert [str(m) for m in response.context["messages"]] == [
-        "Saved: you will get a daily email of unread notifications."
+        "Saved: you will get a daily email of unread notifications at 08:00."
     ]
     assert 'name="daily_digest" class="form-check-input" data-testid="daily-digest" checked' in (
         response.content.decode()
@@ -293,6 +295,11 @@ def opt_in(user):
 def digest(when, callbacks) -> int:
     with callbacks(execute=True):
         return send_digests(now=when)
+
+
+def at(hour: int, minute: int = 0, day: int = 7) -> datetime:
+    """A beat on 2026-12-`day` at this local (TIME_ZONE) time."""
+    return timezone.make_aware(datetime(2026, 12, day, hour, minute))
 
 
 def test_the_digest_mails_each_opted_in_person_their_unread_once_a_day(
@@ -341,7 +348,7 @@ def test_the_digest_is_in_the_persons_language(team, django_capture_on_commit_ca
         notify(user=user, title="报价提醒")
         notify(user=user, title="线索待分配", kind=NotificationKind.ASSIGNMENT)
 
-    assert digest(timezone.now(), django_capture_on_commit_callbacks) == 2
+    assert digest(at(9), django_capture_on_commit_callbacks) == 2
     subjects = {message.to[0]: message.subject for message in mail.outbox}
     assert subjects["zh@example.com"] == f"{site_name('zh-hans')}：2 条未读通知"
     assert subjects["owner@example.com"] == f"{site_name('en')}: 2 unread notifications"
@@ -360,5 +367,222 @@ def test_no_digest_without_an_email_address_or_for_an_inactive_person(
     for user in (team.owner, team.colleague):
         opt_in(user)
         notify(user=user, title="报价提醒")
-    assert digest(timezone.now(), django_capture_on_commit_callbacks) == 0
+    assert digest(at(9), django_capture_on_commit_callbacks) == 0
     assert mail.outbox == []
+
+
+# --- The digest's hour -------------------------------------------------------------------
+
+
+def choose_hour(user, hour: int) -> None:
+    NotificationSettings.objects.filter(user=user).update(digest_hour=hour)
+
+
+def recipients(since: int = 0) -> list[str]:
+    return [message.to[0] for message in mail.outbox[since:]]
+
+
+def test_the_digest_goes_out_on_the_first_beat_at_or_after_the_persons_hour(
+    team, django_capture_on_commit_callbacks
+):
+    def beat(when) -> list[str]:
+        before = len(mail.outbox)
+        digest(when, django_capture_on_commit_callbacks)
+        return recipients(before)
+
+    opt_in(team.owner)  # the default hour: 08:00
+    opt_in(team.colleague)
+    choose_hour(team.colleague, 18)
+    assert settings_for(team.owner).digest_hour == 8
+    for user in (team.owner, team.colleague):
+        notify(user=user, title="报价提醒")
+
+    # Beats every 15 minutes: before the hour, nothing.
+    assert beat(at(0)) == []
+    assert beat(at(7, 45)) == []
+    assert beat(at(7, 59)) == []
+    assert NotificationSettings.objects.get(user=team.owner).digest_sent_on is None
+    # The first beat at the hour sends it; the ones after it, nothing more that day.
+    assert beat(at(8)) == ["owner@example.com"]
+    notify(user=team.owner, title="新的通知")
+    assert beat(at(8, 15)) == []
+    assert beat(at(17, 45)) == []
+    # The colleague's hour comes later the same day.
+    assert beat(at(18)) == ["colleague@example.com"]
+    assert beat(at(23, 45)) == []
+    # The next day: again at each one's hour, with what no digest listed yet.
+    assert beat(at(0, day=8)) == []
+    assert beat(at(7, 45, day=8)) == []
+    assert beat(at(8, 15, day=8)) == ["owner@example.com"]
+    assert "新的通知" in mail.outbox[-1].body and "报价提醒" not in mail.outbox[-1].body
+    notify(user=team.colleague, title="第二天的通知")
+    assert beat(at(18, 30, day=8)) == ["colleague@example.com"]
+    assert NotificationSettings.objects.get(user=team.owner).digest_sent_on.isoformat() == (
+        "2026-12-08"
+    )
+
+
+def test_a_beat_after_the_hour_sends_the_days_digest_once(team, django_capture_on_commit_callbacks):
+    """Opting in (or the worker coming back) after one's hour: the next beat sends that
+    day's digest, and only one."""
+    opt_in(team.owner)
+    notify(user=team.owner, title="报价提醒")
+    assert digest(at(15, 30), django_capture_on_commit_callbacks) == 1
+    notify(user=team.owner, title="新的通知")
+    assert digest(at(15, 45), django_capture_on_commit_callbacks) == 0
+    # Choosing a later hour once today's digest went out does not send another today.
+    choose_hour(team.owner, 20)
+    assert digest(at(20), django_capture_on_commit_callbacks) == 0
+    assert digest(at(19, 45, day=8), django_capture_on_commit_callbacks) == 0
+    assert digest(at(20, day=8), django_capture_on_commit_callbacks) == 1
+    assert recipients() == ["owner@example.com", "owner@example.com"]
+
+
+def test_at_the_hour_with_nothing_unread_no_email_and_the_day_is_done(
+    team, django_capture_on_commit_callbacks
+):
+    """As before the hour was chosen: nothing unread, no email; what comes later that day
+    waits for the next day's digest."""
+    opt_in(team.owner)
+    assert digest(at(8), django_capture_on_commit_callbacks) == 0
+    assert mail.outbox == []
+    notify(user=team.owner, title="报价提醒")
+    assert digest(at(9), django_capture_on_commit_callbacks) == 0
+    assert digest(at(8, day=8), django_capture_on_commit_callbacks) == 1
+
+
+def test_the_hour_and_the_day_are_the_sites_time_zone(
+    team, settings, django_capture_on_commit_callbacks
+):
+    """People have no time zone of their own: the hour is TIME_ZONE's (Asia/Shanghai,
+    UTC+8, by default), and so is the day a digest was sent on."""
+    callbacks = django_capture_on_commit_callbacks
+
+    def utc(day: int, hour: int, minute: int) -> datetime:
+        return datetime(2026, 12, day, hour, minute, tzinfo=UTC)
+
+    assert settings.TIME_ZONE == "Asia/Shanghai"
+    opt_in(team.owner)
+    notify(user=team.owner, title="报价提醒")
+    # 23:45 UTC on the 6th is 07:45 on the 7th in Shanghai: before the hour.
+    assert digest(utc(6, 23, 45), callbacks) == 0
+    # 00:00 UTC on the 7th is 08:00 in Shanghai: the hour.
+    assert digest(utc(7, 0, 0), callbacks) == 1
+    assert NotificationSettings.objects.get(user=team.owner).digest_sent_on.isoformat() == (
+        "2026-12-07"
+    )
+    # 20:00 UTC on the 7th is already the 8th, 04:00, in Shanghai: not yet the hour.
+    notify(user=team.owner, title="新的通知")
+    assert digest(utc(7, 20, 0), callbacks) == 0
+
+    # Another site time zone: 08:00 in New York is 13:00 UTC (winter).
+    settings.TIME_ZONE = "America/New_York"
+    assert digest(utc(8, 12, 45), callbacks) == 0
+    assert digest(utc(8, 13, 0), callbacks) == 1
+    assert NotificationSettings.objects.get(user=team.owner).digest_sent_on.isoformat() == (
+        "2026-12-08"
+    )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL: concurrent sessions")
+@pytest.mark.django_db(transaction=True)
+def test_two_beats_at_once_send_one_digest(team, monkeypatch):
+    """Both beats have read the person as due before either claims the day: the second
+    claim waits for the first's row lock, then no longer matches."""
+    opt_in(team.owner)
+    notify(user=team.owner, title="报价提醒")
+    barrier = threading.Barrier(2)
+    real_atomic = transaction.atomic
+
+    class Transactions:
+        on_commit = staticmethod(transaction.on_commit)
+
+        @staticmethod
+        def atomic(*args, **kwargs):
+            barrier.wait(timeout=10)  # each beat is in the loop, about to claim
+            return real_atomic(*args, **kwargs)
+
+    monkeypatch.setattr("automation.notifications.transaction", Transactions)
+    results: list[int] = []
+
+    def beat() -> None:
+        try:
+            results.append(send_digests(now=at(8)))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=beat) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(results) == [0, 1]
+    assert recipients() == ["owner@example.com"]
+    assert Notification.objects.get(user=team.owner).digested_at is not None
+
+
+# --- The hour on the notifications page ----------------------------------------------------
+
+
+def hour_options(page: str) -> tuple[list[str], list[str]]:
+    """The hour select's option labels, and the selected one(s)."""
+    select = re.search(r'<select name="digest_hour".*?</select>', page, re.S).group(0)
+    labels = re.findall(r"<option [^>]*>([^<]*)</option>", select)
+    chosen = re.findall(r"<option [^>]*selected>([^<]*)</option>", select)
+    return labels, chosen
+
+
+def test_the_hour_is_a_select_next_to_the_switch_and_saves(client, team):
+    client = signed_in(client, team.owner)
+    page = client.get(LIST).content.decode()
+    labels, chosen = hour_options(page)
+    assert labels == [f"{hour:02d}:00" for hour in range(24)]
+    assert chosen == ["08:00"]
+    assert '<label class="text-secondary text-nowrap" for="id_digest_hour">Send at</label>' in page
+    assert "Asia/Shanghai" in page
+
+    response = client.post(
+        f"{LIST}settings/",
+        {"daily_digest": "on", "digest_hour": "18", "next": f"{LIST}?show=unread"},
+    )
+    assert response.status_code == 302 and response["Location"] == f"{LIST}?show=unread"
+    prefs = settings_for(team.owner)
+    assert (prefs.daily_digest, prefs.digest_hour) == (True, 18)
+    response = client.get(response["Location"])
+    assert [str(m) for m in response.context["messages"]] == [
+        "Saved: you will get a daily email of unread notifications at 18:00."
+    ]
+    assert hour_options(response.content.decode())[1] == ["18:00"]
+
+    # Midnight is an hour too; a post without an hour (the switch alone) keeps it.
+    client.post(f"{LIST}settings/", {"daily_digest": "on", "digest_hour": "0"})
+    assert settings_for(team.owner).digest_hour == 0
+    client.post(f"{LIST}settings/", {})
+    prefs = settings_for(team.owner)
+    assert (prefs.daily_digest, prefs.digest_hour) == (False, 0)
+
+
+@pytest.mark.parametrize(
+    "bad", ["25", "24", "-1", "abc", "１２", "٣", "8.0", " 8", "99999999999999999999"]
+)
+def test_a_bad_hour_is_a_form_error_and_saves_nothing(client, team, bad):
+    prefs = settings_for(team.owner)
+    prefs.digest_hour = 9
+    prefs.save()
+    client = signed_in(client, team.owner)
+    notify(user=team.owner, title="报价提醒")
+    response = client.post(
+        f"{LIST}settings/",
+        {"daily_digest": "on", "digest_hour": bad, "next": f"{LIST}?show=unread"},
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert re.search(r'data-testid="error-digest_hour">Choose an hour from 00:00 to 23:00.<', page)
+    assert 'is-invalid" data-testid="digest-hour" aria-invalid="true"' in page
+    prefs.refresh_from_db()
+    assert (prefs.daily_digest, prefs.digest_hour) == (False, 9)
+    # The page is the list where the form was (its tab), its buttons coming back there.
+    assert response.context["show"] == "unread"
+    assert shown_titles(response) == ["报价提醒"]
+    assert f'name="next" value="{LIST}?show=unread"' in page
+    assert hour_options(page)[1] == ["09:00"]
