@@ -216,27 +216,28 @@ def manager_of(user: User | None) -> User | None:
     else in the nearest department above it."""
     if user is None or user.department_id is None:
         return None
-    # Asked for each notice a message of events sends: once per message and owner.
-    return batch.memo(("manager", user.pk), lambda: _manager_of(user))
-
-
-def _manager_of(user: User) -> User | None:
-    department: Department | None = user.department
+    # Read once per message of events: every department's parent and its managers in
+    # two queries, then walked up here (a notice to the manager is a common action).
+    parents, managers = batch.memo("managers", _managers)
+    department_id = user.department_id
     seen = set()
-    while department is not None and department.pk not in seen:
-        seen.add(department.pk)
-        manager = (
-            User.objects.filter(
-                department=department, is_active=True, role__data_scope__in=MANAGER_SCOPES
-            )
-            .exclude(pk=user.pk)
-            .order_by("id")
-            .first()
-        )
-        if manager is not None:
-            return manager
-        department = department.parent
+    while department_id is not None and department_id not in seen:
+        seen.add(department_id)
+        for manager in managers.get(department_id, ()):
+            if manager.pk != user.pk:
+                return manager
+        department_id = parents.get(department_id)
     return None
+
+
+def _managers() -> tuple[dict[int, int | None], dict[int, list[User]]]:
+    parents = dict(Department.objects.values_list("pk", "parent_id"))
+    managers: dict[int, list[User]] = {}
+    for manager in User.objects.filter(
+        is_active=True, department__isnull=False, role__data_scope__in=MANAGER_SCOPES
+    ).order_by("id"):
+        managers.setdefault(manager.department_id, []).append(manager)
+    return parents, managers
 
 
 def with_role(user: User | None, role_name: str) -> list[User]:

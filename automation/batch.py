@@ -7,7 +7,11 @@ of once per event is most of what the engine costs per event:
 - the active rules and the custom field definitions (a version read from the cache
   each, per message instead of per event and per placeholder);
 - the records the events are about, loaded in one query per record type;
-- the system user rules act as, and who is whose manager.
+- the system user rules act as, and who is whose manager;
+- the engine's own log rows (a run that did not match, each action's row, a run's end),
+  written with one statement per table when the message is done (`flush`), not one per
+  row. A run whose action fails fails the message, which the worker then hands over
+  one event at a time (crm.events.deliver), outside any message.
 
 Records are read at the start of the message, after the transaction that wrote its
 events committed, so they are what a read per event would see, until an action of the
@@ -37,6 +41,8 @@ class Shared:
     # stage; None: not known (ask the database).
     leaving: set[tuple[str, int, int]] | None = None
     memo: dict[Any, Any] = field(default_factory=dict)
+    rows: list[Any] = field(default_factory=list)  # model instances to insert
+    updates: list[tuple[Any, tuple[str, ...]]] = field(default_factory=list)
 
 
 _shared: ContextVar[Shared | None] = ContextVar("automation_batch", default=None)
@@ -84,3 +90,41 @@ def memo(key: Any, compute: Callable[[], Any]) -> Any:
     if key not in state.memo:
         state.memo[key] = compute()
     return state.memo[key]
+
+
+def defer(row) -> bool:
+    """Insert `row` with the message's others; False outside a message (save it now)."""
+    state = _shared.get()
+    if state is None:
+        return False
+    state.rows.append(row)
+    return True
+
+
+def defer_update(row, fields: tuple[str, ...]) -> bool:
+    """Write `fields` of the saved `row` with the message's others; False outside one."""
+    state = _shared.get()
+    if state is None:
+        return False
+    state.updates.append((row, fields))
+    return True
+
+
+def flush() -> None:
+    """Write what was deferred: one insert per table (in the order first deferred),
+    then one update per table and set of fields."""
+    state = _shared.get()
+    if state is None:
+        return
+    rows, state.rows = state.rows, []
+    by_model: dict[type, list] = {}
+    for row in rows:
+        by_model.setdefault(type(row), []).append(row)
+    for model, batch in by_model.items():
+        model.objects.bulk_create(batch)
+    updates, state.updates = state.updates, []
+    grouped: dict[tuple[type, tuple[str, ...]], dict[int, Any]] = {}
+    for row, fields in updates:
+        grouped.setdefault((type(row), fields), {})[row.pk] = row  # the last one wins
+    for (model, fields), batch in grouped.items():
+        model.objects.bulk_update(list(batch.values()), list(fields))

@@ -314,6 +314,7 @@ def batch(events: list[Change]) -> Iterator[None]:
         if _cache.leave_tasks:
             state.leaving = _leaving(events)
         yield
+        shared.flush()
 
 
 def _preload(state: shared.Shared, events: list[Change], rules: list[Rule]) -> None:
@@ -440,8 +441,11 @@ class _EventRuns:
         principal = self.principal(rule)
         self._record = None  # the actions change it: the next rule reads it again
         status = RunStatus.DONE
+        # In a message, no savepoint: a failing action fails the message, which is then
+        # handled again one event at a time, each run in a savepoint of its own (below).
+        in_message = shared.current() is not None
         try:
-            with transaction.atomic():
+            with nullcontext() if in_message else transaction.atomic():
                 for index, step in enumerate(steps):
                     if step.kind == "delay":
                         _delay(run, step, index)
@@ -454,6 +458,8 @@ class _EventRuns:
                         if record is None:
                             break
         except Exception as exc:
+            if in_message:
+                raise
             # Nothing of the run stays done: a row retries it from its first action,
             # with the backoff a worker's failed attempt gets.
             row = ScheduledAction.objects.create(
@@ -467,11 +473,11 @@ class _EventRuns:
             with _language():
                 _failed(row, exc)
             return None
-        RuleRun.objects.filter(pk=run.pk).update(
-            status=status,
-            finished_at=timezone.now() if status == RunStatus.DONE else None,
-            duration_ms=_ms(started),
-        )
+        run.status = status
+        run.finished_at = timezone.now() if status == RunStatus.DONE else None
+        run.duration_ms = _ms(started)
+        if not shared.defer_update(run, ("status", "finished_at", "duration_ms")):
+            run.save(update_fields=["status", "finished_at", "duration_ms"])
         return None
 
 
@@ -484,6 +490,19 @@ def _run_factory(rule: Rule, record_type: str, event: Change, why: str, depth: i
     def new_run(**fields) -> RuleRun | None:
         if fields.get("status") in (RunStatus.NOT_MATCHED, RunStatus.CANCELLED):
             fields["finished_at"] = timezone.now()
+            ended = RuleRun(
+                rule=rule,
+                record_type=record_type,
+                record_id=event.record_id,
+                occurrence=f"e{event.pk}",
+                trigger=why[:200],
+                event=event,
+                depth=depth,
+                **fields,
+            )
+            # A run that ends here is a log line: written with the message's others.
+            if shared.defer(ended):
+                return ended
         # In a message's batch, no savepoint: the events' receipts, inserted first in
         # this transaction, already make this delivery the only one (and "e<id>" is
         # the event's alone). Called any other way, a second run is refused by the key.
@@ -600,8 +619,10 @@ def complete_left_tasks(event: Change, record_type: str) -> int:
         return 0
     state = shared.current()
     known = state.leaving if state is not None else None
-    if known is not None and (record_type, event.record_id, old_stage) not in known:
-        return 0
+    if known is not None:
+        if (record_type, event.record_id, old_stage) not in known:
+            return 0
+        shared.flush()  # the action rows of the message so far, read just below
     task_ids = ActionRun.objects.filter(
         leave_stage_id=old_stage,
         run__record_type=record_type,
@@ -888,9 +909,10 @@ def _do(
     started = clock.monotonic()
     with transaction.atomic() if atomic else nullcontext():
         outcome = action.run(ctx, step.params or {})
-        ActionRun.objects.create(
-            run=run, step=index, kind=step.kind, **_outcome_fields(outcome, started)
-        )
+        row = ActionRun(run=run, step=index, kind=step.kind, **_outcome_fields(outcome, started))
+        # In the caller's savepoint (`atomic=False`), written with the message's rows.
+        if atomic or not shared.defer(row):
+            row.save(force_insert=True)
     if action.changes_records:
         shared.records_changed()
     state = shared.current()

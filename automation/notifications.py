@@ -14,6 +14,7 @@ from django.utils.translation import ngettext, override
 
 from accounts.models import User
 
+from . import batch
 from .models import Notification, NotificationKind, NotificationSettings
 from .records import type_of
 
@@ -28,7 +29,7 @@ def notify(
     kind: str = NotificationKind.RULE,
 ) -> Notification:
     record_type = type_of(record).key if record is not None else ""
-    return Notification.objects.create(
+    row = Notification(
         user=user,
         kind=kind,
         title=title[:200],
@@ -37,6 +38,10 @@ def notify(
         record_id=record.pk if record is not None else None,
         rule=rule,
     )
+    # A rule's notices in a worker's message of events: written with the message's rows.
+    if not batch.defer(row):
+        row.save(force_insert=True)
+    return row
 
 
 def for_user(user: User) -> QuerySet[Notification]:
