@@ -15,11 +15,14 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, json_script
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Department, Role, User
+from crm.models import DictionaryItem
 from crm.params import parse_id
+from pipelines.models import Stage
 
 from . import actions as action_registry
 from . import conditions as conds
@@ -28,6 +31,7 @@ from .models import (
     ActionRun,
     EmailTemplate,
     Notification,
+    RecordType,
     Rule,
     RuleAction,
     RuleRun,
@@ -50,6 +54,206 @@ class PrettyJSONWidget(forms.Textarea):
         return json.dumps(value, ensure_ascii=False, indent=1) if value not in (None, "") else ""
 
 
+# --- The guided builder ----------------------------------------------------------------
+#
+# automation/static/automation/builder.js turns the JSON textareas of the rule form (the
+# trigger's settings, the conditions, each action's settings) into inputs, and writes the
+# same JSON back into them: the textarea stays what is posted and checked by the clean
+# methods below, and without JavaScript it is edited as before. What the script needs
+# (fields by record type, operators, people, stages...) and its labels are put into the
+# page by the conditions' widget as one json_script block.
+
+CATALOGUE_ID = "automation-builder-catalogue"
+# More active people than this and a person is typed (a user name), not chosen.
+BUILDER_USER_LIMIT = 500
+
+
+def builder_labels() -> dict[str, str]:
+    return {
+        "show_json": gettext("Show JSON"),
+        "json_unreadable": gettext(
+            "The builder cannot show these settings; edit the JSON below instead."
+        ),
+        "match": gettext("Match"),
+        "match_all": gettext("All of these conditions"),
+        "match_any": gettext("Any of these conditions"),
+        "group_all": gettext("all of"),
+        "group_any": gettext("any of"),
+        "group": gettext("Group"),
+        "no_conditions": gettext("No conditions: the rule acts on every record."),
+        "add_condition": gettext("Add a condition"),
+        "add_group": gettext("Add a group"),
+        "remove": gettext("Remove"),
+        "field": gettext("Field"),
+        "operator": gettext("Operator"),
+        "value": gettext("Value"),
+        "choose": gettext("— choose —"),
+        "unknown_field": gettext("%(field)s (unknown field)"),
+        "days": gettext("days"),
+        "hours": gettext("hours"),
+        "minutes": gettext("minutes"),
+        "yes": gettext("yes"),
+        "no": gettext("no"),
+        "list_hint": gettext("Several values: separate them with commas."),
+        "multi_hint": gettext("Hold Ctrl (⌘ on a Mac) to choose several."),
+        "no_settings": gettext("This trigger has no settings."),
+        "to_value": gettext("Changed to"),
+        "any_value": gettext("— any value —"),
+        "use_time_limit": gettext("Use the stage's time limit"),
+        "time_in_stage": gettext("In the stage for"),
+        "no_activity_days": gettext("No follow-up for (days)"),
+        "date_field": gettext("Date field"),
+        "at": gettext("At (time of day)"),
+        "weekday": gettext("Day of the week"),
+        "every_day": gettext("Every day"),
+        "weekdays": [
+            gettext("Monday"),
+            gettext("Tuesday"),
+            gettext("Wednesday"),
+            gettext("Thursday"),
+            gettext("Friday"),
+            gettext("Saturday"),
+            gettext("Sunday"),
+        ],
+        "title": gettext("Title"),
+        "notes": gettext("Notes"),
+        "body": gettext("Content"),
+        "assignee": gettext("Assignee"),
+        "recipients": gettext("Send to"),
+        "owner": gettext("The owner"),
+        "manager": gettext("The owner's manager"),
+        "user": gettext("A person"),
+        "role": gettext("A role in the owner's department"),
+        "person": gettext("Person"),
+        "role_name": gettext("Role"),
+        "due_in": gettext("Due in"),
+        "working_hours": gettext("Count working hours only"),
+        "complete_on_leave": gettext("Complete it when the record leaves the stage"),
+        "assign_to": gettext("Assign to"),
+        "round_robin": gettext("Take turns in a department"),
+        "fewest": gettext("Whoever in a department has the fewest open records"),
+        "department": gettext("Department"),
+        "new_value": gettext("New value"),
+        "clear_value": gettext("— clear the field —"),
+        "stage": gettext("Stage"),
+        "tag": gettext("Tag"),
+        "reason": gettext("Reason"),
+        "template": gettext("Email template"),
+        "to_contact": gettext("The record's contact"),
+        "to_owner": gettext("The owner"),
+        "wait": gettext("Wait"),
+        "placeholders": gettext("Placeholders such as {{ record }}, {{ owner }} are filled in."),
+        "other_action": gettext("Settings of this action are edited as JSON below."),
+    }
+
+
+def _options(ref: conds.FieldRef, items: dict) -> list | None:
+    """The values a field may be compared with, as [stored value, label] pairs."""
+    if ref.kind == conds.BOOL:
+        return [[True, gettext("yes")], [False, gettext("no")]]
+    if ref.kind == conds.ITEM:
+        key = ("code", ref.dictionary)
+    elif ref.kind in (conds.CHOICE, conds.MULTI) and ref.custom is not None:
+        key = ("id", ref.custom.dictionary_id)
+    elif ref.kind == conds.CHOICE and ref.model_field is not None:
+        return [[value, str(label)] for value, label in ref.model_field.choices]
+    else:
+        return None
+    if key not in items:
+        found = DictionaryItem.objects.filter(is_active=True).order_by("order", "id")
+        found = (
+            found.filter(dictionary__code=key[1])
+            if key[0] == "code"
+            else found.filter(dictionary_id=key[1])
+        )
+        items[key] = [[item.code, str(item)] for item in found]
+    return items[key]
+
+
+def builder_catalogue() -> dict:
+    """Everything the builder offers, for every record type (the record type is chosen
+    in the same form): the fields a condition, trigger or action may name with their
+    kinds and values, the operators of each kind, people, roles, departments, stages,
+    email templates and the action types."""
+    items: dict = {}
+    fields = {}
+    for record_type in RecordType.values:
+        fields[record_type] = [
+            {
+                "name": ref.name,
+                "label": ref.label,
+                "kind": ref.kind,
+                "options": _options(ref, items),
+                "settable": ref.kind != conds.TAGS
+                and not (ref.model_field is not None and ref.name in action_registry.NOT_SETTABLE),
+            }
+            for ref in conds.fields_of(record_type)
+        ]
+    people = list(
+        User.objects.filter(is_active=True)
+        .order_by("username")
+        .values_list("username", "name")[: BUILDER_USER_LIMIT + 1]
+    )
+    stages: dict[str, list] = {"lead": [], "deal": []}
+    for stage in Stage.objects.select_related("pipeline").order_by(
+        "pipeline__kind", "pipeline__order", "pipeline_id", "order", "id"
+    ):
+        if stage.pipeline.kind in stages:
+            stages[stage.pipeline.kind].append([stage.pk, f"{stage.pipeline} · {stage}"])
+    return {
+        "fields": fields,
+        "operators": [[op, str(label)] for op, label in conds.OPERATORS.items()],
+        "ops_by_kind": {
+            kind: [op for op in conds.OPERATORS if op in ops]
+            for kind, ops in conds.OPS_BY_KIND.items()
+        },
+        "no_value": sorted(conds.NO_VALUE),
+        "list_ops": sorted(conds.LIST_OPS),
+        "day_ops": sorted(conds.DAY_OPS),
+        "users": [
+            [username, f"{name} ({username})" if name else username]
+            for username, name in people[:BUILDER_USER_LIMIT]
+        ],
+        "users_complete": len(people) <= BUILDER_USER_LIMIT,
+        "roles": list(Role.objects.order_by("name").values_list("name", flat=True)),
+        "departments": list(
+            Department.objects.order_by("name").values_list("name", flat=True).distinct()
+        ),
+        "stages": stages,
+        "email_templates": list(
+            EmailTemplate.objects.order_by("name").values_list("name", flat=True)
+        ),
+        "actions": {
+            a.key: sorted(a.record_types) if a.record_types is not None else None
+            for a in action_registry.action_types()
+        },
+        "labels": builder_labels(),
+    }
+
+
+class BuilderWidget(PrettyJSONWidget):
+    """A JSON textarea the builder script enhances: `builder` is "conditions",
+    "trigger" or "action"."""
+
+    class Media:
+        js = ("automation/builder.js",)
+        css = {"all": ("automation/builder.css",)}
+
+    def __init__(self, builder: str, attrs=None):
+        super().__init__(attrs={"data-builder": builder, **(attrs or {})})
+
+
+class ConditionsWidget(BuilderWidget):
+    """The conditions' textarea, followed by the builder's catalogue (once a page)."""
+
+    def __init__(self, attrs=None):
+        super().__init__("conditions", attrs)
+
+    def render(self, name, value, attrs=None, renderer=None):
+        html = super().render(name, value, attrs, renderer)
+        return html + json_script(builder_catalogue(), CATALOGUE_ID)
+
+
 def _action_choices():
     return [(a.key, a.label) for a in action_registry.action_types()]
 
@@ -60,7 +264,15 @@ class RuleActionForm(forms.ModelForm):
     class Meta:
         model = RuleAction
         fields = ("order", "kind", "params")
-        widgets = {"params": PrettyJSONWidget}
+        widgets = {"params": BuilderWidget("action")}
+
+    def has_changed(self):
+        # The kind's select always posts a choice: an extra row whose settings were never
+        # filled in is not an action to add (nor one to check and refuse).
+        changed = self.changed_data
+        if self.instance.pk is None and set(changed) <= {"kind"}:
+            return False
+        return bool(changed)
 
 
 class RuleActionFormSet(forms.BaseInlineFormSet):
@@ -92,7 +304,7 @@ class RuleActionFormSet(forms.BaseInlineFormSet):
             raise ValidationError(errors)
 
 
-class RuleActionInline(admin.TabularInline):
+class RuleActionInline(admin.StackedInline):
     model = RuleAction
     form = RuleActionForm
     formset = RuleActionFormSet
@@ -128,7 +340,7 @@ class RuleForm(forms.ModelForm):
             "conditions",
             "is_active",
         )
-        widgets = {"trigger_params": PrettyJSONWidget, "conditions": PrettyJSONWidget}
+        widgets = {"trigger_params": BuilderWidget("trigger"), "conditions": ConditionsWidget}
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -42,6 +42,8 @@ def test_a_robot_added_to_a_stage_gives_the_rep_a_task(page, tmp_path):
         robots.locator("a[data-template='owner_task']").click()
     expect(page.locator("#id_stage")).to_have_value(str(quote.pk))
     params = page.locator("#id_actions-0-params")
+    # The settings' JSON is folded under the rule builder's inputs.
+    page.locator("#actions-0 .rb-json summary").click()
     task = json.loads(params.input_value())
     task.update(title="报价跟进：{{ record }}", due={"amount": 2, "unit": "days"})
     task["working_hours"] = False
