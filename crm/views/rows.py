@@ -11,11 +11,14 @@ table's head and the empty state stay templates.
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
 from django.utils.translation import gettext
 
-from crm.templatetags.crm_ui import day, follow_up, phone
+from crm.models import TaskStatus
+from crm.templatetags.crm_ui import day, follow_up, icon, minute, phone
 
 _EMPTY = mark_safe("—")
 
@@ -195,3 +198,169 @@ class ContactRows:
             )
         )
         return mark_safe(f"<tr>{''.join(cells)}</tr>")  # noqa: S308 - parts from format_html
+
+
+def _url_parts(name: str) -> tuple[str, str]:
+    """A URL taking one record id, as the text before and after the id: a row joins the
+    three instead of reversing the URL (~10 µs each, four a task row)."""
+    marker = 2_147_483_647
+    prefix, suffix = reverse(name, args=[marker]).split(str(marker))
+    return prefix, suffix
+
+
+class TaskRows:
+    """The task list's rows for one page and one user, and the row that ticking a task
+    swaps in (htmx). `bulk`: the checkbox and the done/reopen buttons (a role that may
+    change tasks); `next_url`: where the buttons return to without htmx."""
+
+    def __init__(self, *, user, bulk: bool, next_url: str):
+        self.user_id, self.bulk, self.next = user.pk, bulk, next_url
+        self.now = timezone.now()
+        self.today = timezone.localdate(self.now).isoformat()
+        self.detail = _url_parts("tasks:detail")
+        self.complete = _url_parts("tasks:complete")
+        self.reopen = _url_parts("tasks:reopen")
+        self.customer = _url_parts("customers:detail")
+        self.select_label = gettext("Select")
+        self.complete_label = gettext("Mark as done")
+        self.reopen_label = gettext("Reopen")
+        self.today_label = gettext("Today")
+        self.check = icon("check")
+        self.open_icon = icon("circle", "text-secondary")
+        self.done_icon = icon("circle-check", "text-green")
+        self.none = mark_safe('<span class="text-secondary">—</span>')
+        self.status_labels = {value: str(label) for value, label in TaskStatus.choices}
+        self.badges: dict[tuple[str, bool], SafeString] = {}
+
+    def __call__(self, rows) -> list[SafeString]:
+        return [self.row(task) for task in rows]
+
+    def url(self, parts: tuple[str, str], pk) -> str:
+        return f"{parts[0]}{pk}{parts[1]}"
+
+    def due(self, task, is_open: bool, overdue: bool) -> SafeString:
+        """What crm/tasks/partials/due.html shows: the due time, red when overdue,
+        "Today 14:00" for today."""
+        if task.due_at is None:
+            return self.none
+        stamp = minute(task.due_at)  # local time, Y-m-d H:i
+        is_today = stamp[:10] == self.today
+        if overdue:
+            css = "text-danger fw-medium"
+        elif not is_open:
+            css = "text-secondary"
+        elif is_today:
+            css = "text-warning fw-medium"
+        else:
+            css = ""
+        return format_html(
+            '<span class="text-nowrap {}" title="{}" data-testid="due">{}</span>',
+            css,
+            stamp,
+            f"{self.today_label} {stamp[11:]}" if is_today else stamp,
+        )
+
+    def status(self, task, overdue: bool) -> SafeString:
+        """What crm/tasks/partials/status.html shows: the status as a coloured badge."""
+        key = (task.status, overdue)
+        badge = self.badges.get(key)
+        if badge is None:
+            if task.status == TaskStatus.DONE:
+                color = "green"
+            elif task.status == TaskStatus.CANCELLED:
+                color = "secondary"
+            elif overdue:
+                color = "red"
+            else:
+                color = "blue"
+            badge = self.badges[key] = format_html(
+                '<span class="badge bg-{}-lt">{}</span>',
+                color,
+                self.status_labels.get(task.status, task.status),
+            )
+        return badge
+
+    def check_cell(self, task, is_open: bool) -> SafeString:
+        if not self.bulk:
+            return self.open_icon if is_open else self.done_icon
+        if is_open:
+            action, css, label, testid = self.complete, "", self.complete_label, "complete"
+        else:
+            action, css, label, testid = self.reopen, " app-check-done", self.reopen_label, "reopen"
+        action_url = self.url(action, task.pk)
+        return format_html(
+            '<button type="submit" class="btn btn-icon btn-sm app-check{}" formaction="{}"'
+            ' name="next" value="{}" hx-post="{}" hx-vals=\'{{"variant": "row"}}\''
+            ' hx-target="closest tr" hx-swap="outerHTML" title="{}" aria-label="{}: {}"'
+            ' data-testid="{}">{}</button>',
+            css,
+            action_url,
+            self.next,
+            action_url,
+            label,
+            label,
+            task.title,
+            testid,
+            self.check,
+        )
+
+    def row(self, task) -> SafeString:
+        is_open = task.status == TaskStatus.OPEN
+        overdue = is_open and task.due_at is not None and task.due_at < self.now
+        due = self.due(task, is_open, overdue)
+        customer = task.customer if task.customer_id else None
+        customer_url = self.url(self.customer, task.customer_id) if customer else ""
+        cells = []
+        if self.bulk:
+            cells.append(
+                format_html(
+                    '<td><input type="checkbox" name="selected" value="{}" class="form-check-input'
+                    ' m-0 align-middle" aria-label="{} {}"></td>',
+                    task.pk,
+                    self.select_label,
+                    task.title,
+                )
+            )
+        under = [due]  # under the title on a phone: due, customer, assignee if not me
+        if customer:
+            under.append(
+                format_html(
+                    ' · <a href="{}" class="text-secondary">{}</a>', customer_url, customer.name
+                )
+            )
+        if task.assignee_id != self.user_id:
+            under.append(format_html(" · {}", task.assignee))
+        cells.append(
+            format_html(
+                '<td class="w-1">{}</td><td class="app-task-title"><a href="{}" class="fw-medium'
+                ' text-reset">{}</a>{}<div class="small text-secondary d-md-none app-cell-sub'
+                ' text-truncate">{}</div></td><td class="d-none d-md-table-cell">{}</td>'
+                '<td class="d-none d-md-table-cell">{}</td>'
+                '<td class="d-none d-md-table-cell">{}</td>'
+                '<td class="d-none d-lg-table-cell">{}</td>'
+                '<td class="d-none d-xl-table-cell text-secondary text-nowrap">{}</td>',
+                self.check_cell(task, is_open),
+                self.url(self.detail, task.pk),
+                task.title,
+                format_html(
+                    '<div class="small text-secondary text-truncate app-cell-sub">{}</div>',
+                    Truncator(task.notes).chars(80),
+                )
+                if task.notes
+                else "",
+                mark_safe("".join(under)),  # noqa: S308 - each part from format_html
+                format_html('<a href="{}" class="text-reset">{}</a>', customer_url, customer.name)
+                if customer
+                else self.none,
+                due,
+                task.assignee,
+                self.status(task, overdue),
+                day(task.created_at),
+            )
+        )
+        return format_html(
+            '<tr id="task-row-{}" class="{}" data-testid="task-row">{}</tr>',
+            task.pk,
+            "" if is_open else "app-task-done",
+            mark_safe("".join(cells)),  # noqa: S308 - parts from format_html
+        )

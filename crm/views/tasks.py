@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import access
 
-from ..filters import TaskFilter
+from ..filters import TaskFilter, people_in_scope
 from ..forms import TaskForm, TaskOutcomeForm
 from ..models import Task, TaskStatus
 from ..params import id_param
@@ -32,6 +32,7 @@ from .base import (
     RecordListView,
     RecordUpdateView,
 )
+from .rows import TaskRows
 
 
 def complete_selected(queryset, user, request):
@@ -81,13 +82,24 @@ class TaskListView(RecordListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["assignees"] = (
-            access.users_in_scope(self.request.user).order_by("name", "username")
-            if context["bulk_actions"]
-            else []
-        )
+        bulk = bool(context["bulk_actions"])
+        # The filter's assignee choices loaded these people already (one query).
+        context["assignees"] = people_in_scope(self.request) if bulk else []
         context["next"] = self.request.get_full_path()
+        context["rows"] = self.rows(
+            context["object_list"],
+            TaskRows(user=self.request.user, bulk=bulk, next_url=context["next"]),
+        )
         return context
+
+    @staticmethod
+    def rows(tasks, build: TaskRows):
+        """The rows, built in Python (crm/views/rows.py: 100 rows cost ~110 ms of CPU
+        through the row template, ~13 ms there) as the list template reads them: a
+        generator, so a page that shows none (the calendar, a subclass; the filter
+        panel's form) never builds them."""
+        for task in tasks:
+            yield build.row(task)
 
 
 class TaskDetailView(RecordDetailView):
@@ -160,11 +172,10 @@ class TaskUpdateView(RecordUpdateView):
 
 # --- Completing and reopening ---------------------------------------------------------
 
-# What an htmx request asks back: a row of the task list or an item of the dashboard.
-PARTIALS = {
-    "row": "crm/tasks/partials/row.html",
-    "item": "crm/tasks/partials/item.html",
-}
+# What an htmx request asks back: a row of the task list (built as the list builds its
+# rows) or an item of the dashboard.
+ROW = "row"
+ITEM_TEMPLATE = "crm/tasks/partials/item.html"
 
 
 def _safe_next(request) -> str:
@@ -184,18 +195,22 @@ def _set_status(request, pk: int, change, done_message: str, *, offer_outcome=Fa
     next_url = _safe_next(request)
     if request.htmx:
         variant = request.POST.get("variant", "")
-        template = PARTIALS.get(variant, PARTIALS["item"])
         context = {
             "task": Task.objects.select_related("assignee", "customer").get(pk=task.pk),
             "next": next_url or reverse("tasks:list"),
             "show_select": access.has_permission(request.user, "task", "change"),
             "swapped": True,
         }
-        if template == PARTIALS["item"]:
+        if variant == ROW:
+            rows = TaskRows(
+                user=request.user, bulk=context["show_select"], next_url=context["next"]
+            )
+            html = rows.row(context["task"])
+        else:
             # The dashboard's counts change too (out-of-band swaps).
             context.update(dashboard.task_counts(request.user))
             context["can_change_tasks"] = context["show_select"]
-        html = render_to_string(template, context, request)
+            html = render_to_string(ITEM_TEMPLATE, context, request)
         if offer_outcome and task.status == TaskStatus.DONE and may_log_outcome(request.user, task):
             # A follow-up just ticked off asks how it went (a dialog appended to the page).
             html += render_to_string(
