@@ -402,6 +402,46 @@ def _standard_q(ref: FieldRef, leaf: dict) -> Q:
     return blank | ~positive
 
 
+# The conditions `in_python` checks on the record in hand: standard number and choice
+# columns, whose comparison means the same in Python as in SQL. Text (case folding and
+# LIKE), dates (time zones), relations and custom fields are always checked in SQL.
+PYTHON_OPS = {"eq", "ne", "in", "not_in", "gt", "lt", "empty", "not_empty"}
+
+
+def in_python(record_type: str, leaf: dict, record) -> bool | None:
+    """The condition on the loaded record, exactly as `leaf_q` filters it (NULL: "does
+    not equal" and "is none of" hold, the rest do not); None when it is one to check in
+    the database."""
+    ref = field_ref(record_type, leaf.get("field", ""))
+    op = leaf.get("op")
+    if ref is None or ref.custom is not None or op not in PYTHON_OPS:
+        return None
+    field = ref.model_field
+    if ref.kind == NUMBER and isinstance(field, (models.DecimalField, models.IntegerField)):
+        parse = _decimal
+    elif ref.kind == CHOICE and isinstance(field, models.CharField):
+        parse = str
+    else:
+        return None
+    value = getattr(record, field.attname)
+    if op in ("empty", "not_empty"):
+        return (value is None) == (op == "empty")
+    try:
+        wanted = [parse(v) for v in _values(leaf)]
+    except (ArithmeticError, TypeError, ValueError):
+        return None
+    if op in ("gt", "lt"):
+        if value is None:
+            return False
+        return value > wanted[0] if op == "gt" else value < wanted[0]
+    found = value is not None and value in (wanted[:1] if op in ("eq", "ne") else wanted)
+    return found if op in ("eq", "in") else not found
+
+
+def _decimal(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
 def _custom_q(ref: FieldRef, leaf: dict) -> Q:
     cf, op, kind = ref.custom, leaf["op"], ref.kind
     key = cf.key

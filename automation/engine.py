@@ -777,23 +777,27 @@ def evaluate(rule: Rule, record, record_type: str) -> tuple[bool, list[dict]]:
 
 
 def _outcomes(record_type: str, record, leaves: list[dict]) -> list[bool]:
-    """Whether the record meets each condition, all checked in one query: each one's
-    Q as `CASE WHEN <Q> THEN true ELSE false END`, true exactly where a filter by it
-    would keep the row (NULL is false; a condition that cannot hold is false)."""
-    if not leaves:
-        return []
-    names = [f"c{index}" for index in range(len(leaves))]
+    """Whether the record meets each condition: those `conditions.in_python` can check
+    on the record in hand, then the rest in one query, each one's Q as `CASE WHEN <Q>
+    THEN true ELSE false END`, true exactly where a filter by it would keep the row
+    (NULL is false; a condition that cannot hold is false)."""
+    known = [conds.in_python(record_type, leaf, record) for leaf in leaves]
+    asked = [index for index, outcome in enumerate(known) if outcome is None]
+    if not asked:
+        return known
     flags = {
-        name: Case(
-            When(conds.leaf_q(record_type, leaf), then=Value(True)),
+        f"c{index}": Case(
+            When(conds.leaf_q(record_type, leaves[index]), then=Value(True)),
             default=Value(False),
             output_field=BooleanField(),
         )
-        for name, leaf in zip(names, leaves, strict=True)
+        for index in asked
     }
     model = automated_type(record_type).model
-    row = model.objects.filter(pk=record.pk).annotate(**flags).values_list(*names).first()
-    return [bool(flag) for flag in row] if row else [False] * len(leaves)
+    row = model.objects.filter(pk=record.pk).annotate(**flags).values_list(*flags).first()
+    for index, flag in zip(asked, row or [False] * len(asked), strict=True):
+        known[index] = bool(flag)
+    return known
 
 
 def _combined(outcomes: list[bool], match: str | None) -> bool:
