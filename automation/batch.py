@@ -111,8 +111,12 @@ def defer_update(row, fields: tuple[str, ...]) -> bool:
 
 
 def flush() -> None:
-    """Write what was deferred: one insert per table (in the order first deferred),
-    then one update per table and set of fields."""
+    """Write what was deferred: one insert per table, tables in the order a row of each
+    was first deferred (a row is deferred after the rows it refers to: a run before
+    its actions' rows, which get the run's id once it is inserted), then one update per
+    table and set of fields."""
+    from django.db import connection
+
     state = _shared.get()
     if state is None:
         return
@@ -121,7 +125,11 @@ def flush() -> None:
     for row in rows:
         by_model.setdefault(type(row), []).append(row)
     for model, batch in by_model.items():
-        model.objects.bulk_create(batch)
+        if connection.features.can_return_rows_from_bulk_insert:
+            model.objects.bulk_create(batch)
+        else:  # the ids are needed by the rows of the next tables
+            for row in batch:
+                row.save(force_insert=True)
     updates, state.updates = state.updates, []
     grouped: dict[tuple[type, tuple[str, ...]], dict[int, Any]] = {}
     for row, fields in updates:

@@ -364,7 +364,7 @@ def handle_event(event: Change) -> None:
     record_type = _event_record_type(event)
     if record_type is None or event.automation_depth is None:
         return
-    rules = active_rules()  # also learns whether any rule's task completes on leaving
+    rules = _event_rules(record_type)  # also learns whether a task completes on leaving
     if event.kind in MOVE_KINDS and _cache.leave_tasks:
         complete_left_tasks(event, record_type)
     fired = [(rule, why) for rule in rules if (why := fires(rule, event, record_type))]
@@ -374,6 +374,18 @@ def handle_event(event: Change) -> None:
     ids = [pk for rule, why in fired if (pk := runner.run(rule, why))]
     if ids:
         transaction.on_commit(lambda: run_now(ids))
+
+
+def _event_rules(record_type: str) -> list[Rule]:
+    """The active rules of the record type that events fire (per message: once)."""
+    return shared.memo(
+        ("event rules", record_type),
+        lambda: [
+            rule
+            for rule in active_rules()
+            if rule.record_type == record_type and rule.trigger not in TIME_TRIGGERS
+        ],
+    )
 
 
 class _EventRuns:
@@ -432,7 +444,10 @@ class _EventRuns:
         if not matched:
             new_run(status=RunStatus.NOT_MATCHED, duration_ms=_ms(started), **fields)
             return None
-        run = new_run(**fields)
+        # In a message, a run with no delay is written with the message's rows, as it
+        # ends (nothing needs its id before then).
+        in_message = shared.current() is not None
+        run = new_run(deferred=in_message and all(s.kind != "delay" for s in steps), **fields)
         if not run:
             return None
         return self._act(run, rule, steps, record, started)
@@ -476,6 +491,8 @@ class _EventRuns:
         run.status = status
         run.finished_at = timezone.now() if status == RunStatus.DONE else None
         run.duration_ms = _ms(started)
+        if run.pk is None:
+            return None  # deferred: inserted as it is now when the message's rows are
         if not shared.defer_update(run, ("status", "finished_at", "duration_ms")):
             run.save(update_fields=["status", "finished_at", "duration_ms"])
         return None
@@ -487,9 +504,11 @@ def _scheduled(run: RuleRun | None, due: datetime) -> int | None:
 
 
 def _run_factory(rule: Rule, record_type: str, event: Change, why: str, depth: int):
-    def new_run(**fields) -> RuleRun | None:
+    def new_run(*, deferred: bool = False, **fields) -> RuleRun | None:
         if fields.get("status") in (RunStatus.NOT_MATCHED, RunStatus.CANCELLED):
             fields["finished_at"] = timezone.now()
+            deferred = True
+        if deferred:
             ended = RuleRun(
                 rule=rule,
                 record_type=record_type,
@@ -500,7 +519,8 @@ def _run_factory(rule: Rule, record_type: str, event: Change, why: str, depth: i
                 depth=depth,
                 **fields,
             )
-            # A run that ends here is a log line: written with the message's others.
+            # A log line, or a run whose end is set before the message's rows are
+            # written: inserted with the message's others (before its action rows).
             if shared.defer(ended):
                 return ended
         # In a message's batch, no savepoint: the events' receipts, inserted first in

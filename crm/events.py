@@ -62,8 +62,8 @@ class Subscriber:
     # written: automation listens only while a rule is active. An event written while
     # no subscriber listens is written delivered and costs no message.
     listening: Callable[[], bool] | None = None
-    # Entered around the handling of a message's events (those it wants): a context
-    # manager factory taking them, so a subscriber can read once what they share.
+    # Entered around the handling of a message's events (before `wants` is asked): a
+    # context manager factory taking them, so a subscriber reads once what they share.
     batch: Callable[[list[Change]], AbstractContextManager] | None = None
 
 
@@ -222,12 +222,12 @@ def _deliver_together(events: list[Change]) -> None:
     )
     todo = [(e, s) for e in events for s in subscribers() if (e.pk, s.name) not in handled]
     EventReceipt.objects.bulk_create(EventReceipt(event=e, subscriber=s.name) for e, s in todo)
-    wanted = [(e, s) for e, s in todo if s.wants is None or s.wants(e)]
     with ExitStack() as stack:
-        for subscriber in {s.name: s for _e, s in wanted if s.batch}.values():
-            stack.enter_context(subscriber.batch([e for e, s in wanted if s is subscriber]))
-        for event, subscriber in wanted:
-            subscriber.handle(event)
+        for subscriber in {s.name: s for _e, s in todo if s.batch}.values():
+            stack.enter_context(subscriber.batch([e for e, s in todo if s is subscriber]))
+        for event, subscriber in todo:
+            if subscriber.wants is None or subscriber.wants(event):
+                subscriber.handle(event)
     Change.objects.filter(pk__in=[e.pk for e in events], delivered_at__isnull=True).update(
         delivered_at=timezone.now()
     )

@@ -23,6 +23,7 @@ class WebhooksConfig(AppConfig):
                 handle=services.handle_event,
                 wants=services.wants,
                 listening=services.listening,
+                batch=services.pinned,
             )
         )
 

@@ -21,6 +21,9 @@ import json
 import logging
 import time as clock
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -111,9 +114,30 @@ def forget_subscriptions() -> None:
     _names.clear()
 
 
+# Set while a worker hands over a message of events: the subscriptions read once.
+_pinned: ContextVar[list[WebhookSubscription] | None] = ContextVar(
+    "webhook_subscriptions", default=None
+)
+
+
+@contextmanager
+def pinned(events: list[Change]) -> Iterator[None]:
+    """A message's events (crm.events.Subscriber.batch) see one read of the
+    subscriptions, not one version read per event."""
+    token = _pinned.set(active_subscriptions())
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
+
+
 def active_subscriptions() -> list[WebhookSubscription]:
-    """The active subscriptions with their owners: one cache read per call, a query only
-    when another process changed one (or, without a shared cache, once a second)."""
+    """The active subscriptions with their owners: one cache read per call (per message
+    of events inside `pinned`), a query only when another process changed one (or,
+    without a shared cache, once a second)."""
+    held = _pinned.get()
+    if held is not None:
+        return held
     try:
         version = cache.get(VERSION_KEY)
     except Exception:
