@@ -402,10 +402,16 @@ def _standard_q(ref: FieldRef, leaf: dict) -> Q:
     return blank | ~positive
 
 
-# The conditions `in_python` checks on the record in hand: standard number and choice
-# columns, whose comparison means the same in Python as in SQL. Text (case folding and
-# LIKE), dates (time zones), relations and custom fields are always checked in SQL.
-PYTHON_OPS = {"eq", "ne", "in", "not_in", "gt", "lt", "empty", "not_empty"}
+# The conditions `in_python` checks on the record in hand: standard number, choice and
+# text columns, where the comparison means the same in Python as in SQL — for text,
+# when the values have no upper or lower case (Chinese, digits: SQL's UPPER() leaves
+# them as they are, so "contains" is a plain substring). Other text, dates (time zones),
+# relations and custom fields are checked in SQL.
+PYTHON_OPS = {"eq", "ne", "in", "not_in", "gt", "lt", "empty", "not_empty", "contains"}
+
+
+def _caseless(text: str) -> bool:
+    return all(c.upper() == c == c.lower() for c in text)
 
 
 def in_python(record_type: str, leaf: dict, record) -> bool | None:
@@ -417,19 +423,25 @@ def in_python(record_type: str, leaf: dict, record) -> bool | None:
     if ref is None or ref.custom is not None or op not in PYTHON_OPS:
         return None
     field = ref.model_field
+    text = ref.kind == TEXT and isinstance(field, (models.CharField, models.TextField))
     if ref.kind == NUMBER and isinstance(field, (models.DecimalField, models.IntegerField)):
         parse = _decimal
-    elif ref.kind == CHOICE and isinstance(field, models.CharField):
+    elif (ref.kind == CHOICE and isinstance(field, models.CharField)) or text:
         parse = str
     else:
         return None
     value = getattr(record, field.attname)
     if op in ("empty", "not_empty"):
-        return (value is None) == (op == "empty")
+        empty = value is None or (text and not field.null and value == "")
+        return empty == (op == "empty")
     try:
         wanted = [parse(v) for v in _values(leaf)]
     except (ArithmeticError, TypeError, ValueError):
         return None
+    if text and op in ("eq", "ne", "contains") and not _caseless(wanted[0]):
+        return None  # case-insensitive in SQL: UPPER() of letters is the database's
+    if op == "contains":
+        return value is not None and wanted[0] in value if text else None
     if op in ("gt", "lt"):
         if value is None:
             return False

@@ -323,10 +323,28 @@ def test_conditions_checked_in_python_say_what_the_database_says(team):
                 assert in_python is not None and in_python == in_sql, (leaf, deal.amount)
                 checked += 1
     assert checked > 150
-    # Text, relations and dates are the database's to check.
+    # Text with no letter case (Chinese, digits) is compared in hand too.
+    Deal.objects.filter(pk=deals[0].pk).update(title="华东合同续签 2027")
+    Deal.objects.filter(pk=deals[1].pk).update(title="")
+    text_leaves = [
+        {"field": "title", "op": op, "value": value}
+        for op in ("contains", "eq", "ne")
+        for value in ("合同", "华东合同续签 2027", "2027", "合同 ", "续签合同")
+    ]
+    text_leaves += [
+        {"field": "title", "op": op, "value": ["华东合同续签 2027", "x"]} for op in ("in", "not_in")
+    ]
+    text_leaves += [{"field": "title", "op": op} for op in ("empty", "not_empty")]
+    for deal in Deal.objects.filter(pk__in=[d.pk for d in deals]):
+        for leaf in text_leaves:
+            in_python = conds.in_python("deal", leaf, deal)
+            in_sql = Deal.objects.filter(pk=deal.pk).filter(conds.leaf_q("deal", leaf)).exists()
+            assert in_python is not None and in_python == in_sql, (leaf, deal.title)
+    # Text with letters, relations and dates are the database's to check.
     deal = deals[0]
     for leaf in (
         {"field": "title", "op": "contains", "value": "a"},
+        {"field": "title", "op": "eq", "value": "Acme 合同"},
         {"field": "owner", "op": "eq", "value": "owner"},
         {"field": "expected_close_date", "op": "gt", "value": "2026-01-01"},
     ):
