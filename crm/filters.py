@@ -19,6 +19,7 @@ from accounts.models import DataScope, Department
 
 from . import selectors
 from .dates import DateFromToRangeFilter
+from .dictionary_copy import dictionary_items_by_id
 from .fields import query, schema
 from .models import (
     Activity,
@@ -43,23 +44,31 @@ end_of_today, start_of_today = selectors.end_of_today, selectors.start_of_today
 
 def people_in_scope(request) -> list:
     """The people whose records the user sees (with department and role), loaded once per
-    request: the owner filter and the page's own pickers share the list."""
+    request: the owner filter and the page's own pickers share the list.
+
+    Whose scope is their own records (a rep) sees only themselves: the request's user,
+    already loaded with department and role, without a query."""
     people = getattr(request, "_people_in_scope", None)
     if people is None:
-        people = list(access.users_in_scope(request.user).order_by("name", "username"))
+        user = request.user
+        if not user.is_authenticated:
+            people = []
+        elif access.data_scope(user) != DataScope.ALL and not access.scope_department_ids(user):
+            # What users_in_scope would load: the user alone, if active.
+            people = [user] if user.is_active else []
+        else:
+            people = list(access.users_in_scope(user).order_by("name", "username"))
         request._people_in_scope = people
     return people
 
 
 def dictionary_items(request) -> dict[int, DictionaryItem]:
-    """Every data-dictionary item by id (with its dictionary), loaded once per request:
-    the filter pickers and a list's level/type/source columns share the one query."""
+    """Every data-dictionary item by id (with its dictionary): the process's copy
+    (crm.dictionary_copy), the same one for the whole request: the filter pickers and a
+    list's level/type/source columns share it. Read it, never change it."""
     items = getattr(request, "_dictionary_items", None)
     if items is None:
-        items = {
-            item.pk: item
-            for item in DictionaryItem.objects.select_related("dictionary").order_by("order", "id")
-        }
+        items = dictionary_items_by_id()
         request._dictionary_items = items
     return items
 

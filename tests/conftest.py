@@ -62,16 +62,19 @@ def _fresh_department_tree_cache():
     """Each test starts without a cached department tree or custom-field list from an
     earlier test's data (its transaction was rolled back; the cache was not)."""
     from automation.engine import forget_rules
+    from crm.dictionary_copy import forget_dictionary_items
     from crm.fields.schema import forget_custom_fields
 
     cache.delete(TREE_CACHE_KEY)
     forget_custom_fields()
+    forget_dictionary_items()
     forget_rules()
     # Nor a language an earlier test activated: each starts in settings.LANGUAGE_CODE.
     translation.deactivate()
     yield
     cache.delete(TREE_CACHE_KEY)
     forget_custom_fields()
+    forget_dictionary_items()
     forget_rules()
     translation.deactivate()
 
