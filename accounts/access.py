@@ -301,6 +301,16 @@ def user_in_scope(user, other: User | None) -> bool:
     return other.department_id in scope_department_ids(user)
 
 
+def anyone_in_scope_but(user, user_id: int | None) -> bool:
+    """Whether `users_in_scope(user)` holds anyone but `user_id` (someone to hand a
+    record to); no query for a user who sees only their own records."""
+    if not _active(user):
+        return False
+    if data_scope(user) != DataScope.ALL and not scope_department_ids(user):
+        return user.pk != user_id
+    return users_in_scope(user).exclude(pk=user_id).exists()
+
+
 def users_in_scope(user) -> models.QuerySet:
     """Active people whose records fall inside the user's data scope (the user included)."""
     if not _active(user):

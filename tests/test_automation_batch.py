@@ -255,6 +255,11 @@ def test_a_user_in_scope_read_from_the_row_says_what_the_query_says(org):
                 person.username,
             )
     assert not access.user_in_scope(org.owner, None)
+    # Someone else to hand a record to: the same answer as the query.
+    for viewer in (org.owner, manager, department, org.admin):
+        in_scope = set(access.users_in_scope(viewer).values_list("pk", flat=True))
+        for person in people:
+            assert access.anyone_in_scope_but(viewer, person.pk) == bool(in_scope - {person.pk})
 
 
 def test_a_date_range_check_needs_no_query_and_refuses_what_the_database_would(org):

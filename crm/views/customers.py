@@ -364,9 +364,7 @@ class CustomerDetailView(CustomerRecordMixin, RecordDetailView):
             speed_up_selects(activity_form)  # the contact picker, without a template per option
         # Whether anyone else may take the customer over; the picker itself loads when
         # the transfer dialog opens (transfer_owners_view).
-        can_transfer = (
-            can_change and access.users_in_scope(user).exclude(pk=customer.owner_id).exists()
-        )
+        can_transfer = can_change and access.anyone_in_scope_but(user, customer.owner_id)
         context.update(
             # Cards of other apps (pipelines: the customer's deals), crm/record_cards.py.
             record_cards=record_cards.cards_for(user, customer),

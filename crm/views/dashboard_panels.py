@@ -41,9 +41,16 @@ def _now(request):
     return request._home_now
 
 
+def _counts(request) -> dict[str, int]:
+    # Both cards show the two counts: one query per request.
+    if not hasattr(request, "_home_task_counts"):
+        request._home_task_counts = selectors.task_counts(request.user, now=_now(request))
+    return request._home_task_counts
+
+
 def today_context(request) -> dict | None:
     user, now = request.user, _now(request)
-    counts = selectors.task_counts(user, now=now)
+    counts = _counts(request)
     tasks = list(selectors.tasks_due_later_today(user, now=now)[:CARD_LIMIT])
     coming = list(selectors.tasks_coming_up(user, now=now, days=COMING_UP_DAYS)[:COMING_UP_LIMIT])
     if home_role(user) == ADMIN and not (counts["today"] or counts["overdue"] or coming):
@@ -61,7 +68,7 @@ def today_context(request) -> dict | None:
 
 def overdue_context(request) -> dict | None:
     user, now = request.user, _now(request)
-    counts = selectors.task_counts(user, now=now)
+    counts = _counts(request)
     if home_role(user) == ADMIN and not (counts["today"] or counts["overdue"]):
         return None
     return {
