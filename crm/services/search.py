@@ -20,10 +20,12 @@ Matching (the same on SQLite and PostgreSQL):
   (`0013 8000`), or starts with them read as a full prefix (`+86 138`, `0086 138`,
   `021-5888` with the trunk 0 -> `+86215888`).
 
-Cost: two queries per record type. The first collects the ids of at most CAP + 1
-matches in no order, so a vague query ("有限公司") stops early and its count shows as
-"200+"; the second loads the rows shown, exact matches (the name, or a phone, is the
-query) first, then by name.
+Cost: the types together, not two queries per type: one statement, or on PostgreSQL
+outside a transaction two or three in one snapshot (see "One statement, or two phases"
+below). Per type, the search collects the ids of at most CAP + 1 matches in no order, so
+a vague query ("有限公司") stops early and its count shows as "200+", then the rows shown,
+exact matches (the name, or a phone, is the query) first, then by name. The rows come
+back as values and become model instances without a queryset per type.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ import dataclasses
 import re
 import unicodedata
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from urllib.parse import urlencode
@@ -42,7 +43,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.db.models import BooleanField, Case, F, Func, IntegerField, Q, Value, When
-from django.urls import NoReverseMatch, reverse
+from django.db.models.expressions import RawSQL
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.translation import gettext
 
 from accounts import access
@@ -303,24 +305,201 @@ def _url(name: str, *args) -> str:
 
 
 _PK = 987654321
+_url_makers: dict[tuple, Callable[[object], str]] = {}
 
 
 def _url_maker(name: str):
-    """`pk -> URL` for a URL name taking one id: reversed once, not once per hit."""
-    sample = _url(name, _PK) if name else ""
-    if not sample or sample.count(str(_PK)) != 1:
-        return lambda pk: _url(name, pk) if name else ""
-    before, after = sample.split(str(_PK))
-    return lambda pk: f"{before}{pk}{after}"
+    """`pk -> URL` for a URL name taking one id: reversed once per URL configuration and
+    script prefix, not once per hit (nor per request)."""
+    key = (name, get_script_prefix(), get_urlconf())
+    maker = _url_makers.get(key)
+    if maker is None:
+        sample = _url(name, _PK) if name else ""
+        if not sample or sample.count(str(_PK)) != 1:
+            maker = lambda pk: _url(name, pk) if name else ""  # noqa: E731
+        else:
+            before, after = sample.split(str(_PK))
+            maker = lambda pk: f"{before}{pk}{after}"  # noqa: E731
+        _url_makers[key] = maker
+    return maker
 
 
-def search_source(
-    source: SearchSource, user, query: str, *, limit: int = LIMIT, phones: PhoneTerms | None = None
-) -> SearchGroup | None:
-    """Matches of one record type: None when the user's role may not view that type."""
+# --- One statement, or two phases in one snapshot ------------------------------------
+#
+# The one statement (SQLite; PostgreSQL inside a transaction):
+#
+#   WITH search_m0(id, r) AS MATERIALIZED (      -- per type: which records match, at
+#          SELECT id, <0 if exact else 1> ...    -- most CAP + 1, in no order (the scope
+#          WHERE <scope> AND <match> LIMIT 201), -- and the match: the ORM's SQL)
+#        search_e0(id) AS MATERIALIZED (         -- the exact matches the cap left out:
+#          SELECT id ... WHERE <scope> AND <exact>   -- read only when the cap was hit
+#          AND (SELECT COUNT(*) FROM search_m0) > CAP),
+#        ...
+#   SELECT 0, (SELECT COUNT(*) FROM search_m0), <type 0's columns>, NULLs for the others
+#     FROM (the rows of type 0: the ids above, exact first, then by name, LIMIT 10) s0
+#   UNION ALL SELECT 1, ... -- each type's columns in its own slots, NULL elsewhere
+#
+# PostgreSQL outside a transaction (a request): the same parts in one REPEATABLE READ
+# transaction, as up to three statements that plan faster (see _two_phases): the
+# search_m CTEs' ids; the left-out exact matches of the capped types, if any; the rows
+# of the types that found any, by `id = ANY(ids)`.
+#
+# The per-request part (scope, match, exact) is compiled by the ORM; each type's rows
+# part reads only the CTEs or two id arrays and is compiled once per process. The rows
+# come back as values, converted as the ORM would, and become model instances (from_db,
+# with their select_related relations cached) without a queryset.
+
+
+@dataclass
+class _Node:
+    """A model in a row: the record, or a relation of it (select_related)."""
+
+    model: type[models.Model]
+    attnames: list[str]
+    positions: list[int] = field(default_factory=list)  # in the type's columns
+    pk_position: int = 0
+    children: dict[str, _Node] = field(default_factory=dict)  # relation name -> node
+
+
+@dataclass(eq=False)  # hashed by identity: a key of _union_sql
+class _RowsPlan:
+    """The parameterless SQL of one type's rows, its columns and how to read them."""
+
+    source: SearchSource
+    sql: str
+    cast_types: list[str]  # each column's SQL type, for the NULLs of the other types
+    converters: dict  # column -> (converters, expression), as the ORM applies them
+    root: _Node
+    # Two-phase form (ids given): which id list each parameter is, "ids" or "exact".
+    slots: tuple[str, ...] = ()
+
+
+_rows_plans: dict[tuple, _RowsPlan] = {}
+
+
+def _tree(source: SearchSource) -> tuple[_Node, list[str]]:
+    """The models and columns a row reads (pk, `only`, the keys of `select_related` and
+    `parent`) and their values() paths, in column order."""
+    model = source.model
+    root = _Node(model, [])
+    relations = set(source.select_related)
+    for path in source.select_related:
+        parts = path.split("__")
+        relations.update("__".join(parts[:n]) for n in range(1, len(parts)))
+    nodes = {(): root}
+    for rel in sorted(relations, key=lambda p: p.count("__")):
+        parts = tuple(rel.split("__"))
+        parent = nodes[parts[:-1]]
+        related = parent.model._meta.get_field(parts[-1])
+        node = _Node(related.related_model, [])
+        parent.children[parts[-1]] = node
+        nodes[parts] = node
+    wanted: dict[tuple, list[str]] = {key: [] for key in nodes}
+    for path in source.only:
+        *rel, name = path.split("__")
+        wanted.setdefault(tuple(rel), []).append(name)
+    if source.parent:
+        wanted[()].append(source.parent[0])
+    paths = []
+    for key, node in nodes.items():
+        opts = node.model._meta
+        names = [opts.pk.attname]
+        if not source.only:  # no `only`: every column, as select_related() loads them
+            names += [f.attname for f in opts.concrete_fields]
+        for name in [*wanted.get(key, ()), *node.children]:
+            attname = opts.get_field(name).attname
+            if attname not in names:
+                names.append(attname)
+        # from_db() takes the values in the model's field order.
+        node.attnames = [f.attname for f in opts.concrete_fields if f.attname in names]
+        node.pk_position = len(paths) + node.attnames.index(opts.pk.attname)
+        prefix = "__".join(key)
+        for attname in node.attnames:
+            node.positions.append(len(paths))
+            paths.append(f"{prefix}__{attname}" if prefix else attname)
+    return root, paths
+
+
+_IDS, _EXACT = "\x00search ids", "\x00search exact ids"
+
+
+def _rows_plan(source: SearchSource, index: int, limit: int, given: bool = False) -> _RowsPlan:
+    """One type's rows: those of the CTEs search_m<index> and search_e<index> (one
+    statement), or, `given`, those of two id arrays passed as parameters (two phases,
+    PostgreSQL)."""
+    key = (source.key, index, limit, given, connection.vendor, connection.alias)
+    plan = _rows_plans.get(key)
+    if plan is not None and plan.source is source:
+        return plan
+    model = source.model
+    qn = connection.ops.quote_name
+    pk_column = f"{qn(model._meta.db_table)}.{qn(model._meta.pk.column)}"
+    if given:
+        found = RawSQL(f"{pk_column} = ANY(%s)", (_IDS,), output_field=BooleanField())  # noqa: S611
+        is_exact, exact_params = f"{pk_column} = ANY(%s)", (_EXACT,)
+    else:
+        # Only names this module makes: no input reaches these strings.
+        matched = f"SELECT id FROM search_m{index} UNION ALL SELECT id FROM search_e{index}"  # noqa: S608
+        exact = (
+            f"SELECT id FROM search_m{index} WHERE r = 0 UNION ALL SELECT id FROM search_e{index}"  # noqa: S608
+        )
+        found = RawSQL(f"{pk_column} IN ({matched})", (), output_field=BooleanField())  # noqa: S611
+        is_exact, exact_params = f"{pk_column} IN ({exact})", ()
+    rank = RawSQL(  # noqa: S611
+        f"CASE WHEN {is_exact} THEN 0 ELSE 1 END", exact_params, output_field=IntegerField()
+    )
+    root, paths = _tree(source)
+    rows = (
+        model._base_manager.filter(found)
+        .annotate(search_rank=rank)
+        .order_by("search_rank", source.name_field, "pk")
+        .values_list(*paths)[:limit]
+    )
+    compiler = rows.query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    columns = [column for column, _, _ in compiler.select]
+    slots = tuple("ids" if p == _IDS else "exact" for p in params)
+    expected = ("ids", "exact") if given else ()
+    if any(p not in (_IDS, _EXACT) for p in params) or sorted(slots) != sorted(expected):
+        raise RuntimeError(f"search rows of {source.key}: unexpected SQL {sql!r}")  # never
+    if len(columns) != len(paths):
+        raise RuntimeError(f"search rows of {source.key}: unexpected columns {sql!r}")
+    plan = _RowsPlan(
+        source=source,
+        sql=sql,
+        cast_types=[column.output_field.cast_db_type(connection) for column in columns],
+        converters=compiler.get_converters(columns),
+        root=root,
+        slots=slots,
+    )
+    _rows_plans[key] = plan
+    return plan
+
+
+def _instance(node: _Node, values: list, db: str):
+    if values[node.pk_position] is None:  # a relation that is empty (LEFT OUTER JOIN)
+        return None
+    obj = node.model.from_db(db, node.attnames, [values[p] for p in node.positions])
+    for name, child in node.children.items():
+        obj._meta.get_field(name).set_cached_value(obj, _instance(child, values, db))
+    return obj
+
+
+@dataclass
+class _Planned:
+    source: SearchSource  # with the fields hidden from the user left out of the match
+    index: int
+    ctes: list[tuple[str, str, tuple]]  # (name with columns, SQL, params)
+    plan: _RowsPlan  # the rows of the one statement, or of the two phases' second
+    ids: list = field(default_factory=list)  # two phases: what the first found
+    exact: list = field(default_factory=list)
+    count: int = 0
+    left_out: models.QuerySet | None = None  # two phases: the exact matches, if capped
+
+
+def _plan_source(source, index, user, query, phones, limit, given=False) -> _Planned | None:
     if not access.has_permission(user, source.record_type, "view"):
         return None
-    phones = phone_terms(query) if phones is None else phones
     hidden = access.hidden_fields(user, source.record_type)
     if hidden:
         # A field hidden from the user's role is not searched (a match would reveal it).
@@ -329,44 +508,236 @@ def search_source(
             email_fields=tuple(f for f in source.email_fields if f not in hidden),
             phone_fields=tuple(f for f in source.phone_fields if f not in hidden),
         )
-    visible = source.model.objects.visible_to(user)
-    # 1. Which records match: at most CAP + 1, in no order, so a vague query stops early.
-    matches = visible.filter(match_q(source, query, phones)).order_by()
-    ids = list(matches.values_list("pk", flat=True)[: CAP + 1])
-    if not ids:
-        return SearchGroup(source=source, hits=[], count=0)
-    # 2. The rows shown, exact matches first. When the cap cut the ids short, exact
-    # matches it left out come back: typing a whole name always shows that record.
+    visible = source.model.objects.visible_to(user).order_by()
     exact = _exact_q(source, query, phones)
-    rows = visible.filter(Q(pk__in=ids) | exact) if len(ids) > CAP else visible.filter(pk__in=ids)
-    rank = Case(When(exact, then=Value(0)), default=Value(1), output_field=IntegerField())
-    rows = (
-        rows.select_related(*source.select_related)
-        .only(*source.only)
-        .annotate(search_rank=rank)
-        .order_by("search_rank", source.name_field, "pk")[:limit]
+    # 1. Which records match: at most CAP + 1, in no order, so a vague query stops early;
+    # whether each is an exact match (the name, or a phone, is the query) for the order.
+    not_exact = Case(When(exact, then=Value(0)), default=Value(1), output_field=IntegerField())
+    matches = (
+        visible.filter(match_q(source, query, phones))
+        .annotate(search_rank=not_exact)
+        .values_list("pk", "search_rank")[: CAP + 1]
     )
-    url = _url_maker(source.detail_url)
-    parent_field, parent_url = source.parent or ("", "")
-    parent = _url_maker(parent_url)
-    hits = [
-        SearchHit(
-            record,
-            url(record.pk),
-            parent(getattr(record, f"{parent_field}_id")) if parent_field else "",
+    # 2. When the cap cut the matches short, the exact matches it left out: typing a whole
+    # name always shows that record. In one statement: a CTE read only when the cap was
+    # reached. In two phases: a query of its own when it was (see _run_two_phases).
+    left_out = visible.filter(exact).values_list("pk")
+    planned = _Planned(source, index, [], _rows_plan(source, index, limit, given))
+    ctes = [(f"search_m{index}(id, r)", matches)]
+    if given:
+        planned.left_out = left_out
+    else:
+        capped = f"(SELECT COUNT(*) FROM search_m{index}) > %s"  # noqa: S608 - no input in it
+        capped_q = Q(RawSQL(capped, (CAP,), output_field=BooleanField()))  # noqa: S611
+        ctes.append((f"search_e{index}(id)", left_out.filter(capped_q)))
+    for name, queryset in ctes:
+        sql, params = queryset.query.sql_with_params()
+        planned.ctes.append((name, sql, params))
+    return planned
+
+
+_union_sql: dict[tuple, str] = {}
+
+
+def _union(shown: list[_Planned], given: bool = False) -> str:
+    """The rows part: each type's rows in its own columns (the others' NULL), after the
+    type's index and its count (from its CTE; 0 when the ids are `given`)."""
+    key = (given, *((p.index, p.plan) for p in shown))
+    sql = _union_sql.get(key)
+    if sql is None:
+        parts = []
+        for n, p in enumerate(shown):
+            pads_before = [f"CAST(NULL AS {t})" for q in shown[:n] for t in q.plan.cast_types]
+            pads_after = [f"CAST(NULL AS {t})" for q in shown[n + 1 :] for t in q.plan.cast_types]
+            count = "0" if given else f"(SELECT COUNT(*) FROM search_m{p.index})"  # noqa: S608
+            columns = ", ".join(
+                [
+                    f"{p.index} AS search_type",
+                    f"{count} AS search_count",
+                    *pads_before,
+                    f"s{n}.*",
+                    *pads_after,
+                ]
+            )
+            parts.append(f"SELECT {columns} FROM ({p.plan.sql}) s{n}")  # noqa: S608
+        sql = " UNION ALL ".join(parts)
+        _union_sql[key] = sql
+    return sql
+
+
+# PostgreSQL: the search runs without parallel workers. Each part reads at most CAP + 1
+# ids or a page of rows; starting workers for one cost more than the query (at 1M
+# customers: 44 ms for a contact search that found nothing) and takes CPUs other
+# requests need.
+_NO_PARALLEL_WORKERS = "SET LOCAL max_parallel_workers_per_gather = 0"
+
+
+def _with(planned: list[_Planned]) -> tuple[str, list]:
+    ctes, params = [], []
+    for p in planned:
+        for name, sql, cte_params in p.ctes:
+            ctes.append(f"{name} AS MATERIALIZED ({sql})")
+            params.extend(cte_params)
+    return f"WITH {', '.join(ctes)}", params
+
+
+def _two_phases() -> bool:
+    """PostgreSQL outside a transaction, parameters bound on the client (psycopg2;
+    psycopg's default): in one REPEATABLE READ transaction, the ids of every type in one
+    statement, the exact matches the cap left out of the capped types (only when one
+    was), then the rows of the types that found any. PostgreSQL plans these in about
+    half the time of the one statement (which plans every type's rows and left-out
+    query, found or not: a rare word spent 6-9 ms planning it, against 1.6 ms for the
+    per-type queries before), and the one snapshot shows the rows exactly as the first
+    statement found them in the user's scope. Elsewhere (SQLite; inside atomic(), where
+    the isolation is already set): the one statement."""
+    return (
+        connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+        and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+    )
+
+
+def _run(planned: list[_Planned]) -> tuple[list[_Planned], list[tuple]]:
+    """The one statement: (the types it shows, its rows)."""
+    with_sql, params = _with(planned)
+    statement = f"{with_sql} {_union(planned)}"
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return planned, cursor.fetchall()
+    if not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
+        # Both statements in one message, which PostgreSQL runs as one transaction (an
+        # implicit one outside atomic()), so SET LOCAL holds for the search and ends
+        # with it: one round trip rather than BEGIN, SET, the query and COMMIT.
+        with connection.cursor() as cursor:
+            cursor.execute(f"{_NO_PARALLEL_WORKERS}; {statement}", params)
+            return planned, cursor.fetchall()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_NO_PARALLEL_WORKERS)
+        cursor.execute(statement, params)
+        return planned, cursor.fetchall()
+
+
+def _run_two_phases(planned: list[_Planned]) -> tuple[list[_Planned], list[tuple]]:
+    with_sql, params = _with(planned)
+    ids_sql = " UNION ALL ".join(
+        f"SELECT {p.index}, id, r FROM search_m{p.index}"  # noqa: S608
+        for p in planned
+    )
+    by_index = {p.index: p for p in planned}
+    with transaction.atomic(), connection.cursor() as cursor:
+        # 1. The ids of each type's matches (at most CAP + 1), and which are exact.
+        cursor.execute(
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; "
+            f"{_NO_PARALLEL_WORKERS}; {with_sql} {ids_sql}",
+            params,
         )
-        for record in rows
-    ]
-    more_url = ""
-    if len(ids) > len(hits) and source.list_url:
-        base = _url(source.list_url)
-        more_url = f"{base}?{urlencode({'q': query})}" if base else ""
-    return SearchGroup(source=source, hits=hits, count=len(ids), more_url=more_url)
+        for index, pk, rank in cursor.fetchall():
+            p = by_index[index]
+            p.ids.append(pk)
+            if rank == 0:
+                p.exact.append(pk)
+        for p in planned:
+            p.count = len(p.ids)
+        # 2. Where the cap was reached: the exact matches it may have left out.
+        capped = [p for p in planned if p.count > CAP]
+        if capped:
+            parts, left_params = [], []
+            for p in capped:
+                sql, left_out_params = p.left_out.query.sql_with_params()
+                parts.append(f"SELECT {p.index}, s{p.index}.* FROM ({sql}) s{p.index}")  # noqa: S608
+                left_params.extend(left_out_params)
+            cursor.execute(" UNION ALL ".join(parts), left_params)
+            for index, pk in cursor.fetchall():
+                p = by_index[index]
+                p.ids.append(pk)
+                p.exact.append(pk)
+        # 3. The rows shown, of the types that found any, as the same snapshot has them.
+        shown = [p for p in planned if p.ids]
+        if not shown:
+            return [], []
+        rows_params = []
+        for p in shown:
+            lists = {"ids": list(dict.fromkeys(p.ids)), "exact": list(dict.fromkeys(p.exact))}
+            rows_params.extend(lists[slot] for slot in p.plan.slots)
+        cursor.execute(_union(shown, given=True), rows_params)
+        return shown, cursor.fetchall()
+
+
+def _groups(
+    planned: list[_Planned], shown: list[_Planned], rows: list[tuple], query: str, given: bool
+) -> list[SearchGroup]:
+    db = connection.alias
+    offsets, offset = {}, 2
+    for p in shown:
+        offsets[p.index] = offset
+        offset += len(p.plan.cast_types)
+    by_type: dict[int, list[tuple]] = {}
+    for row in rows:
+        by_type.setdefault(row[0], []).append(row)
+    groups = []
+    for p in planned:
+        found = by_type.get(p.index, [])
+        source, plan = p.source, p.plan
+        url = _url_maker(source.detail_url)
+        parent_field, parent_url = source.parent or ("", "")
+        parent = _url_maker(parent_url)
+        parent_attname = source.model._meta.get_field(parent_field).attname if parent_field else ""
+        hits = []
+        if found:
+            start = offsets[p.index]
+            width = len(plan.cast_types)
+        for row in found:
+            values = list(row[start : start + width])
+            for position, (converters, expression) in plan.converters.items():
+                value = values[position]
+                for converter in converters:
+                    value = converter(value, expression, connection)
+                values[position] = value
+            record = _instance(plan.root, values, db)
+            hits.append(
+                SearchHit(
+                    record,
+                    url(record.pk),
+                    parent(getattr(record, parent_attname)) if parent_field else "",
+                )
+            )
+        count = p.count if given else (found[0][1] if found else 0)
+        more_url = ""
+        if count > len(hits) and source.list_url:
+            base = _url(source.list_url)
+            more_url = f"{base}?{urlencode({'q': query})}" if base else ""
+        groups.append(SearchGroup(source=source, hits=hits, count=count, more_url=more_url))
+    return groups
+
+
+def _search_sources(sources_, user, query, phones, limit) -> list[SearchGroup]:
+    given = _two_phases()
+    planned = []
+    for index, source in enumerate(sources_):
+        p = _plan_source(source, index, user, query, phones, limit, given)
+        if p is not None:
+            planned.append(p)
+    if not planned:
+        return []
+    shown, rows = _run_two_phases(planned) if given else _run(planned)
+    return _groups(planned, shown, rows, query, given)
+
+
+def search_source(
+    source: SearchSource, user, query: str, *, limit: int = LIMIT, phones: PhoneTerms | None = None
+) -> SearchGroup | None:
+    """Matches of one record type: None when the user's role may not view that type."""
+    phones = phone_terms(query) if phones is None else phones
+    groups = _search_sources([source], user, query, phones, limit)
+    return groups[0] if groups else None
 
 
 def search(user, raw_query, *, limit: int = LIMIT) -> SearchResults:
     """Customers, contacts (and every registered type) the user may see that match:
-    at most two queries per type."""
+    one query for them all."""
     query = clean_query(raw_query)
     if not query:
         return SearchResults(query="")
@@ -374,25 +745,5 @@ def search(user, raw_query, *, limit: int = LIMIT) -> SearchResults:
         message = gettext("Type at least %(count)d characters to search.") % {"count": MIN_LENGTH}
         return SearchResults(query=query, message=message)
     phones = phone_terms(query)
-    groups = []
-    with _without_parallel_workers():
-        for source in sources():
-            group = search_source(source, user, query, limit=limit, phones=phones)
-            if group is not None:
-                groups.append(group)
+    groups = _search_sources(sources(), user, query, phones, limit)
     return SearchResults(query=query, groups=groups, searched=True)
-
-
-@contextmanager
-def _without_parallel_workers():
-    """PostgreSQL: the search's queries run without parallel workers. Each reads at most
-    CAP + 1 ids or a page of rows; starting workers for one cost more than the query
-    (at 1M customers: 44 ms for a contact search that found nothing) and takes CPUs
-    other requests need."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        yield
