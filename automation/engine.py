@@ -1,11 +1,13 @@
 """The rule engine: which rules an event fires, when time triggers fire, and running a
 rule's actions once each.
 
-1. **Events** (`handle_event`, a background subscriber of crm.events): each active rule
-   whose trigger the event answers gets a `RuleRun` (unique per rule, record and event)
-   and a `ScheduledAction` due now, in the transaction of the event's receipt. After
-   that commits the same worker runs it (`run_scheduled`); had it died first, the
-   periodic `tick` finds the row.
+1. **Events** (`handle_event`, a background subscriber of crm.events, handed a worker's
+   message of events together inside `batch`): each active rule whose trigger the event
+   answers gets a `RuleRun` (unique per rule, record and event), in the transaction of
+   the event's receipt. A run whose actions up to the first delay act inside the
+   database is done right there (see `_EventRuns`); the rest (an email, a delay) gets a
+   `ScheduledAction` due now, which the same worker runs after the commit
+   (`run_scheduled`); had it died first, the periodic `tick` finds the row.
 2. **Time** (`scan_time_rules`, from `tick` every minute): each time-triggered rule finds
    the records whose moment has come since its last scan (time in stage, no follow-up,
    an anniversary, a schedule) and gives each a run keyed by that occasion.
