@@ -29,7 +29,6 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db.models import Count, Q
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -500,7 +499,8 @@ def _tell_assigned(user: User, ctx: Context, title, body) -> None:
 
 
 def _when(moment: datetime | None) -> str:
-    return date_format(timezone.localtime(moment), "Y-m-d H:i") if moment else ""
+    # date_format(…, "Y-m-d H:i") without its translation lookups: digits only.
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
 def _describe_task(ctx: Context, params: dict) -> str:

@@ -320,18 +320,30 @@ def batch(events: list[Change]) -> Iterator[None]:
 
 
 def _preload(state: shared.Shared, events: list[Change], rules: list[Rule]) -> None:
-    """The records of the events some rule of their type listens to."""
-    types = {rule.record_type for rule in rules if rule.trigger not in TIME_TRIGGERS}
+    """The records of the events some rule may fire on (edits no rule watches load
+    nothing)."""
     wanted: dict[str, set[int]] = {}
     for event in events:
         record_type = _event_record_type(event)
-        if record_type in types and event.automation_depth is not None:
+        if record_type is None or event.automation_depth is None:
+            continue
+        if any(_may_fire(rule, event, record_type) for rule in _event_rules(record_type)):
             wanted.setdefault(record_type, set()).add(event.record_id)
     for record_type, ids in wanted.items():
         spec = automated_type(record_type)
         found = spec.model.objects.select_related(*spec.select_related).in_bulk(list(ids))
         for pk in ids:
             state.records[(record_type, pk)] = found.get(pk, shared.GONE)
+
+
+def _may_fire(rule: Rule, event: Change, record_type: str) -> bool:
+    """`fires`, without the queries some triggers make (a field changed to a dictionary
+    item): true whenever `fires` may be."""
+    if rule.trigger == Trigger.FIELD_CHANGED:
+        return (rule.trigger_params or {}).get("field") in (event.fields or {})
+    if rule.trigger == Trigger.STAGE_LEFT:
+        return event.kind in MOVE_KINDS
+    return bool(fires(rule, event, record_type))
 
 
 def _leaving(events: list[Change]) -> set[tuple[str, int, int]]:
@@ -409,11 +421,15 @@ class _EventRuns:
         return self._record or None
 
     def principal(self, rule: Rule):
+        """The rule acting one level deeper than the event (one per rule and depth in a
+        message)."""
+        return shared.memo(("principal", rule.pk, self.depth), lambda: self._principal(rule))
+
+    def _principal(self, rule: Rule):
         if self._user is None:
             self._user = shared.memo("system_user", system_user)
-        name = rule.name
         return at_depth(
-            system(kind=ActorKind.RULE, id=rule.pk, name=name, user=self._user), self.depth
+            system(kind=ActorKind.RULE, id=rule.pk, name=rule.name, user=self._user), self.depth
         )
 
     def run(self, rule: Rule, why: str) -> int | None:
