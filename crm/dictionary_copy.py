@@ -14,23 +14,28 @@ sends no signal (a data migration, SQL by hand) is seen within COPY_SECONDS.
 
 from __future__ import annotations
 
-import time
-from uuid import uuid4
-
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from .models import Dictionary, DictionaryItem
+from .process_copy import ProcessCopy
 
 VERSION_KEY = "crm:dictionary-items:version"
 # The most a process keeps its copy without a change it was told about: the bound for
 # changes that send no signal, and for every change without a shared cache (`make run`
 # without Redis: each process its own cache).
 COPY_SECONDS = 60
-# (version, loaded at, items by id) of this process.
-_copy: tuple[str | None, float, dict[int, DictionaryItem]] = (None, 0.0, {})
+
+
+def _load() -> dict[int, DictionaryItem]:
+    return {
+        item.pk: item
+        for item in DictionaryItem.objects.select_related("dictionary").order_by("order", "id")
+    }
+
+
+_items = ProcessCopy(VERSION_KEY, _load, seconds=COPY_SECONDS)
 
 
 def dictionary_items_by_id() -> dict[int, DictionaryItem]:
@@ -38,20 +43,7 @@ def dictionary_items_by_id() -> dict[int, DictionaryItem]:
 
     The dict and its items are shared by the process's requests: read them, never change
     them (a page sets an item on its rows as their related object; that is reading)."""
-    global _copy
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        cache.add(VERSION_KEY, uuid4().hex, None)
-        version = cache.get(VERSION_KEY)
-    held, loaded, items = _copy
-    now = time.monotonic()
-    if version is None or held != version or now - loaded > COPY_SECONDS:
-        items = {
-            item.pk: item
-            for item in DictionaryItem.objects.select_related("dictionary").order_by("order", "id")
-        }
-        _copy = (version, now, items)
-    return items
+    return _items.get()
 
 
 @receiver([post_save, post_delete], sender=DictionaryItem)
@@ -65,6 +57,4 @@ def _forget_on_change(**kwargs) -> None:
 
 def forget_dictionary_items() -> None:
     """Every process reloads the items on its next read."""
-    global _copy
-    _copy = (None, 0.0, {})
-    cache.set(VERSION_KEY, uuid4().hex, None)
+    _items.forget()

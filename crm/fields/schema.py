@@ -4,15 +4,12 @@ built from here, so a field permission is applied once (DESIGN rule 2)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from uuid import uuid4
 
 from django.apps import apps
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -22,6 +19,7 @@ from accounts import access
 from accounts.models import FieldAccess
 
 from ..models import CustomField
+from ..process_copy import ProcessCopy
 
 # The version of the custom field definitions in the shared cache: a change sets a new one,
 # and each process reloads its copy when the version it holds is not the current one.
@@ -29,8 +27,11 @@ VERSION_KEY = "crm:custom-fields:version"
 # Without a shared cache (`make run` without Redis: each process its own), a process
 # sees another's change within this time.
 COPY_SECONDS = 60
-# (version, loaded at, rows) of this process.
-_copy: tuple[str | None, float, list[CustomField]] = (None, 0.0, [])
+_definitions = ProcessCopy(
+    VERSION_KEY,
+    lambda: list(CustomField.objects.order_by("record_type", "order", "id")),
+    seconds=COPY_SECONDS,
+)
 
 # The standard fields a role's field permissions may restrict, per record type: (app
 # label, model name, field names), filled by register_record_type from each type's
@@ -63,20 +64,10 @@ def all_custom_fields() -> list[CustomField]:
     the cache, and unpickling every model on each call cost 4-11% of a list request's
     time under load. The rows are shared by the process's requests: read them, do not
     change them."""
-    global _copy
     held_rows = _pinned.get()
     if held_rows is not None:
         return held_rows
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        cache.add(VERSION_KEY, uuid4().hex, None)
-        version = cache.get(VERSION_KEY)
-    held, loaded, rows = _copy
-    now = time.monotonic()
-    if version is None or held != version or now - loaded > COPY_SECONDS:
-        rows = list(CustomField.objects.order_by("record_type", "order", "id"))
-        _copy = (version, now, rows)
-    return rows
+    return _definitions.get()
 
 
 def custom_fields(record_type: str, *, active: bool = True) -> list[CustomField]:
@@ -98,11 +89,9 @@ def _forget_custom_fields(**kwargs) -> None:
 def forget_custom_fields() -> None:
     """Every process reloads the definitions on its next read (after a change, or a
     transaction that read changed ones rolled back)."""
-    global _copy
-    _copy = (None, 0.0, [])
     if _pinned.get() is not None:
         _pinned.set(None)
-    cache.set(VERSION_KEY, uuid4().hex, None)
+    _definitions.forget()
 
 
 @dataclass(frozen=True)
