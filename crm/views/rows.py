@@ -32,6 +32,17 @@ def custom_cells(record) -> SafeString:
     )
 
 
+def select_cell(pk, label: str, name: str) -> SafeString:
+    """A bulk action's checkbox cell: "Select <name>" for a screen reader."""
+    return format_html(
+        '<td><input type="checkbox" name="selected" value="{}" class="form-check-input'
+        ' m-0 align-middle" aria-label="{} {}"></td>',
+        pk,
+        label,
+        name,
+    )
+
+
 class CustomerRows:
     """The customer list's rows for one page and one user."""
 
@@ -49,15 +60,7 @@ class CustomerRows:
         hidden = self.hidden
         cells = []
         if self.bulk:
-            cells.append(
-                format_html(
-                    '<td><input type="checkbox" name="selected" value="{}" class="form-check-input'
-                    ' m-0 align-middle" aria-label="{} {}"></td>',
-                    customer.pk,
-                    self.select_label,
-                    customer.name,
-                )
-            )
+            cells.append(select_cell(customer.pk, self.select_label, customer.name))
         notes = []
         if customer.type_id and "type" not in hidden:
             notes.append(format_html("<span>{}</span>", customer.type))
@@ -312,15 +315,7 @@ class TaskRows:
         customer_url = self.url(self.customer, task.customer_id) if customer else ""
         cells = []
         if self.bulk:
-            cells.append(
-                format_html(
-                    '<td><input type="checkbox" name="selected" value="{}" class="form-check-input'
-                    ' m-0 align-middle" aria-label="{} {}"></td>',
-                    task.pk,
-                    self.select_label,
-                    task.title,
-                )
-            )
+            cells.append(select_cell(task.pk, self.select_label, task.title))
         under = [due]  # under the title on a phone: due, customer, assignee if not me
         if customer:
             under.append(

@@ -9,7 +9,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 
 from crm.templatetags.crm_ui import day, icon, phone
-from crm.views.rows import custom_cells
+from crm.views.rows import custom_cells, select_cell
 
 from ..models import LeadStatus
 
@@ -33,15 +33,7 @@ class StagedRows:
         raise NotImplementedError
 
     def checkbox(self, record, name: str) -> SafeString | str:
-        if not self.bulk:
-            return ""
-        return format_html(
-            '<td><input type="checkbox" name="selected" value="{}" class="form-check-input m-0'
-            ' align-middle" aria-label="{} {}"></td>',
-            record.pk,
-            self.select_label,
-            name,
-        )
+        return select_cell(record.pk, self.select_label, name) if self.bulk else ""
 
     def stage_badge(self, record) -> SafeString:
         return format_html(
