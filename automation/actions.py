@@ -435,7 +435,9 @@ def _task_subject(ctx: Context) -> dict:
 def _assignee(ctx: Context, params: dict) -> User | None:
     found = people(ctx, params.get("assignee") or {"type": "owner"})
     if len(found) > 1:
-        # Anyone with the role: the one with the fewest open tasks.
+        # Anyone with the role: the one with the fewest open tasks (the message's
+        # tasks so far included).
+        batch.flush()
         counts = dict(
             Task.objects.filter(assignee__in=found, status=TaskStatus.OPEN)
             .values_list("assignee")

@@ -8,10 +8,13 @@ of once per event is most of what the engine costs per event:
   each, per message instead of per event and per placeholder);
 - the records the events are about, loaded in one query per record type;
 - the system user rules act as, and who is whose manager;
-- the engine's own log rows (a run that did not match, each action's row, a run's end),
-  written with one statement per table when the message is done (`flush`), not one per
-  row. A run whose action fails fails the message, which the worker then hands over
-  one event at a time (crm.events.deliver), outside any message.
+- the rows the message writes: the engine's own log rows (a run that did not match,
+  each action's row, a run's end), the tasks its rules make and their events, written
+  with one statement per table when the message is done (`flush`, through
+  `crm.bulk.deferring`), not one per row. Code that reads those tables inside the
+  message flushes first (tasks to complete on leaving a stage, the fewest open tasks).
+  A run whose action fails fails the message, which the worker then hands over one
+  event at a time (crm.events.deliver), outside any message.
 
 Records are read at the start of the message, after the transaction that wrote its
 events committed, so they are what a read per event would see, until an action of the
@@ -30,6 +33,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm import bulk
+
 # A record known to be gone is kept as GONE (None means "not loaded").
 GONE = object()
 
@@ -41,7 +46,6 @@ class Shared:
     # stage; None: not known (ask the database).
     leaving: set[tuple[str, int, int]] | None = None
     memo: dict[Any, Any] = field(default_factory=dict)
-    rows: list[Any] = field(default_factory=list)  # model instances to insert
     updates: list[tuple[Any, tuple[str, ...]]] = field(default_factory=list)
 
 
@@ -53,7 +57,8 @@ def sharing() -> Iterator[Shared]:
     state = Shared()
     token = _shared.set(state)
     try:
-        yield state
+        with bulk.deferring():
+            yield state
     finally:
         _shared.reset(token)
 
@@ -94,11 +99,7 @@ def memo(key: Any, compute: Callable[[], Any]) -> Any:
 
 def defer(row) -> bool:
     """Insert `row` with the message's others; False outside a message (save it now)."""
-    state = _shared.get()
-    if state is None:
-        return False
-    state.rows.append(row)
-    return True
+    return _shared.get() is not None and bulk.defer(row)
 
 
 def defer_update(row, fields: tuple[str, ...]) -> bool:
@@ -111,25 +112,12 @@ def defer_update(row, fields: tuple[str, ...]) -> bool:
 
 
 def flush() -> None:
-    """Write what was deferred: one insert per table, tables in the order a row of each
-    was first deferred (a row is deferred after the rows it refers to: a run before
-    its actions' rows, which get the run's id once it is inserted), then one update per
-    table and set of fields."""
-    from django.db import connection
-
+    """Write what was deferred (`crm.bulk.flush`: one insert per table), then one update
+    per table and set of fields."""
     state = _shared.get()
     if state is None:
         return
-    rows, state.rows = state.rows, []
-    by_model: dict[type, list] = {}
-    for row in rows:
-        by_model.setdefault(type(row), []).append(row)
-    for model, batch in by_model.items():
-        if connection.features.can_return_rows_from_bulk_insert:
-            model.objects.bulk_create(batch)
-        else:  # the ids are needed by the rows of the next tables
-            for row in batch:
-                row.save(force_insert=True)
+    bulk.flush()
     updates, state.updates = state.updates, []
     grouped: dict[tuple[type, tuple[str, ...]], dict[int, Any]] = {}
     for row, fields in updates:

@@ -948,6 +948,10 @@ def _do(
     if action.external:
         _do_external(action, ctx, step, index)
         return
+    if action.changes_records:
+        # The message's deferred rows (its tasks among them) first: what the action
+        # changes includes them (a customer released to the pool takes its open tasks).
+        shared.flush()
     started = clock.monotonic()
     with transaction.atomic() if atomic else nullcontext():
         outcome = action.run(ctx, step.params or {})

@@ -419,10 +419,32 @@ def write_edits(args, admin) -> tuple[int, int]:
 
 
 def prepare() -> int:
-    """No queued message or undelivered event of an earlier run; the last event id."""
+    """No queued message or undelivered event of an earlier run, fresh statistics; the
+    last event id."""
     settle_events()
     purge_queue()
+    vacuum_grown()
     return last_event_id()
+
+
+def vacuum_grown(threshold: int = 1000) -> list[str]:
+    """VACUUM ANALYZE the tables earlier runs grew or churned, as autovacuum would have
+    by now. Where it is off (as on some machines this runs on), a table the generator
+    left empty keeps its empty-table estimate: the receipts of a message were then read
+    by a sequential scan, slower with every run (682 -> 564 -> 481 events/s in three
+    runs)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables"
+            " WHERE n_mod_since_analyze > %s OR n_dead_tup > %s",
+            [threshold, threshold],
+        )
+        tables = [name for (name,) in cursor.fetchall()]
+        for name in tables:
+            cursor.execute(f'VACUUM (ANALYZE) "{name}"')
+    return tables
 
 
 def drain(since: int, name: str, profile: bool) -> dict:

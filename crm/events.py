@@ -153,8 +153,13 @@ def _open_batch(connection) -> _Batch:
     of it still waits to run (a rolled-back transaction drops them all)."""
     batch = getattr(connection, "_crm_event_batch", None)
     if batch is not None and not batch.sent and batch.parts:
+        # The last part, looked for from the end (where it usually is: an automation
+        # message writes thousands of events in one transaction), then any other.
+        last = batch.parts[-1]
+        if any(func is last for _sids, func, _robust in reversed(connection.run_on_commit)):
+            return batch
         waiting = {id(func) for _sids, func, _robust in connection.run_on_commit}
-        if any(id(part) in waiting for part in reversed(batch.parts)):
+        if any(id(part) in waiting for part in batch.parts):
             return batch
     batch = _Batch()
     connection._crm_event_batch = batch

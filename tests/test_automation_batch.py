@@ -184,10 +184,10 @@ def test_a_message_reads_its_records_once(team, django_capture_on_commit_callbac
         if q["sql"].startswith("SELECT") and 'FROM "pipelines_deal"' in q["sql"]
     ]
     assert len(deal_reads) == 1 and " IN (" in deal_reads[0]
-    run_inserts = [
+    run_inserts = [  # an INSERT, or COPY on PostgreSQL (crm.bulk)
         q
         for q in queries.captured_queries
-        if q["sql"].startswith('INSERT INTO "automation_rulerun"')
+        if q["sql"].startswith(('INSERT INTO "automation_rulerun"', 'COPY "automation_rulerun"'))
     ]
     assert len(run_inserts) == 1
     assert len(queries.captured_queries) <= 10
@@ -223,6 +223,77 @@ def test_a_robot_task_made_in_one_message_completes_when_a_later_one_moves_the_d
     task = Task.objects.get(title="发报价")
     assert Deal.objects.get(pk=deal.pk).stage == evaluation
     assert task.status == "done"
+
+
+def test_a_task_made_earlier_in_the_message_follows_the_deal_an_action_then_reassigns(
+    team, django_capture_on_commit_callbacks
+):
+    """A message's tasks are inserted when it is done, but an action that changes
+    records writes them first: the deal given to a colleague takes the open task a
+    rule just made for its old owner (as `transfer_records` does for saved tasks)."""
+    make_rule(
+        "deal",
+        "field_changed",
+        params={"field": "title"},
+        actions=[("create_task", {"title": "跟进新标题", "due": {"amount": 1, "unit": "days"}})],
+    )
+    make_rule(
+        "deal",
+        "field_changed",
+        params={"field": "amount"},
+        actions=[("assign_owner", {"to": "user", "user": team.colleague.username})],
+    )
+    deal = quote_deal(team.owner)
+    deliver_together(django_capture_on_commit_callbacks)
+    with transaction.atomic():
+        deal = Deal.objects.get(pk=deal.pk)
+        deal.title += "（二期）"
+        services.update_deal(deal=deal, by=team.owner)
+        deal = Deal.objects.get(pk=deal.pk)
+        deal.amount = Decimal("90000")
+        services.update_deal(deal=deal, by=team.owner)
+    assert len(deliver_together(django_capture_on_commit_callbacks)) == 2
+
+    assert Deal.objects.get(pk=deal.pk).owner == team.colleague
+    task = Task.objects.get(title="跟进新标题")
+    assert task.assignee == team.colleague
+    created = Change.objects.get(kind="created", record_id=task.pk, record_type__model="task")
+    assert created.delivered_at is None  # handed on in the next message
+
+
+def test_the_fewest_open_tasks_count_the_tasks_made_earlier_in_the_message(
+    team, django_capture_on_commit_callbacks
+):
+    """Two deals edited in one transaction, a rule giving a task to whoever of the
+    owner's department with the role has the fewest open tasks: the second task goes
+    to someone else than the first, as it would one message per event."""
+    make_rule(
+        "deal",
+        "field_changed",
+        params={"field": "title"},
+        actions=[
+            (
+                "create_task",
+                {
+                    "title": "轮到谁",
+                    "due": {"amount": 1, "unit": "days"},
+                    "assignee": {"type": "role", "role": team.owner.role.name},
+                },
+            )
+        ],
+    )
+    team.colleague.role = team.owner.role
+    team.colleague.save(update_fields=["role"])
+    deals = [quote_deal(team.owner) for _n in range(2)]
+    deliver_together(django_capture_on_commit_callbacks)
+    with transaction.atomic():
+        for deal in deals:
+            deal.title += "·"
+            services.update_deal(deal=deal, by=team.owner)
+    deliver_together(django_capture_on_commit_callbacks)
+
+    assignees = list(Task.objects.filter(title="轮到谁").values_list("assignee", flat=True))
+    assert len(assignees) == 2 and len(set(assignees)) == 2
 
 
 def test_outside_a_message_nothing_is_shared():

@@ -297,7 +297,8 @@ def record_change(
         customer_id=_history_customer(instance) if in_history else None,
         now=timezone.now(),
     )
-    event.save()
+    if not bulk.defer(event):  # a unit of work inserting its rows together (crm.bulk)
+        event.save()
     events.dispatch_on_commit([event])
     return event
 

@@ -13,13 +13,20 @@ from django.utils.translation import gettext as _
 from accounts import access
 from accounts.models import User
 
+from .. import bulk
 from ..models import Activity, Contact, Customer, DictionaryItem, EventKind, Task, TaskStatus
 from .activities import log_activity
 from .history import Changes, diff, record_change, record_changes, snapshot
 
 
-@transaction.atomic
 def create_task(*, task: Task, by: User) -> Task:
+    # In a unit of work that inserts its rows at its end (crm.bulk.deferring: a worker's
+    # message of events), nothing is written here, so no savepoint is taken.
+    with transaction.atomic(savepoint=not bulk.is_deferring()):
+        return _create_task(task, by)
+
+
+def _create_task(task: Task, by: User) -> Task:
     if not access.has_permission(by, "task", "add"):
         raise PermissionDenied
     if task.customer_id and not access.can(by, task.customer, "view"):
@@ -28,7 +35,10 @@ def create_task(*, task: Task, by: User) -> Task:
         raise PermissionDenied
     task.created_by = by
     task.full_clean(exclude=loaded_relations(task))
-    task.save()
+    # In a worker's message of events (rules making tasks), inserted with the message's
+    # other tasks; it has its id now.
+    if not bulk.defer(task, pk=True):
+        task.save()
     record_change(task, by=by, kind=EventKind.CREATED)
     return task
 
