@@ -66,10 +66,10 @@ def found(results) -> dict[str, set[int]]:
 
 
 def reads(queries) -> list[str]:
-    """The statements of a search, without a test transaction's savepoints."""
-    return [
-        q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
-    ]
+    """The statements of a search, without a test transaction's savepoints and the
+    planner settings put back for it (inside a transaction that goes on)."""
+    skipped = ("SAVEPOINT", "RELEASE SAVEPOINT", search_service._DEFAULTS_SQL)
+    return [q["sql"] for q in queries if not q["sql"].startswith(skipped)]
 
 
 def test_the_four_types_are_one_query(team, mine, theirs, shared):
@@ -324,3 +324,22 @@ def test_outside_a_transaction_the_page_is_the_one_statements_page(
 
     assert rows(two_phases) == rows(one_statement)
     assert two_phases.count('data-testid="search-hit"') == 7
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner settings")
+def test_the_searchs_planner_settings_end_with_it_inside_a_callers_transaction(team, mine):
+    """The search sets its planner settings for its own statement (no parallel workers,
+    nested loops); called inside a transaction that goes on, it leaves them as they were."""
+
+    def settings():
+        with connection.cursor() as cursor:
+            values = []
+            for name in ("max_parallel_workers_per_gather", "enable_hashjoin", "enable_mergejoin"):
+                cursor.execute(f"SHOW {name}")
+                values.append(cursor.fetchone()[0])
+            return values
+
+    before = settings()
+    assert connection.in_atomic_block
+    assert search(team.owner, "恒信").groups[0].hits
+    assert settings() == before
