@@ -20,7 +20,10 @@ class CrmConfig(AppConfig):
     verbose_name = _("CRM")
 
     def ready(self) -> None:
-        from . import dictionary_copy  # noqa: F401 - connects its signals
+        from . import (
+            dictionary_copy,  # noqa: F401 - connects its signals
+            people_copy,  # noqa: F401 - connects its signals
+        )
         from .fields import definitions, indexes, schema  # noqa: F401 - connects their signals
         from .record_types import ACTIVITY, CONTACT, CUSTOMER, TASK
         from .records import register_record_type

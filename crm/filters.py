@@ -32,6 +32,7 @@ from .models import (
     Task,
     TaskStatus,
 )
+from .people_copy import active_people
 from .services.search import icontains_q, phone_terms
 
 ME, POOL = "me", "pool"
@@ -56,8 +57,22 @@ def people_in_scope(request) -> list:
         elif access.data_scope(user) != DataScope.ALL and not access.scope_department_ids(user):
             # What users_in_scope would load: the user alone, if active.
             people = [user] if user.is_active else []
+        elif not user.is_active:
+            people = []
         else:
-            people = list(access.users_in_scope(user).order_by("name", "username"))
+            # What users_in_scope would load, from the process's copy (crm.people_copy).
+            departments = (
+                None
+                if access.data_scope(user) == DataScope.ALL
+                else access.scope_department_ids(user)
+            )
+            people = [
+                person
+                for person in active_people()
+                if departments is None
+                or person.pk == user.pk
+                or person.department_id in departments
+            ]
         request._people_in_scope = people
     return people
 

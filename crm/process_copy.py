@@ -4,8 +4,8 @@ A process keeps its copy while a small version key in the shared cache says it i
 current: a change sets a new version (`forget`), and every process reloads on its next
 read. Without a shared cache (`make run` without Redis), or for a change that sends no
 signal (a data migration, SQL by hand), a copy is kept at most `seconds`. Used for the
-custom field definitions (crm.fields.schema) and the data-dictionary items
-(crm.dictionary_copy).
+custom field definitions (crm.fields.schema), the data-dictionary items
+(crm.dictionary_copy) and the active people (crm.people_copy).
 """
 
 from __future__ import annotations

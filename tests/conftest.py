@@ -64,10 +64,12 @@ def _fresh_department_tree_cache():
     from automation.engine import forget_rules
     from crm.dictionary_copy import forget_dictionary_items
     from crm.fields.schema import forget_custom_fields
+    from crm.people_copy import forget_people
 
     cache.delete(TREE_CACHE_KEY)
     forget_custom_fields()
     forget_dictionary_items()
+    forget_people()
     forget_rules()
     # Nor a language an earlier test activated: each starts in settings.LANGUAGE_CODE.
     translation.deactivate()
@@ -75,6 +77,7 @@ def _fresh_department_tree_cache():
     cache.delete(TREE_CACHE_KEY)
     forget_custom_fields()
     forget_dictionary_items()
+    forget_people()
     forget_rules()
     translation.deactivate()
 

@@ -161,6 +161,45 @@ def test_a_reps_people_in_scope_are_the_rep_without_a_query(org, django_assert_n
         ]
 
 
+def test_a_managers_people_in_scope_come_from_the_process_copy(org, django_assert_num_queries):
+    """A manager's (or the admin's) people are the process's copy filtered by the scope's
+    departments: no query once it is loaded."""
+    manager = org.set_scope(org.owner, DataScope.DEPARTMENT_TREE)
+    expected = [p.pk for p in access.users_in_scope(manager).order_by("name", "username")]
+    assert [p.pk for p in people_in_scope(request_as(manager))] == expected
+    with django_assert_num_queries(0):
+        people = people_in_scope(request_as(manager))
+        assert [p.pk for p in people] == expected
+        assert all(p.department.name and p.role.name for p in people)
+
+
+def test_a_person_changed_or_deactivated_is_seen_on_the_next_request(org):
+    manager = org.set_scope(org.owner, DataScope.ALL)
+    people_in_scope(request_as(manager))
+    org.colleague.name = "李娜娜"
+    org.colleague.save()
+    org.outsider.is_active = False
+    org.outsider.save()
+    people = {p.pk: p.name for p in people_in_scope(request_as(manager))}
+    assert people[org.colleague.pk] == "李娜娜" and org.outsider.pk not in people
+
+
+def test_a_sign_in_keeps_the_copy(org):
+    """Signing in saves only `last_login` (Django's `update_last_login`): the people are
+    not reloaded by every process for it."""
+    from django.contrib.auth.models import update_last_login
+
+    from crm.people_copy import VERSION_KEY as PEOPLE_VERSION
+
+    manager = org.set_scope(org.owner, DataScope.ALL)
+    people_in_scope(request_as(manager))
+    version = cache.get(PEOPLE_VERSION)
+    update_last_login(None, org.colleague)
+    assert cache.get(PEOPLE_VERSION) == version is not None
+    org.colleague.save()
+    assert cache.get(PEOPLE_VERSION) != version
+
+
 def test_department_scope_without_a_department_is_the_user_alone(org):
     loner = UserFactory(username="loner", department=None)
     loner = org.set_scope(loner, DataScope.DEPARTMENT)
