@@ -129,6 +129,13 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     _db["CONN_HEALTH_CHECKS"] = True
+    # No JIT compilation (unless DATABASE_URL's options say otherwise): PostgreSQL
+    # compiles a query whose estimated cost is over jit_above_cost, and the estimates of
+    # this CRM's short queries (a LIMIT, a key probe per row) are far above what they
+    # cost: a manager's /tasks/ page query took 74.5 ms with JIT against 16.5 ms without.
+    _options = _db.setdefault("OPTIONS", {})
+    if "jit" not in _options.get("options", ""):
+        _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
     # Trigram search on Chinese text needs a UTF-8 ctype: the test database is
     # cloned from a template created that way (see .ci/run).
     _db["TEST"] = {"TEMPLATE": env("DATABASE_TEST_TEMPLATE", default=None), "CHARSET": "UTF8"}

@@ -597,3 +597,50 @@ def test_visible_through_needs_the_view_permission_and_an_owner_path(org):
     assert access.visible_through(Activity.objects.all(), org.admin, "author").exists()
     with pytest.raises(ValueError):
         access.visible_through(Activity.objects.all(), org.admin, "contact")
+
+
+# --- Record types seen through two paths (a task: its assignee or its customer's owner;
+# a follow-up: its customer's owner, the pool, or its author) -------------------------
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [DataScope.OWN, DataScope.DEPARTMENT, DataScope.DEPARTMENT_TREE, DataScope.ALL],
+)
+def test_tasks_and_follow_ups_are_in_scope_by_either_path_exactly(org, scope):
+    """Every combination of assignee (or author) and customer owner, the pool and no
+    customer included, against the rule said in Python: `visible_to` lets in exactly
+    the rows one of whose people is in the user's scope."""
+    from crm.models import Activity, Task
+
+    from .factories import ActivityFactory, CustomerFactory, TaskFactory, crm_permissions
+
+    viewer = org.set_scope(
+        org.owner, scope, crm_permissions(("view",), types=("task", "activity", "customer"))
+    )
+    people = [org.owner, org.colleague, org.sub_member, org.outsider]
+    customers = [None, CustomerFactory(owner=None)]  # no customer; the pool
+    customers += [CustomerFactory(owner=person) for person in people]
+    for person in people:
+        for customer in customers:
+            TaskFactory(assignee=person, customer=customer)
+            if customer is not None:
+                ActivityFactory(customer=customer, author=person)
+    in_scope = set(access.users_in_scope(viewer).values_list("pk", flat=True))
+
+    def task_visible(task) -> bool:
+        owner = task.customer.owner_id if task.customer else None
+        return task.assignee_id in in_scope or (owner is not None and owner in in_scope)
+
+    def activity_visible(activity) -> bool:
+        owner = activity.customer.owner_id
+        return activity.author_id in in_scope or owner is None or owner in in_scope
+
+    tasks = Task.objects.select_related("customer")
+    assert {t.pk for t in Task.objects.visible_to(viewer)} == {
+        t.pk for t in tasks if task_visible(t)
+    }
+    activities = Activity.objects.select_related("customer")
+    assert {a.pk for a in Activity.objects.visible_to(viewer)} == {
+        a.pk for a in activities if activity_visible(a)
+    }

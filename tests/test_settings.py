@@ -38,3 +38,16 @@ def test_tools_run_without_a_secret_key():
         DEBUG="0",
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_postgresql_connections_run_without_jit_compilation(db):
+    """The CRM's short queries are estimated far above what they cost; compiled, a
+    manager's task page query took 4x as long (crm/settings.py)."""
+    import pytest
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
