@@ -57,22 +57,9 @@ def people_in_scope(request) -> list:
         elif access.data_scope(user) != DataScope.ALL and not access.scope_department_ids(user):
             # What users_in_scope would load: the user alone, if active.
             people = [user] if user.is_active else []
-        elif not user.is_active:
-            people = []
         else:
             # What users_in_scope would load, from the process's copy (crm.people_copy).
-            departments = (
-                None
-                if access.data_scope(user) == DataScope.ALL
-                else access.scope_department_ids(user)
-            )
-            people = [
-                person
-                for person in active_people()
-                if departments is None
-                or person.pk == user.pk
-                or person.department_id in departments
-            ]
+            people = [person for person in active_people() if access.user_in_scope(user, person)]
         request._people_in_scope = people
     return people
 
