@@ -579,8 +579,9 @@ _SEARCH_SETTINGS = (
     "SET LOCAL enable_hashjoin = off",
     "SET LOCAL enable_mergejoin = off",
 )
+_SEARCH_DEFAULTS = tuple(f"{s.split(' = ')[0]} TO DEFAULT" for s in _SEARCH_SETTINGS)
 _SETTINGS_SQL = "; ".join(_SEARCH_SETTINGS)
-_DEFAULTS_SQL = "; ".join(f"{s.split(' = ')[0]} TO DEFAULT" for s in _SEARCH_SETTINGS)
+_DEFAULTS_SQL = "; ".join(_SEARCH_DEFAULTS)
 
 
 def _with(planned: list[_Planned]) -> tuple[str, list]:
@@ -635,7 +636,7 @@ def _run(planned: list[_Planned]) -> tuple[list[_Planned], list[tuple]]:
         cursor.execute(statement, params)
         rows = cursor.fetchall()
         if outer:  # the caller's transaction goes on: as it was
-            for setting in _DEFAULTS_SQL.split("; "):
+            for setting in _SEARCH_DEFAULTS:
                 cursor.execute(setting)
         return planned, rows
 
