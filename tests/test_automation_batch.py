@@ -69,6 +69,18 @@ def deliver_together(capture) -> list[int]:
     return ids
 
 
+def edit_title_then_amount(deal: Deal, by, amount: str) -> None:
+    """Two edits of the deal in one transaction: its title, then its amount (two events,
+    one message)."""
+    with transaction.atomic():
+        deal = Deal.objects.get(pk=deal.pk)
+        deal.title += "（二期）"
+        services.update_deal(deal=deal, by=by)
+        deal = Deal.objects.get(pk=deal.pk)
+        deal.amount = Decimal(amount)
+        services.update_deal(deal=deal, by=by)
+
+
 def test_an_event_after_an_action_that_changed_its_record_reads_it_again(
     team, django_capture_on_commit_callbacks
 ):
@@ -96,13 +108,7 @@ def test_an_event_after_an_action_that_changed_its_record_reads_it_again(
     services.move_to_stage(record=deal, stage=interest, by=team.owner)
     deliver_together(django_capture_on_commit_callbacks)
 
-    with transaction.atomic():
-        deal = Deal.objects.get(pk=deal.pk)
-        deal.title += "（二期）"
-        services.update_deal(deal=deal, by=team.owner)
-        deal = Deal.objects.get(pk=deal.pk)
-        deal.amount = Decimal("80000")
-        services.update_deal(deal=deal, by=team.owner)
+    edit_title_then_amount(deal, team.owner, "80000")
     delivered = deliver_together(django_capture_on_commit_callbacks)
 
     assert len(delivered) == 2
@@ -245,13 +251,7 @@ def test_a_task_made_earlier_in_the_message_follows_the_deal_an_action_then_reas
     )
     deal = quote_deal(team.owner)
     deliver_together(django_capture_on_commit_callbacks)
-    with transaction.atomic():
-        deal = Deal.objects.get(pk=deal.pk)
-        deal.title += "（二期）"
-        services.update_deal(deal=deal, by=team.owner)
-        deal = Deal.objects.get(pk=deal.pk)
-        deal.amount = Decimal("90000")
-        services.update_deal(deal=deal, by=team.owner)
+    edit_title_then_amount(deal, team.owner, "90000")
     assert len(deliver_together(django_capture_on_commit_callbacks)) == 2
 
     assert Deal.objects.get(pk=deal.pk).owner == team.colleague
