@@ -87,7 +87,7 @@ def money_html(value, *, language: str | None = None) -> str:
     """A compact amount whose title is the exact one: what lists, cards and boards show,
     `<span class="app-money" title="¥936,000.00">¥93.6万</span>` (a SafeString). A text
     that is no number is shown as it is."""
-    from django.utils.html import format_html
+    from .html import format_html
 
     try:
         exact, short = format_money(value), format_money_compact(value, language=language)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from django.utils.html import conditional_escape as _e
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from accounts import access
 
+from .html import conditional_escape as _e
+from .html import format_html
 from .templatetags.crm_search import highlight
 from .templatetags.crm_ui import icon, phone
 

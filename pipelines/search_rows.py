@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.utils.html import conditional_escape as _e
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
+from crm.html import conditional_escape as _e
 from crm.money import money_html
 from crm.search_rows import RowPage
 

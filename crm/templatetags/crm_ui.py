@@ -8,12 +8,13 @@ from functools import lru_cache
 from django import template
 from django.contrib.staticfiles import finders
 from django.utils import timezone
-from django.utils.html import escape, format_html
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 
 from accounts.phones import format_phone
 
+from ..html import format_html
 from ..money import format_money, money_html
 
 register = template.Library()

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import gettext
 
+from crm.html import format_html, format_html_join
 from crm.models import TaskStatus
 from crm.templatetags.crm_ui import day, follow_up, icon, minute, phone
 
@@ -46,8 +46,9 @@ def select_cell(pk, label: str, name: str) -> SafeString:
 class CustomerRows:
     """The customer list's rows for one page and one user."""
 
-    def __init__(self, *, hidden: frozenset[str], bulk: bool, custom: bool):
+    def __init__(self, *, hidden: frozenset[str], bulk: bool, custom: bool, tags: dict):
         self.hidden, self.bulk, self.custom = hidden, bulk, custom
+        self.tags = tags  # each customer's tags by its id (CustomerListView.tags_of)
         self.list_url = reverse("customers:list")
         self.select_label = gettext("Select")
         self.pool = gettext("Public pool")
@@ -67,7 +68,7 @@ class CustomerRows:
         if "tags" not in hidden:
             notes.extend(
                 format_html('<span class="badge bg-{}-lt">{}</span>', tag.color or "blue", tag.name)
-                for tag in customer.tags.all()
+                for tag in self.tags.get(customer.pk, ())
             )
         owner = customer.owner if customer.owner_id else None
         notes.append(format_html('<span class="d-md-none">{}</span>', owner or self.pool))

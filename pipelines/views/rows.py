@@ -4,10 +4,10 @@ every row repeats is worked out once per page, a row is a few `format_html` call
 from __future__ import annotations
 
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 
+from crm.html import format_html
 from crm.templatetags.crm_ui import day, icon, phone
 from crm.views.rows import custom_cells, select_cell
 
