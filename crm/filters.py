@@ -110,18 +110,35 @@ class SearchFilter(filters.CharFilter):
         request = getattr(self.parent, "request", None)
         record_type = getattr(qs.model, "record_type", "")
         hidden = access.hidden_fields(request.user, record_type) if request else frozenset()
-        condition = Q()
+        condition, through = Q(), {}
         for field in self.search_fields:
-            if field not in hidden:
+            if field in hidden:
+                continue
+            relation, _, name = field.partition("__")
+            if name:  # the contact's customer__name: matched in the customers
+                related = qs.model._meta.get_field(relation).related_model
+                through[relation] = through.get(relation, Q()) | icontains_q(related, name, value)
+            else:
                 condition |= icontains_q(qs.model, field, value)
         phones = phone_terms(value)
         if phones:
             for field in self.phone_fields:
                 if field not in hidden:
                     condition |= phones.q(field)
-        if not condition:
+        if not (condition or through):
             return qs.none()
-        return qs.filter(condition)
+        if not through:
+            return qs.filter(condition)
+        # Across two tables, one OR can use no index: PostgreSQL read every contact and
+        # worked out the bigrams of each (a rep's 王伟: 240 ms at 200,000 contacts). As a
+        # union, each part is found by its own table's indexes (a few ms).
+        model = qs.model._default_manager
+        matches = [model.filter(condition).order_by().values("pk")] if condition else []
+        for relation, matched in through.items():
+            related = qs.model._meta.get_field(relation).related_model._default_manager
+            inside = related.filter(matched).order_by().values("pk")
+            matches.append(model.filter(**{f"{relation}__in": inside}).order_by().values("pk"))
+        return qs.filter(pk__in=matches[0].union(*matches[1:]))
 
 
 class OwnerFilter(filters.ChoiceFilter):

@@ -20,7 +20,7 @@ from crm.views import base
 from crm.views.base import RecordListView, RecordPaginator
 from crm.widgets import FastSelect, FastSelectMultiple, speed_up_selects
 
-from .factories import CustomerFactory, crm_permissions
+from .factories import ContactFactory, CustomerFactory, crm_permissions
 
 LIST_URL = reverse("customers:list")
 
@@ -237,6 +237,32 @@ def test_the_outsider_finds_nothing_with_the_list_quick_search(client, crm):
     client.force_login(crm.outsider)
     for query in ("恒信", "13800138000", "8000"):
         assert listed(client.get(LIST_URL, {"q": query})) == []
+
+
+def test_the_contact_quick_search_finds_by_each_field_and_its_customer_s_name_once(client, crm):
+    """A contact matches by its name, email, WeChat ID or phone, or by its customer's
+    name (matched in the customers' own indexes, crm.filters.SearchFilter); a contact
+    that matches several ways is listed once, and the scope still holds."""
+    mine = CustomerFactory(name="华东恒信贸易", owner=crm.owner)
+    pooled = CustomerFactory(name="公海恒信商行", owner=None)
+    theirs = CustomerFactory(name="外部恒信集团", owner=crm.outsider)
+    ContactFactory(customer=mine, name="恒信张三", email="zs@hengxin.example")
+    ContactFactory(customer=mine, name="李四", wechat="hengxin_li", mobile="+8613800138000")
+    ContactFactory(customer=pooled, name="王五")
+    ContactFactory(customer=theirs, name="恒信赵六", wechat="hengxin_zhao")
+    ContactFactory(customer=CustomerFactory(name="别的公司", owner=crm.owner), name="钱七")
+    client.force_login(crm.owner)
+    contacts = reverse("contacts:list")
+
+    def names(query):
+        return sorted(c.name for c in client.get(contacts, {"q": query}).context["object_list"])
+
+    assert names("恒信") == ["恒信张三", "李四", "王五"]  # two match twice: shown once
+    assert names("HENGXIN_LI") == ["李四"]
+    assert names("zs@heng") == ["恒信张三"]
+    assert names("138 0013 8000") == ["李四"]
+    assert names("公海") == ["王五"]
+    assert names("外部") == [] and names("赵六") == []
 
 
 # --- Small helpers ---------------------------------------------------------------------

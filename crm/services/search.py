@@ -224,6 +224,7 @@ BIGRAM_INDEXED = {
     ("crm.customer", "email"),
     ("crm.contact", "name"),
     ("crm.contact", "email"),
+    ("crm.contact", "wechat"),  # migration crm/0023
 }
 
 
