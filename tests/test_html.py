@@ -16,6 +16,9 @@ class Marked:
     def __html__(self):
         return "<b>marked</b>"
 
+    def __repr__(self):  # a stable test id: xdist's workers must collect the same names
+        return "Marked()"
+
 
 VALUES = [
     "plain",
