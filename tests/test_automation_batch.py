@@ -81,6 +81,14 @@ def edit_title_then_amount(deal: Deal, by, amount: str) -> None:
         services.update_deal(deal=deal, by=by)
 
 
+def retitle_together(deals: list[Deal], by) -> None:
+    """A title edit of each deal, all in one transaction (one event each, one message)."""
+    with transaction.atomic():
+        for deal in deals:
+            deal.title += "·"
+            services.update_deal(deal=deal, by=by)
+
+
 def test_an_event_after_an_action_that_changed_its_record_reads_it_again(
     team, django_capture_on_commit_callbacks
 ):
@@ -172,10 +180,7 @@ def test_a_message_reads_its_records_once(team, django_capture_on_commit_callbac
     )
     deals = [quote_deal(team.owner) for _n in range(10)]
     deliver_together(django_capture_on_commit_callbacks)
-    with transaction.atomic():
-        for deal in deals:
-            deal.title += "·"
-            services.update_deal(deal=deal, by=team.owner)
+    retitle_together(deals, by=team.owner)
     ids = list(
         Change.objects.filter(delivered_at__isnull=True).order_by("pk").values_list("pk", flat=True)
     )
@@ -286,10 +291,7 @@ def test_the_fewest_open_tasks_count_the_tasks_made_earlier_in_the_message(
     team.colleague.save(update_fields=["role"])
     deals = [quote_deal(team.owner) for _n in range(2)]
     deliver_together(django_capture_on_commit_callbacks)
-    with transaction.atomic():
-        for deal in deals:
-            deal.title += "·"
-            services.update_deal(deal=deal, by=team.owner)
+    retitle_together(deals, by=team.owner)
     deliver_together(django_capture_on_commit_callbacks)
 
     assignees = list(Task.objects.filter(title="轮到谁").values_list("assignee", flat=True))
