@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from .html import format_html
+
 CURRENCY_SYMBOL = "¥"
 
 
@@ -87,8 +89,6 @@ def money_html(value, *, language: str | None = None) -> str:
     """A compact amount whose title is the exact one: what lists, cards and boards show,
     `<span class="app-money" title="¥936,000.00">¥93.6万</span>` (a SafeString). A text
     that is no number is shown as it is."""
-    from .html import format_html
-
     try:
         exact, short = format_money(value), format_money_compact(value, language=language)
     except (InvalidOperation, TypeError, ValueError):
