@@ -3,6 +3,7 @@ and the built-in views. The outsider (a rep of 销售二部, scope own) sees non
 owner's customers under any filter or view, and bulk actions on their ids change nothing.
 """
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -192,6 +193,23 @@ def test_list_queries_do_not_grow_with_rows(client, crm, django_assert_max_num_q
     # The filter panel, loaded when opened, shows the filter in force.
     panel = client.get(LIST_URL, {"level": level, "owner": "me", "filters_form": "1"})
     assert f'<option value="{level}" selected>' in panel.text
+
+
+def test_each_row_shows_its_own_tags_by_name(client, crm):
+    tagged = CustomerFactory(name="有标签的客户", owner=crm.owner)
+    CustomerFactory(name="没有标签的客户", owner=crm.owner)
+    for name in ("重点", "VIP", "A类"):
+        tagged.tags.add(Tag.objects.get_or_create(name=name)[0])
+    Tag.objects.create(name="没用上的标签")
+    client = login(client, crm.owner)
+    rows = {
+        re.search(r'class="fw-medium">([^<]+)</a>', row).group(1): re.findall(
+            r'class="badge bg-\w+-lt">([^<]+)</span>', row
+        )
+        for row in client.get(LIST_URL).context["rows"]
+    }
+    assert rows["有标签的客户"] == sorted(["重点", "VIP", "A类"])
+    assert rows["没有标签的客户"] == []
 
 
 # --- Built-in and saved views -----------------------------------------------------------

@@ -182,15 +182,15 @@ class CustomerListView(RecordListView):
         at 100 rows)."""
         if not rows:
             return {}
-        linked: dict[int, list[int]] = {}
+        linked: dict[int, set[int]] = {}
         for customer_id, tag_id in Customer.tags.through.objects.filter(
             customer_id__in=[row.pk for row in rows]
         ).values_list("customer_id", "tag_id"):
-            linked.setdefault(customer_id, []).append(tag_id)
-        by_name = {tag.pk: tag for tag in tag_list(self.request)}  # in order of name
-        position = {pk: i for i, pk in enumerate(by_name)}
+            linked.setdefault(customer_id, set()).add(tag_id)
+        # In the tags' order (by name); a tag made since the list was loaded waits for
+        # the next page load.
         return {
-            customer_id: [by_name[pk] for pk in sorted(tag_ids, key=position.__getitem__)]
+            customer_id: [tag for tag in tag_list(self.request) if tag.pk in tag_ids]
             for customer_id, tag_ids in linked.items()
         }
 
