@@ -152,14 +152,19 @@ class RecordListView(RecordMixin, ListView):
             params.pop(key, None)
         return params
 
+    def filters_active(self) -> bool:
+        """Whether the URL filters the list (a sort alone does not)."""
+        return any(key != "sort" for key in self.filter_params())
+
     def get_queryset(self):
         queryset = self.visible()
         if self.filterset_class is not None:
             # Bound only when the URL filters: validating the whole filter form for a
             # page, a page size or a sort changes nothing and cost ~3 ms a list.
-            filtering = any(key != "sort" for key in self.filter_params())
             self.filterset = self.filterset_class(
-                self.request.GET if filtering else None, queryset=queryset, request=self.request
+                self.request.GET if self.filters_active() else None,
+                queryset=queryset,
+                request=self.request,
             )
             queryset = self.filterset.qs if self.filterset.is_bound else queryset
         else:
@@ -303,7 +308,7 @@ class RecordListView(RecordMixin, ListView):
             record_type=self.record_type,
             hidden_fields=self.hidden_fields,
             custom_columns=self.custom_columns,
-            filters_active=any(k != "sort" for k in params),
+            filters_active=self.filters_active(),
         )
         # The filter panel's form loads when first opened (htmx): rendering its pickers
         # costs more than the list itself. Only a form with errors comes with the page.
