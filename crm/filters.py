@@ -132,12 +132,12 @@ class SearchFilter(filters.CharFilter):
         # Across two tables, one OR can use no index: PostgreSQL read every contact and
         # worked out the bigrams of each (a rep's 王伟: 240 ms at 200,000 contacts). As a
         # union, each part is found by its own table's indexes (a few ms).
-        model = qs.model._default_manager
-        matches = [model.filter(condition).order_by().values("pk")] if condition else []
+        records = qs.model._default_manager
+        matches = [records.filter(condition).order_by().values("pk")] if condition else []
         for relation, matched in through.items():
             related = qs.model._meta.get_field(relation).related_model._default_manager
             inside = related.filter(matched).order_by().values("pk")
-            matches.append(model.filter(**{f"{relation}__in": inside}).order_by().values("pk"))
+            matches.append(records.filter(**{f"{relation}__in": inside}).order_by().values("pk"))
         return qs.filter(pk__in=matches[0].union(*matches[1:]))
 
 
