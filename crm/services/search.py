@@ -225,6 +225,8 @@ BIGRAM_INDEXED = {
     ("crm.contact", "name"),
     ("crm.contact", "email"),
     ("crm.contact", "wechat"),  # migration crm/0023
+    ("crm.task", "title"),  # migration crm/0024
+    ("crm.activity", "content"),
 }
 
 
