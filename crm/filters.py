@@ -98,6 +98,10 @@ class SearchFilter(filters.CharFilter):
     case-insensitive "contains" (index-served on PostgreSQL, see crm.services.search),
     and phones in any format or by 4+ of their digits when the text looks like a phone."""
 
+    # More related records than this match (a customer name's common word): matched as a
+    # set in one OR rather than as a union of ids (see filter).
+    COMMON = 1_000
+
     def __init__(self, *args, fields=(), phone_fields=(), **kwargs):
         self.search_fields, self.phone_fields = fields, phone_fields
         super().__init__(*args, **kwargs)
@@ -131,14 +135,30 @@ class SearchFilter(filters.CharFilter):
             return qs.filter(condition)
         # Across two tables, one OR can use no index: PostgreSQL read every contact and
         # worked out the bigrams of each (a rep's 王伟: 240 ms at 200,000 contacts). As a
-        # union, each part is found by its own table's indexes (a few ms).
+        # union, each part is found by its own table's indexes (a few ms). A common word
+        # of the related records (上海: 10,700 customers, 56,000 of their follow-ups)
+        # would have the union collect every match before the page takes 25 (a follow-up
+        # list: 0.6-0.9 s). So past COMMON related matches the parts are sets in one OR,
+        # and the list walks its order until the page (and the capped count) is full.
         records = qs.model._default_manager
         matches = [records.filter(condition).order_by().values("pk")] if condition else []
+        common = Q()
         for relation, matched in through.items():
             related = qs.model._meta.get_field(relation).related_model._default_manager
             inside = related.filter(matched).order_by().values("pk")
-            matches.append(records.filter(**{f"{relation}__in": inside}).order_by().values("pk"))
-        return qs.filter(pk__in=matches[0].union(*matches[1:]))
+            if len(inside[: self.COMMON + 1]) > self.COMMON:
+                common |= Q(**{f"{relation}__in": inside})
+            else:
+                matches.append(
+                    records.filter(**{f"{relation}__in": inside}).order_by().values("pk")
+                )
+        union = matches[0].union(*matches[1:]) if matches else None
+        if not common:
+            return qs.filter(pk__in=union)
+        # Each part a set (hashed once, found by the part's own indexes), never a text
+        # condition worked out on every row the walk reads (the bigrams of 80,000
+        # follow-ups: 0.7 s).
+        return qs.filter(common | Q(pk__in=union) if union is not None else common)
 
 
 class OwnerFilter(filters.ChoiceFilter):

@@ -14,13 +14,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import DataScope
+from crm.filters import SearchFilter
 from crm.models import Customer, DictionaryItem
 from crm.templatetags.crm_ui import day
 from crm.views import base
 from crm.views.base import RecordListView, RecordPaginator
 from crm.widgets import FastSelect, FastSelectMultiple, speed_up_selects
 
-from .factories import ContactFactory, CustomerFactory, crm_permissions
+from .factories import ContactFactory, CustomerFactory, TagFactory, crm_permissions
 
 LIST_URL = reverse("customers:list")
 
@@ -109,6 +110,29 @@ def test_the_page_query_count_is_the_same_at_any_depth_and_size(client, sixty):
     first = queries({})
     assert queries({"page": 3}) == first
     assert queries({"per_page": 100}) <= first
+
+
+def test_a_capped_page_reads_its_rows_by_id_filtering_once(client, sixty):
+    """Past the count's cap, the page's ids come from the filtered list (scope, search,
+    filters, in order) and its rows are read by those ids alone: the filters are not
+    applied again around the page, and a filter through a relation repeats no row."""
+    tag = TagFactory(name="重点")
+    for customer in Customer.objects.filter(owner=sixty.owner):
+        customer.tags.add(tag)
+    client.force_login(sixty.owner)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(LIST_URL, {"q": "客户", "tag": tag.pk, "page": 2})
+    assert listed(response) == [f"客户{n:02d}" for n in range(25, 50)]
+    rows_sql = next(
+        q["sql"]
+        for q in captured
+        if 'SELECT "crm_customer"."id", "crm_customer"."name"' in q["sql"]
+    )
+    # The scope (the owner's or the pool's) and the tag filter, once each: in the id
+    # subquery; the rows around it are picked by id alone.
+    assert rows_sql.count('"owner_id" IS NULL') == 1, rows_sql
+    assert rows_sql.count("crm_customer_tags") == 1, rows_sql
+    assert rows_sql.split(" WHERE ", 1)[1].startswith('"crm_customer"."id" IN (SELECT'), rows_sql
 
 
 # --- Dictionary columns from memory ---------------------------------------------------
@@ -239,10 +263,16 @@ def test_the_outsider_finds_nothing_with_the_list_quick_search(client, crm):
         assert listed(client.get(LIST_URL, {"q": query})) == []
 
 
-def test_the_contact_quick_search_finds_by_each_field_and_its_customer_s_name_once(client, crm):
+@pytest.mark.parametrize("common", [1_000, 0], ids=["rare word", "common word"])
+def test_the_contact_quick_search_finds_by_each_field_and_its_customer_s_name_once(
+    client, crm, monkeypatch, common
+):
     """A contact matches by its name, email, WeChat ID or phone, or by its customer's
     name (matched in the customers' own indexes, crm.filters.SearchFilter); a contact
-    that matches several ways is listed once, and the scope still holds."""
+    that matches several ways is listed once, and the scope still holds. The same
+    whether the customers' side is a union of ids or, when more customers match than
+    SearchFilter.COMMON (a common word), a set in one OR."""
+    monkeypatch.setattr(SearchFilter, "COMMON", common)
     mine = CustomerFactory(name="华东恒信贸易", owner=crm.owner)
     pooled = CustomerFactory(name="公海恒信商行", owner=None)
     theirs = CustomerFactory(name="外部恒信集团", owner=crm.outsider)

@@ -169,7 +169,10 @@ class RecordListView(RecordMixin, ListView):
             queryset = self.filterset.qs if self.filterset.is_bound else queryset
         else:
             self.filterset = None
-        queryset = self.list_defaults(queryset)
+        return self.read(self.list_defaults(queryset))
+
+    def read(self, queryset):
+        """`queryset` in the list's order, with what a row shows of its relations."""
         queryset = queryset.order_by(*self.ordering_for(self.current_sort()))
         if self.select_related:
             queryset = queryset.select_related(*self.select_related)
@@ -241,6 +244,7 @@ class RecordListView(RecordMixin, ListView):
             ordered_count=self.count_in_order
             and self.current_sort() == self.default_sort
             and not clean_query(self.request.GET.get("q")),
+            reader=self.read(self.model._default_manager.all()),
         )
         # An out-of-range page shows the last page rather than an error page.
         page = paginator.get_page(number)
@@ -422,8 +426,14 @@ class RecordPaginator(Paginator):
 
     COUNT_LIMIT = 2_000
 
-    def __init__(self, object_list, per_page, *args, ordered_count=False, **kwargs):
+    def __init__(self, object_list, per_page, *args, ordered_count=False, reader=None, **kwargs):
         super().__init__(object_list, per_page, *args, **kwargs)
+        # The page's rows by their ids: the list's order and relations without its
+        # filters, which the id subquery has applied (in the same statement, so the
+        # same snapshot). Read through the filtered list instead, PostgreSQL checks the
+        # scope and the search again on the rows around the page: a rep's /tasks/ read
+        # every task by the scope's OR, a common word's search ran twice.
+        self.reader = reader
         # Count along the list's order (when an index serves it, the count stops after
         # COUNT_LIMIT rows in scope instead of filtering the whole table).
         self.ordered_count = ordered_count
@@ -479,7 +489,8 @@ class RecordPaginator(Paginator):
             # word at a million customers it read the whole date index (3 s).
             return list(queryset.filter(pk__in=self.found_ids)[bottom:top])
         # One query: the rows whose ids the subquery picks for the page.
-        return list(queryset.filter(pk__in=Subquery(queryset.values("pk")[bottom:top])))
+        reader = queryset if self.reader is None else self.reader
+        return list(reader.filter(pk__in=Subquery(queryset.values("pk")[bottom:top])))
 
     def page(self, number):
         if not isinstance(self.object_list, QuerySet):
