@@ -30,6 +30,7 @@ back as values and become model instances without a queryset per type.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import unicodedata
@@ -497,20 +498,12 @@ class _Planned:
     ids: list = field(default_factory=list)  # two phases: what the first found
     exact: list = field(default_factory=list)
     count: int = 0
-    left_out: models.QuerySet | None = None  # two phases: the exact matches, if capped
+    left_out: tuple[str, tuple] | None = None  # two phases: the exact matches' SQL, params
 
 
-def _plan_source(source, index, user, query, phones, limit, given=False) -> _Planned | None:
-    if not access.has_permission(user, source.record_type, "view"):
-        return None
-    hidden = access.hidden_fields(user, source.record_type)
-    if hidden:
-        # A field hidden from the user's role is not searched (a match would reveal it).
-        source = dataclasses.replace(
-            source,
-            email_fields=tuple(f for f in source.email_fields if f not in hidden),
-            phone_fields=tuple(f for f in source.phone_fields if f not in hidden),
-        )
+def _statements(source, index, user, query, phones, given) -> list[tuple[str, str, tuple]]:
+    """The per-request SQL of one type, compiled by the ORM: (name, SQL, params) of its
+    CTEs, then (two phases) of the query of the exact matches the cap left out."""
     visible = source.model.objects.visible_to(user).order_by()
     exact = _exact_q(source, query, phones)
     # 1. Which records match: at most CAP + 1, in no order, so a vague query stops early;
@@ -525,17 +518,128 @@ def _plan_source(source, index, user, query, phones, limit, given=False) -> _Pla
     # name always shows that record. In one statement: a CTE read only when the cap was
     # reached. In two phases: a query of its own when it was (see _run_two_phases).
     left_out = visible.filter(exact).values_list("pk")
-    planned = _Planned(source, index, [], _rows_plan(source, index, limit, given))
-    ctes = [(f"search_m{index}(id, r)", matches)]
+    parts = [(f"search_m{index}(id, r)", matches)]
     if given:
-        planned.left_out = left_out
+        parts.append(("", left_out))
     else:
         capped = f"(SELECT COUNT(*) FROM search_m{index}) > %s"  # noqa: S608 - no input in it
         capped_q = Q(RawSQL(capped, (CAP,), output_field=BooleanField()))  # noqa: S611
-        ctes.append((f"search_e{index}(id)", left_out.filter(capped_q)))
-    for name, queryset in ctes:
-        sql, params = queryset.query.sql_with_params()
-        planned.ctes.append((name, sql, params))
+        parts.append((f"search_e{index}(id)", left_out.filter(capped_q)))
+    return [(name, *queryset.query.sql_with_params()) for name, queryset in parts]
+
+
+# --- The per-request SQL, compiled once per shape -------------------------------------
+#
+# Compiling a type's scope and match with the ORM cost ~1 ms per type and request (a
+# quarter of a search's time in Python). The SQL differs between requests only by its
+# shape: the type, the fields the role hides, the user's data scope and how many
+# departments it spans, a 2-character query (bigram indexes) or a longer one, and which
+# phone forms the query has. Its parameters hold the user, the departments and the
+# query. So each shape is compiled once with markers in place of those values, and a
+# request puts its values in the markers' places. The first request of a shape checks
+# that this gives exactly what the ORM compiles for it; a shape that does not is
+# compiled per request (never seen; tests/test_search_statements.py compares the two).
+
+_USER_MARK = -(2**62)  # an id no row has, and no other parameter equals
+_QUERY_MARK = {True: "\ue000_", False: "\ue000_\ue000"}  # 2 characters, or more
+_PHONE_MARKS = ("\ue001", "\ue002", "\ue003")  # exact, digits, prefix
+_compiled: dict[tuple, list[tuple[str, str, tuple]] | None] = {}
+
+
+def _shape(source, index, user, query, phones, given) -> tuple:
+    return (
+        source,  # frozen: its key, model and the fields searched (the hidden left out)
+        index,
+        given,
+        connection.alias,
+        connection.vendor,
+        access.data_scope(user),
+        len(access.scope_department_ids(user)),
+        len(query) == 2,
+        len(BIGRAM_INDEXED),
+        bool(phones.exact),
+        bool(phones.digits),
+        bool(phones.prefix),
+    )
+
+
+def _marked(user):
+    """A copy of the user whose id and departments are markers."""
+    marked = copy.copy(user)
+    marked.pk = _USER_MARK
+    count = len(access.scope_department_ids(user))
+    marked._scope_department_ids = frozenset(_USER_MARK + 1 + n for n in range(count))
+    return marked
+
+
+def _fill(statements, user, query, phones) -> list[tuple[str, str, tuple]]:
+    """The marked statements with the request's values in the markers' places."""
+    numbers = {_USER_MARK: user.pk}
+    for n, department in enumerate(sorted(access.scope_department_ids(user))):
+        numbers[_USER_MARK + 1 + n] = department
+    mark = _QUERY_MARK[len(query) == 2]
+    texts = {
+        connection.ops.prep_for_like_query(mark): connection.ops.prep_for_like_query(query),
+        mark: query,
+        **dict(zip(_PHONE_MARKS, (phones.exact, phones.digits, phones.prefix), strict=True)),
+    }
+    pattern = re.compile("|".join(re.escape(t) for t in texts))  # escaped form first
+
+    def value(param):
+        if type(param) is int:
+            return numbers.get(param, param)
+        if type(param) is str:
+            return pattern.sub(lambda m: texts[m.group()], param)
+        return param
+
+    return [(name, sql, tuple(value(p) for p in params)) for name, sql, params in statements]
+
+
+def _compiled_statements(source, index, user, query, phones, given):
+    key = _shape(source, index, user, query, phones, given)
+    if key not in _compiled:
+        fresh = _statements(source, index, user, query, phones, given)
+        marks = PhoneTerms(
+            *(
+                m if part else ""
+                for m, part in zip(_PHONE_MARKS, dataclasses.astuple(phones), strict=True)
+            )
+        )
+        mark = _QUERY_MARK[len(query) == 2]
+        marked = _statements(source, index, _marked(user), mark, marks, given)
+        _compiled[key] = marked if _fill(marked, user, query, phones) == fresh else None
+        return fresh
+    marked = _compiled[key]
+    if marked is None:
+        return _statements(source, index, user, query, phones, given)
+    return _fill(marked, user, query, phones)
+
+
+def _searched(source: SearchSource, user) -> SearchSource | None:
+    """The source as the user may search it: None when their role may not view its
+    type; a field hidden from the role is not searched (a match would reveal it)."""
+    if not access.has_permission(user, source.record_type, "view"):
+        return None
+    hidden = access.hidden_fields(user, source.record_type)
+    if not hidden:
+        return source
+    return dataclasses.replace(
+        source,
+        email_fields=tuple(f for f in source.email_fields if f not in hidden),
+        phone_fields=tuple(f for f in source.phone_fields if f not in hidden),
+    )
+
+
+def _plan_source(source, index, user, query, phones, limit, given=False) -> _Planned | None:
+    source = _searched(source, user)
+    if source is None:
+        return None
+    statements = _compiled_statements(source, index, user, query, phones, given)
+    planned = _Planned(source, index, [], _rows_plan(source, index, limit, given))
+    if given:
+        *statements, (_name, sql, params) = statements
+        planned.left_out = (sql, params)
+    planned.ctes.extend(statements)
     return planned
 
 
@@ -670,7 +774,7 @@ def _run_two_phases(planned: list[_Planned]) -> tuple[list[_Planned], list[tuple
         if capped:
             parts, left_params = [], []
             for p in capped:
-                sql, left_out_params = p.left_out.query.sql_with_params()
+                sql, left_out_params = p.left_out
                 parts.append(f"SELECT {p.index}, s{p.index}.* FROM ({sql}) s{p.index}")  # noqa: S608
                 left_params.extend(left_out_params)
             cursor.execute(" UNION ALL ".join(parts), left_params)
