@@ -177,6 +177,9 @@ def test_exact_matches_first_then_by_name_in_every_type(team):
     assert names["leads"] == expected(Lead, "company_name")
     assert names["deals"] == expected(Deal, "title")
     assert results.groups[3].hits[0].record.title == "恒信"
+    # Fewer shown than found: the first in that order (picked before the rows are read).
+    shown = {g.key: [h.record.pk for h in g.hits] for g in search(owner, "恒信", limit=2).groups}
+    assert shown == {key: pks[:2] for key, pks in names.items()}
 
 
 def test_beyond_the_cap_every_type_still_shows_its_exact_match(team, monkeypatch):

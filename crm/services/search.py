@@ -433,37 +433,46 @@ def _rows_plan(source: SearchSource, index: int, limit: int, given: bool = False
     PostgreSQL)."""
     key = (source.key, index, limit, given, connection.vendor, connection.alias)
     plan = _rows_plans.get(key)
-    if plan is not None and plan.source is source:
+    if plan is not None and plan.source == source:
         return plan
     model = source.model
     qn = connection.ops.quote_name
-    pk_column = f"{qn(model._meta.db_table)}.{qn(model._meta.pk.column)}"
+    table, pk = qn(model._meta.db_table), qn(model._meta.pk.column)
+    name = qn(model._meta.get_field(source.name_field).column)
+    # Only names this module makes: no input reaches these strings.
     if given:
-        found = RawSQL(f"{pk_column} = ANY(%s)", (_IDS,), output_field=BooleanField())  # noqa: S611
-        is_exact, exact_params = f"{pk_column} = ANY(%s)", (_EXACT,)
+        matched, exact, ids_params = "= ANY(%s)", "= ANY(%s)", (_IDS, _EXACT)
     else:
-        # Only names this module makes: no input reaches these strings.
-        matched = f"SELECT id FROM search_m{index} UNION ALL SELECT id FROM search_e{index}"  # noqa: S608
-        exact = (
-            f"SELECT id FROM search_m{index} WHERE r = 0 UNION ALL SELECT id FROM search_e{index}"  # noqa: S608
-        )
-        found = RawSQL(f"{pk_column} IN ({matched})", (), output_field=BooleanField())  # noqa: S611
-        is_exact, exact_params = f"{pk_column} IN ({exact})", ()
+        left_out = f"SELECT id FROM search_e{index}"  # noqa: S608
+        matched = f"IN (SELECT id FROM search_m{index} UNION ALL {left_out})"  # noqa: S608
+        exact = f"IN (SELECT id FROM search_m{index} WHERE r = 0 UNION ALL {left_out})"  # noqa: S608
+        ids_params = ()
+    # The ids shown, from the record's own table: exact matches first, then by name. Their
+    # relations (owner, stage, customer) are joined for those `limit` rows only, not for
+    # all CAP + 1 matches (a manager's 上海: 600 rows joined to show 30).
+    shown = (
+        f"SELECT p.{pk} FROM {table} p WHERE p.{pk} {matched} "  # noqa: S608
+        f"ORDER BY CASE WHEN p.{pk} {exact} THEN 0 ELSE 1 END, p.{name}, p.{pk} LIMIT {int(limit)}"
+    )
+    found = RawSQL(f"{table}.{pk} IN ({shown})", ids_params, output_field=BooleanField())  # noqa: S611
+    exact_params = (_EXACT,) if given else ()
     rank = RawSQL(  # noqa: S611
-        f"CASE WHEN {is_exact} THEN 0 ELSE 1 END", exact_params, output_field=IntegerField()
+        f"CASE WHEN {table}.{pk} {exact} THEN 0 ELSE 1 END",
+        exact_params,
+        output_field=IntegerField(),
     )
     root, paths = _tree(source)
     rows = (
         model._base_manager.filter(found)
         .annotate(search_rank=rank)
         .order_by("search_rank", source.name_field, "pk")
-        .values_list(*paths)[:limit]
+        .values_list(*paths)
     )
     compiler = rows.query.get_compiler(connection=connection)
     sql, params = compiler.as_sql()
     columns = [column for column, _, _ in compiler.select]
     slots = tuple("ids" if p == _IDS else "exact" for p in params)
-    expected = ("ids", "exact") if given else ()
+    expected = ("ids", "exact", "exact") if given else ()
     if any(p not in (_IDS, _EXACT) for p in params) or sorted(slots) != sorted(expected):
         raise RuntimeError(f"search rows of {source.key}: unexpected SQL {sql!r}")  # never
     if len(columns) != len(paths):
