@@ -146,7 +146,7 @@ class SearchFilter(filters.CharFilter):
         for relation, matched in through.items():
             related = qs.model._meta.get_field(relation).related_model._default_manager
             inside = related.filter(matched).order_by().values("pk")
-            if len(inside[: self.COMMON + 1]) > self.COMMON:
+            if inside[self.COMMON :].exists():  # more than COMMON: one row is read
                 common |= Q(**{f"{relation}__in": inside})
             else:
                 matches.append(
