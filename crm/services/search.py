@@ -573,8 +573,11 @@ def _shape(source, index, user, query, phones, given) -> tuple:
 
 
 def _marked(user):
-    """A copy of the user whose id and departments are markers."""
+    """A copy of the user whose id and departments are markers (with its own state, so
+    nothing the scope caches on it reaches the real user)."""
     marked = copy.copy(user)
+    marked._state = copy.copy(user._state)
+    marked._state.fields_cache = dict(user._state.fields_cache)
     marked.pk = _USER_MARK
     count = len(access.scope_department_ids(user))
     marked._scope_department_ids = frozenset(_USER_MARK + 1 + n for n in range(count))
