@@ -16,6 +16,7 @@ from django.urls import reverse
 from accounts.models import DataScope
 from crm.services import search as search_service
 from crm.services.search import search
+from pipelines.models import Lead
 
 from .factories import ContactFactory, CustomerFactory, crm_permissions
 from .factories.pipelines import DealFactory, LeadFactory
@@ -199,6 +200,21 @@ def test_beyond_the_cap_every_type_still_shows_its_exact_match(team, monkeypatch
     assert search(team.outsider, "恒信").total == 0
 
 
+def test_beyond_the_cap_the_first_exact_matches_by_name_are_shown(team, monkeypatch):
+    """More exact matches than the rows show, most of them left out by the cap: the rows
+    are the first exact ones in the rows' order (name, then id), whichever the cap kept."""
+    monkeypatch.setattr(search_service, "CAP", 3)
+    owner = team.owner
+    for n in range(4):
+        LeadFactory(owner=owner, company_name=f"恒信分公司{n}", person_name="")
+    for _ in range(6):
+        LeadFactory(owner=owner, company_name="恒信", person_name="")
+    exact = Lead.objects.filter(owner=owner, company_name="恒信").order_by("pk")
+    group = {g.key: g for g in search(owner, "恒信", limit=3).groups}["leads"]
+    assert group.capped
+    assert [h.record.pk for h in group.hits] == [lead.pk for lead in exact[:3]]
+
+
 def test_rows_need_no_further_query(team, mine, shared, django_assert_num_queries):
     """What the rows show is loaded with them: their relations too."""
     results = search(team.owner, "恒信")
@@ -311,6 +327,7 @@ def test_outside_a_transaction_the_order_is_the_same(team):
 @outside_a_transaction
 def test_outside_a_transaction_the_cap_is_the_same(team, monkeypatch):
     test_beyond_the_cap_every_type_still_shows_its_exact_match(team, monkeypatch)
+    test_beyond_the_cap_the_first_exact_matches_by_name_are_shown(team, monkeypatch)
 
 
 @outside_a_transaction

@@ -38,10 +38,10 @@ def fresh_and_cached(user, query: str, given: bool):
         source = service._searched(source, user)
         if source is None:
             continue
-        fresh = service._statements(source, index, user, query, phones, given)
+        fresh = service._statements(source, index, user, query, phones, given, 10)
         # Twice: the first compiles the shape, the second fills it in.
         for _ in range(2):
-            cached = service._compiled_statements(source, index, user, query, phones, given)
+            cached = service._compiled_statements(source, index, user, query, phones, given, 10)
             yield source.key, fresh, cached
 
 

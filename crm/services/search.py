@@ -510,7 +510,7 @@ class _Planned:
     left_out: tuple[str, tuple] | None = None  # two phases: the exact matches' SQL, params
 
 
-def _statements(source, index, user, query, phones, given) -> list[tuple[str, str, tuple]]:
+def _statements(source, index, user, query, phones, given, limit) -> list[tuple[str, str, tuple]]:
     """The per-request SQL of one type, compiled by the ORM: (name, SQL, params) of its
     CTEs, then (two phases) of the query of the exact matches the cap left out."""
     visible = source.model.objects.visible_to(user).order_by()
@@ -525,15 +525,17 @@ def _statements(source, index, user, query, phones, given) -> list[tuple[str, st
     )
     # 2. When the cap cut the matches short, the exact matches it left out: typing a whole
     # name always shows that record. In one statement: a CTE read only when the cap was
-    # reached. In two phases: a query of its own when it was (see _run_two_phases).
-    left_out = visible.filter(exact).values_list("pk")
+    # reached. In two phases: a query of its own when it was (see _run_two_phases). The
+    # first `limit` of them in the rows' order are all the rows can show (at 1M, 987
+    # contacts named 王伟 were read by key to show 10).
+    left_out = visible.filter(exact).order_by(source.name_field, "pk").values_list("pk")
     parts = [(f"search_m{index}(id, r)", matches)]
     if given:
-        parts.append(("", left_out))
+        parts.append(("", left_out[:limit]))
     else:
         capped = f"(SELECT COUNT(*) FROM search_m{index}) > %s"  # noqa: S608 - no input in it
         capped_q = Q(RawSQL(capped, (CAP,), output_field=BooleanField()))  # noqa: S611
-        parts.append((f"search_e{index}(id)", left_out.filter(capped_q)))
+        parts.append((f"search_e{index}(id)", left_out.filter(capped_q)[:limit]))
     return [(name, *queryset.query.sql_with_params()) for name, queryset in parts]
 
 
@@ -555,11 +557,12 @@ _PHONE_MARKS = ("\ue001", "\ue002", "\ue003")  # exact, digits, prefix
 _compiled: dict[tuple, list[tuple[str, str, tuple]] | None] = {}
 
 
-def _shape(source, index, user, query, phones, given) -> tuple:
+def _shape(source, index, user, query, phones, given, limit) -> tuple:
     return (
         source,  # frozen: its key, model and the fields searched (the hidden left out)
         index,
         given,
+        limit,
         connection.alias,
         connection.vendor,
         access.data_scope(user),
@@ -607,10 +610,10 @@ def _fill(statements, user, query, phones) -> list[tuple[str, str, tuple]]:
     return [(name, sql, tuple(value(p) for p in params)) for name, sql, params in statements]
 
 
-def _compiled_statements(source, index, user, query, phones, given):
-    key = _shape(source, index, user, query, phones, given)
+def _compiled_statements(source, index, user, query, phones, given, limit):
+    key = _shape(source, index, user, query, phones, given, limit)
     if key not in _compiled:
-        fresh = _statements(source, index, user, query, phones, given)
+        fresh = _statements(source, index, user, query, phones, given, limit)
         marks = PhoneTerms(
             *(
                 m if part else ""
@@ -618,12 +621,12 @@ def _compiled_statements(source, index, user, query, phones, given):
             )
         )
         mark = _QUERY_MARK[len(query) == 2]
-        marked = _statements(source, index, _marked(user), mark, marks, given)
+        marked = _statements(source, index, _marked(user), mark, marks, given, limit)
         _compiled[key] = marked if _fill(marked, user, query, phones) == fresh else None
         return fresh
     marked = _compiled[key]
     if marked is None:
-        return _statements(source, index, user, query, phones, given)
+        return _statements(source, index, user, query, phones, given, limit)
     return _fill(marked, user, query, phones)
 
 
@@ -646,7 +649,7 @@ def _plan_source(source, index, user, query, phones, limit, given=False) -> _Pla
     source = _searched(source, user)
     if source is None:
         return None
-    statements = _compiled_statements(source, index, user, query, phones, given)
+    statements = _compiled_statements(source, index, user, query, phones, given, limit)
     planned = _Planned(source, index, [], _rows_plan(source, index, limit, given))
     if given:
         *statements, (_name, sql, params) = statements
