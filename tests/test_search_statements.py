@@ -4,6 +4,8 @@ scope, hidden fields, query forms (2 characters, longer, phone numbers, LIKE's s
 characters, the markers' own characters), and the cache never carries one person's
 scope to another."""
 
+import dataclasses
+
 import pytest
 
 from accounts.models import DataScope, FieldAccess
@@ -91,3 +93,14 @@ def test_the_shape_of_a_scope_is_shared_but_its_people_are_not(client, org):
     manager2 = org.set_scope(org.outsider, DataScope.DEPARTMENT, crm_permissions())
     assert found(manager1, "恒信") == {"恒信张三", "恒信机械一号"}
     assert found(manager2, "恒信") == {"恒信李四", "恒信机械二号"}
+
+
+def test_a_source_with_hidden_fields_keeps_its_rows_plan_beside_the_full_one():
+    """The rows plan is cached per source: a role that hides fields and one that does not
+    each reuse theirs, however the requests alternate."""
+    source = service.sources()[0]
+    hiding = dataclasses.replace(source, email_fields=())
+    full_plan = service._rows_plan(source, 0, 10)
+    hiding_plan = service._rows_plan(hiding, 0, 10)
+    assert service._rows_plan(dataclasses.replace(source, email_fields=()), 0, 10) is hiding_plan
+    assert service._rows_plan(source, 0, 10) is full_plan

@@ -431,9 +431,11 @@ def _rows_plan(source: SearchSource, index: int, limit: int, given: bool = False
     """One type's rows: those of the CTEs search_m<index> and search_e<index> (one
     statement), or, `given`, those of two id arrays passed as parameters (two phases,
     PostgreSQL)."""
-    key = (source.key, index, limit, given, connection.vendor, connection.alias)
+    # The source itself (frozen) in the key: a role that hides fields searches a source
+    # of its own, and alternating with another role rebuilt the plan on every request.
+    key = (source, index, limit, given, connection.vendor, connection.alias)
     plan = _rows_plans.get(key)
-    if plan is not None and plan.source == source:
+    if plan is not None:
         return plan
     model = source.model
     qn = connection.ops.quote_name
