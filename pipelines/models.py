@@ -249,8 +249,8 @@ class Lead(StagedRecord):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["owner", "-created_at"], name="lead_owner_created"),
-            # The lead list: open leads, newest first. Its page and capped count walk this
-            # rather than sorting a manager's 8,000 open leads (count 12 -> ~1 ms).
+            # The lead list: open leads, newest first. Its page and capped count read the
+            # open ones from it rather than every lead (a manager's count 12.2 -> 7.3 ms).
             models.Index(fields=["status", "-created_at", "-id"], name="lead_status_created"),
             # A board column's first cards, newest first (BoardQuery.ordering): read in
             # order and stopped after a column's worth, not every lead of the stage sorted.
