@@ -10,6 +10,8 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import dateformat, timezone, translation
 
@@ -546,17 +548,24 @@ def test_log_a_follow_up_without_htmx_redirects_back(client, crm, customer):
 
 def test_log_a_follow_up_with_htmx_returns_the_refreshed_timeline(client, crm, customer):
     follow_up = (timezone.localtime() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
-    response = login(client, crm.owner).post(
-        url("log_activity", customer),
-        activity_data(next_follow_up_at=follow_up),
-        HTTP_HX_REQUEST="true",
-    )
+    client = login(client, crm.owner)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(
+            url("log_activity", customer),
+            activity_data(next_follow_up_at=follow_up),
+            HTTP_HX_REQUEST="true",
+        )
     assert response.status_code == 200
     html = response.text
     assert 'id="activity-section"' in html and "电话沟通报价" in html
     assert "<html" not in html
     assert 'id="customer-tasks" data-testid="tasks-card" hx-swap-oob="true"' in html
     assert "Follow up with" in html or "跟进" in html  # the new follow-up task
+    assert 'data-testid="info-card"' in html
+    # What the response does not show is not read: the deals card, rule runs and tags.
+    read = " ".join(query["sql"] for query in queries.captured_queries if "SELECT" in query["sql"])
+    for table in ("pipelines_deal", "automation_rulerun", "crm_customer_tags"):
+        assert f'"{table}"' not in read
 
 
 def test_a_follow_up_without_content_is_an_error_and_saves_nothing(client, crm, customer):
