@@ -612,6 +612,21 @@ def test_board_totals_over_the_visible_deals(team, customer, contact):
     assert sum(c.count for c in outsider.values()) == 0
 
 
+def test_board_totals_weigh_each_deal_by_its_own_probability(team, customer):
+    first = stage("零售", "意向")
+    amounts = ("100.10", "200", "0.05", "0")
+    deals = [new_deal(team.owner, customer, amount=Decimal(a)) for a in amounts]
+    for deal, probability in zip(deals, (10, 35, 35, 80), strict=True):
+        Deal.objects.filter(pk=deal.pk).update(stage=first, probability=probability)
+    stages = list(Pipeline.objects.get(name="零售").stages.all())
+    totals = selectors.board_totals(Deal.objects.visible_to(team.owner), stages)
+    column = totals[first.pk]
+    assert column.count == 4
+    assert column.amount == Decimal("300.15")
+    # 100.10 x 10% + (200 + 0.05) x 35% + 0 x 80% = 10.01 + 70.0175
+    assert column.weighted == Decimal("80.03")
+
+
 def test_board_totals_of_leads_count_only(team):
     new_lead(team.owner)
     new_lead(team.owner, owner=None)
