@@ -174,6 +174,32 @@ def kind_icon(kind) -> str:
 
 
 @register.simple_tag
+def kind_buttons(field) -> str:
+    """The follow-up kinds of a bound `kind` field (ActivityForm: its widget's choices
+    carry each DictionaryItem) as icon buttons, a radio each; the chosen one checked,
+    else the first. Through the template, iterating the field's subwidgets, six buttons
+    cost ~2.5 ms of the customer page."""
+    value = field.value()
+    name = escape(field.html_name)
+    buttons = []
+    for index, (option, label) in enumerate(field.field.widget.choices):
+        checked = (value is not None and str(option) == str(value)) or (not value and index == 0)
+        buttons.append(
+            format_html(
+                '<label class="form-selectgroup-item"><input type="radio" name="{}" value="{}"'
+                ' class="form-selectgroup-input"{}><span class="form-selectgroup-label">{}{}'
+                "</span></label>",
+                name,
+                option,
+                mark_safe(" checked") if checked else "",
+                icon(kind_icon(getattr(option, "instance", option)), "me-1"),
+                label,
+            )
+        )
+    return mark_safe("".join(buttons))  # noqa: S308 - each from format_html
+
+
+@register.simple_tag
 def follow_up(when, with_time: bool = False) -> str:
     """A follow-up or due time: red on a past day, amber today ("今天 14:00"), grey later.
     A tag, not an include: lists render it on every row."""
