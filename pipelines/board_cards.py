@@ -10,10 +10,10 @@ a column's "more" and a move's answer all render cards with it, so they cannot d
 from __future__ import annotations
 
 from django.template.backends.utils import csrf_input
-from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 
+from crm.html import escape, format_html
 from crm.templatetags.crm_ui import day, icon_ref, phone
 
 

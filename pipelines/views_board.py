@@ -32,13 +32,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import cached_property
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import access
 from accounts.models import DataScope
+from crm.html import format_html, format_html_join
 from crm.money import money_html
 from crm.params import MAX_PAGE, id_param, int_param
 from crm.widgets import style

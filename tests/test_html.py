@@ -1,4 +1,4 @@
-"""crm.html: the rows' fast format_html escapes exactly as Django's does."""
+"""crm.html: the rows' fast escape and format_html escape exactly as Django's do."""
 
 from decimal import Decimal
 
@@ -37,6 +37,11 @@ VALUES = [
 @pytest.mark.parametrize("value", VALUES, ids=repr)
 def test_it_escapes_each_value_as_django_does(value):
     assert html.conditional_escape(value) == django_html.conditional_escape(value)
+
+
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+def test_escape_escapes_every_value_as_django_does_safe_ones_too(value):
+    assert html.escape(value) == django_html.escape(value)
 
 
 def test_format_html_is_django_s_with_positional_and_named_values():
