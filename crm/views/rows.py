@@ -360,3 +360,66 @@ class TaskRows:
             "" if is_open else "app-task-done",
             mark_safe("".join(cells)),  # noqa: S308 - parts from format_html
         )
+
+
+class TaskItems(TaskRows):
+    """The dashboard's task items (its overdue, today and coming-up cards), and the item
+    that ticking one swaps in. Through crm/tasks/partials/item.html and due.html each
+    item took ~1.2 ms: 36 of a rep's 89 ms home page with 29 tasks. `can_change`: the
+    done/reopen button (a role that may change tasks), posting back to `next_url`."""
+
+    def __init__(self, *, user, can_change: bool, next_url: str, csrf_token: str):
+        super().__init__(user=user, bulk=False, next_url=next_url or "/")
+        self.can_change = can_change
+        self.csrf = (
+            format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', csrf_token)
+            if csrf_token
+            else ""
+        )
+
+    def form(self, task, is_open: bool) -> SafeString:
+        if is_open:
+            action, css, label, testid = self.complete, "", self.complete_label, "complete"
+        else:
+            action, css, label, testid = self.reopen, " app-check-done", self.reopen_label, "reopen"
+        action_url = self.url(action, task.pk)
+        return format_html(
+            '<form method="post" action="{}" hx-post="{}" hx-target="closest .app-task"'
+            ' hx-swap="outerHTML">{}<input type="hidden" name="next" value="{}"><input'
+            ' type="hidden" name="variant" value="item"><button type="submit" class="btn'
+            ' btn-icon btn-sm app-check{}" title="{}" aria-label="{}: {}" data-testid="{}">{}'
+            "</button></form>",
+            action_url,
+            action_url,
+            self.csrf,
+            self.next,
+            css,
+            label,
+            label,
+            task.title,
+            testid,
+            self.check,
+        )
+
+    def item(self, task) -> SafeString:
+        is_open = task.status == TaskStatus.OPEN
+        overdue = is_open and task.due_at is not None and task.due_at < self.now
+        under = self.due(task, is_open, overdue)
+        if task.customer_id:
+            under += format_html(
+                ' · <a href="{}" class="text-secondary">{}</a>',
+                self.url(self.customer, task.customer_id),
+                task.customer.name,
+            )
+        return format_html(
+            '<div class="list-group-item app-task{}" id="task-item-{}" data-testid="task-item">'
+            '<div class="d-flex align-items-start gap-2">{}<div class="flex-fill min-w-0">'
+            '<a href="{}" class="d-block text-reset fw-medium text-truncate app-task-title">{}'
+            '</a><div class="small text-secondary text-truncate">{}</div></div></div></div>',
+            "" if is_open else " app-task-done",
+            task.pk,
+            self.form(task, is_open) if self.can_change else "",
+            self.url(self.detail, task.pk),
+            task.title,
+            under,
+        )
