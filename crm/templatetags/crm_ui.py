@@ -173,6 +173,16 @@ def kind_icon(kind) -> str:
     return KIND_ICONS.get(code, "message-circle")
 
 
+@register.simple_tag(takes_context=True)
+def dashboard_panel(context, shown) -> str:
+    """A panel of the home page (crm.dashboard_cards.ShownPanel): its template with its
+    context, inside the page's (rendered apart, each ran every context processor again:
+    the navigation's permission checks five times for a rep)."""
+    template = context.template.engine.get_template(shown.panel.template)
+    with context.push(shown.context):
+        return template.render(context)
+
+
 @register.simple_tag
 def kind_buttons(field) -> str:
     """The follow-up kinds of a bound `kind` field (ActivityForm: its widget's choices

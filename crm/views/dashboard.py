@@ -5,13 +5,10 @@ activity; an admin's company figures and configuration. Figures and panels come 
 crm.dashboard_cards, where each declares the roles it suits (crm's own panels in
 dashboard_panels, pipelines' and reports' from their apps). Nothing is listed twice."""
 
-from dataclasses import dataclass
-
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 
 from accounts import access
@@ -33,10 +30,9 @@ def dashboard(request):
     """The signed-in user's home: figures, then panels, those their role is for."""
     user = request.user
     role = dashboard_cards.home_role(user)
-    panels = [
-        RenderedPanel(shown.panel, render_to_string(shown.panel.template, shown.context, request))
-        for shown in dashboard_cards.panels_for(request, role)
-    ]
+    # Rendered by the page ({% dashboard_panel %}): the context processors run once, not
+    # once a panel.
+    panels = dashboard_cards.panels_for(request, role)
     context = {
         "home_role": role,
         "cards": dashboard_cards.cards_for(user, role),
@@ -46,12 +42,6 @@ def dashboard(request):
         "can_add_task": access.has_permission(user, "task", "add"),
     }
     return render(request, "crm/dashboard.html", context)
-
-
-@dataclass(frozen=True)
-class RenderedPanel:
-    panel: dashboard_cards.Panel
-    html: str
 
 
 @never_cache
