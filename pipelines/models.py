@@ -334,6 +334,16 @@ class Deal(StagedRecord):
                 include=["owner", "amount", "probability", "closed_at"],
                 name="deal_board_totals",
             ),
+            # A rep's board (scope own): each column's first cards in order and, with the
+            # columns it includes, the totals from this index alone. Through the two
+            # above a rep's board read all 25,000 deals of the pipeline for the totals
+            # and intersected owner and stage bitmaps for each column (bench, 496 deals
+            # of the rep: totals 5.8 -> 0.7 ms, cards 8.0 -> 1.8 ms).
+            models.Index(
+                fields=["owner", "stage", "status", "-amount", "-id"],
+                include=["pipeline", "probability", "closed_at"],
+                name="deal_owner_board",
+            ),
             models.Index(fields=["customer"], name="deal_customer_idx"),
             # The home page's "closing soon" (pipelines/dashboard.py): a rep's open deals
             # by expected close, read in order (it read all 55,000 deals in parallel).
