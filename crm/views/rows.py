@@ -284,14 +284,32 @@ class TaskRows:
             )
         return badge
 
+    def state(self, task) -> tuple[bool, bool]:
+        """Whether the task is open, and whether it is overdue (open, due before now)."""
+        is_open = task.status == TaskStatus.OPEN
+        return is_open, is_open and task.due_at is not None and task.due_at < self.now
+
+    def toggle(self, task, is_open: bool) -> tuple[str, str, str, str]:
+        """The button that ticks an open task done or reopens a closed one: its URL, its
+        extra CSS class, its label and its test id."""
+        if is_open:
+            return self.url(self.complete, task.pk), "", self.complete_label, "complete"
+        return self.url(self.reopen, task.pk), " app-check-done", self.reopen_label, "reopen"
+
+    def customer_link(self, task) -> SafeString:
+        """The task's customer after its due time, linked; empty without one."""
+        if not task.customer_id:
+            return mark_safe("")
+        return format_html(
+            ' · <a href="{}" class="text-secondary">{}</a>',
+            self.url(self.customer, task.customer_id),
+            task.customer.name,
+        )
+
     def check_cell(self, task, is_open: bool) -> SafeString:
         if not self.bulk:
             return self.open_icon if is_open else self.done_icon
-        if is_open:
-            action, css, label, testid = self.complete, "", self.complete_label, "complete"
-        else:
-            action, css, label, testid = self.reopen, " app-check-done", self.reopen_label, "reopen"
-        action_url = self.url(action, task.pk)
+        action_url, css, label, testid = self.toggle(task, is_open)
         return format_html(
             '<button type="submit" class="btn btn-icon btn-sm app-check{}" formaction="{}"'
             ' name="next" value="{}" hx-post="{}" hx-vals=\'{{"variant": "row"}}\''
@@ -309,21 +327,15 @@ class TaskRows:
         )
 
     def row(self, task) -> SafeString:
-        is_open = task.status == TaskStatus.OPEN
-        overdue = is_open and task.due_at is not None and task.due_at < self.now
+        is_open, overdue = self.state(task)
         due = self.due(task, is_open, overdue)
         customer = task.customer if task.customer_id else None
         customer_url = self.url(self.customer, task.customer_id) if customer else ""
         cells = []
         if self.bulk:
             cells.append(select_cell(task.pk, self.select_label, task.title))
-        under = [due]  # under the title on a phone: due, customer, assignee if not me
-        if customer:
-            under.append(
-                format_html(
-                    ' · <a href="{}" class="text-secondary">{}</a>', customer_url, customer.name
-                )
-            )
+        # Under the title on a phone: due, customer, assignee if not me.
+        under = [due, self.customer_link(task)]
         if task.assignee_id != self.user_id:
             under.append(format_html(" · {}", task.assignee))
         cells.append(
@@ -378,11 +390,7 @@ class TaskItems(TaskRows):
         )
 
     def form(self, task, is_open: bool) -> SafeString:
-        if is_open:
-            action, css, label, testid = self.complete, "", self.complete_label, "complete"
-        else:
-            action, css, label, testid = self.reopen, " app-check-done", self.reopen_label, "reopen"
-        action_url = self.url(action, task.pk)
+        action_url, css, label, testid = self.toggle(task, is_open)
         return format_html(
             '<form method="post" action="{}" hx-post="{}" hx-target="closest .app-task"'
             ' hx-swap="outerHTML">{}<input type="hidden" name="next" value="{}"><input'
@@ -402,15 +410,8 @@ class TaskItems(TaskRows):
         )
 
     def item(self, task) -> SafeString:
-        is_open = task.status == TaskStatus.OPEN
-        overdue = is_open and task.due_at is not None and task.due_at < self.now
-        under = self.due(task, is_open, overdue)
-        if task.customer_id:
-            under += format_html(
-                ' · <a href="{}" class="text-secondary">{}</a>',
-                self.url(self.customer, task.customer_id),
-                task.customer.name,
-            )
+        is_open, overdue = self.state(task)
+        under = self.due(task, is_open, overdue) + self.customer_link(task)
         return format_html(
             '<div class="list-group-item app-task{}" id="task-item-{}" data-testid="task-item">'
             '<div class="d-flex align-items-start gap-2">{}<div class="flex-fill min-w-0">'
