@@ -17,8 +17,9 @@ from django import forms
 from django.forms.renderers import DjangoTemplates
 from django.template.base import render_value_in_context
 from django.template.context import Context
-from django.utils.html import escape
 from django.utils.safestring import SafeData
+
+from .html import escape
 
 _DJANGO_FORMS = str(Path(forms.__file__).parent / "templates")
 _CONTEXT = Context()  # what a widget's template is rendered with: no use_l10n or use_tz
@@ -110,6 +111,12 @@ _INPUTS = [
     "time",
     "url",
 ]
+# What the templates of FAST include: overriding any of them turns the fast path off.
+_INCLUDED = (
+    "django/forms/widgets/attrs.html",
+    "django/forms/widgets/input.html",
+    _OPTION,
+)
 FAST = {
     **{f"django/forms/widgets/{name}.html": _input for name in _INPUTS},
     "django/forms/widgets/textarea.html": _textarea,
@@ -125,15 +132,11 @@ class FastRenderer(DjangoTemplates):
         self._builtin: dict[str, bool] = {}
 
     def is_builtin(self, template_name: str) -> bool:
-        """Whether the engine would render Django's own template of that name (and the
-        ones it includes), not an app's override of it."""
+        """Whether the engine would render Django's own template of that name and of the
+        templates FAST's include, not an app's override of one."""
         builtin = self._builtin.get(template_name)
         if builtin is None:
-            names = [template_name, "django/forms/widgets/attrs.html"]
-            if template_name != "django/forms/widgets/textarea.html":
-                names.append("django/forms/widgets/input.html")
-            if template_name == "django/forms/widgets/select.html":
-                names.append(_OPTION)
+            names = [template_name, *_INCLUDED]
             builtin = all(
                 self.get_template(name).origin.name.startswith(_DJANGO_FORMS) for name in names
             )
